@@ -1,0 +1,1 @@
+"""AMI wire: framing, login, ping, reconnect, typed events and safe actions."""

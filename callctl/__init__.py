@@ -1,0 +1,1 @@
+"""callctl: control plane for 12345 hotlines."""

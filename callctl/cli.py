@@ -1,0 +1,78 @@
+"""The ``callctl`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from callctl.lab.errors import LabError
+from callctl.settings import Settings
+
+
+def _lab(args: argparse.Namespace, settings: Settings) -> int:
+    from callctl.lab import lab
+
+    if args.lab_command == "up":
+        report = lab.up(settings)
+        print(
+            f"lab up in {report.seconds:.1f} s "
+            f"(rootfs {'built' if report.rootfs_built else 'cached'}, "
+            f"asterisk {'started' if report.asterisk_started else 'already running'})"
+        )
+        print(f"  postgres: {report.postgres}")
+        print(f"  AMI: {settings.ami_host}:{settings.ami_port}  SIP: {settings.sip_host}:"
+              f"{settings.sip_port}  trunk from {settings.trunk_ip}, agents at {settings.agents_ip}")
+        print(f"  queue_log: {lab.asterisk_paths(settings).queue_log}")
+        return 0
+    if args.lab_command == "down":
+        stopped = lab.down(settings)
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    for key, value in lab.status(settings).items():
+        print(f"{key:10} {value}")
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from callctl.db import resolve_database_url, run_migrations
+
+    url = resolve_database_url(settings)
+    run_migrations(url, args.revision)
+    print(f"migrated to {args.revision}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from callctl.service import serve
+
+    return serve(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callctl", description="12345 hotline control plane")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lab_parser = sub.add_parser("lab", help="the local lab: Asterisk rootfs, PostgreSQL, SIPp")
+    lab_parser.add_argument("lab_command", choices=["up", "down", "status"])
+    lab_parser.set_defaults(handler=_lab)
+    migrate = sub.add_parser("migrate", help="apply database migrations (alembic)")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(handler=_migrate)
+    serve = sub.add_parser("serve", help="run callctl against the configured Asterisk")
+    serve.set_defaults(handler=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    try:
+        code: int = args.handler(args, settings)
+    except LabError as exc:
+        print(f"callctl: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

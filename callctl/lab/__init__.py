@@ -1,0 +1,1 @@
+"""Lab: a real Asterisk from a Debian sid rootfs, PostgreSQL and SIPp on loopback."""

@@ -1,0 +1,87 @@
+"""Start and stop the lab's background processes, tracked by pid file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def read_pid(pid_file: Path) -> int | None:
+    try:
+        # First line only: PostgreSQL's postmaster.pid holds more after the pid.
+        return int(pid_file.read_text().splitlines()[0].strip())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def is_running(pid: int, name_part: str) -> bool:
+    """True if ``pid`` is alive and its command line contains ``name_part``.
+
+    Checking the command line keeps us from signalling a recycled pid.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return alive(pid) and name_part.encode() in cmdline
+
+
+def running_pid(pid_file: Path, name_part: str) -> int | None:
+    pid = read_pid(pid_file)
+    if pid is not None and is_running(pid, name_part):
+        return pid
+    return None
+
+
+def spawn(cmd: list[str], pid_file: Path, log_file: Path) -> int:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def stop(pid_file: Path, name_part: str, timeout_s: float = 10.0) -> bool:
+    """Stop what ``pid_file`` names (SIGTERM, then SIGKILL); True if something was stopped."""
+    pid = running_pid(pid_file, name_part)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not is_running(pid, name_part):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        while is_running(pid, name_part):
+            time.sleep(0.05)
+    _reap(pid)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

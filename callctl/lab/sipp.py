@@ -1,0 +1,173 @@
+"""Run SIPp as the lab's callers and agents, from the scenarios in ``sipp/``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from callctl.settings import REPO_ROOT
+
+SCENARIO_DIR = REPO_ROOT / "sipp"
+_PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
+
+
+class SippError(Exception):
+    error_id = "lab.sipp_failed"
+
+
+def render_scenario(name: str, values: dict[str, int], out_dir: Path) -> Path:
+    template = (SCENARIO_DIR / name).read_text(encoding="ascii")
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise SippError(f"scenario {name}: no value for @@{key}@@")
+        return str(int(values[key]))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / name
+    target.write_text(_PLACEHOLDER.sub(sub, template), encoding="ascii")
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    number: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"\+?[0-9]{3,20}", self.number):
+            raise SippError(f"caller number {self.number!r} is not 3-20 digits")
+        if not re.fullmatch(r"[^\";\r\n\x00<>]{1,40}", self.name):
+            raise SippError(f"caller name {self.name!r} is not a safe display name")
+
+
+def write_callers(callers: list[Caller], path: Path) -> Path:
+    lines = ["SEQUENTIAL"] + [f"{c.number};{c.name};" for c in callers]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class CallerRun:
+    """One batch of callers with the same patience and talk time."""
+
+    calls: int
+    rate_per_s: float = 5.0
+    patience_s: float = 60.0
+    talk_s: float = 3600.0  # the caller hangs up after this much talk; agents usually first
+    concurrency: int = 500
+    service: str = "12345"
+    callers: list[Caller] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SippResult:
+    returncode: int
+    successful: int
+    failed: int
+    counts: dict[str, int]
+    screen: str
+
+
+def sipp_binary() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        raise SippError("sipp not found (Debian package sip-tester; run scripts/setup)")
+    return path
+
+
+def _parse_screen(screen: str) -> tuple[int, int, dict[str, int]]:
+    successful = failed = 0
+    m = re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", screen)
+    if m:
+        successful = int(m.group(1))
+    m = re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", screen)
+    if m:
+        failed = int(m.group(1))
+    counts: dict[str, int] = {}
+    # Message rows look like "      200 <----   E-RTD1  12  0  0" or "INVITE ---------->  12".
+    for row in re.finditer(
+        r"^\s*([A-Z]+|\d{3})\s+(<-+|-+>)\s+(?:E-RTD\d\s+|B-RTD\d\s+)?(\d+)", screen, re.M
+    ):
+        # The same message can appear at several places in a scenario: number them.
+        base = f"{row.group(1)} {'in' if row.group(2).startswith('<') else 'out'}"
+        key, n = base, 1
+        while key in counts:
+            n += 1
+            key = f"{base} #{n}"
+        counts[key] = int(row.group(3))
+    return successful, failed, counts
+
+
+async def run_callers(run: CallerRun, *, work_dir: Path, local_ip: str, remote: str,
+                      timeout_s: float) -> SippResult:
+    scenario = render_scenario(
+        "caller.xml",
+        {"patience_ms": int(run.patience_s * 1000), "caller_talk_ms": int(run.talk_s * 1000)},
+        work_dir,
+    )
+    callers = run.callers or [
+        Caller(number=f"1380000{i:04d}", name="市民") for i in range(run.calls)
+    ]
+    inf = write_callers(callers, work_dir / "callers.csv")
+    cmd = [
+        sipp_binary(), remote, "-sf", str(scenario), "-inf", str(inf), "-s", run.service,
+        "-i", local_ip, "-p", "0", "-m", str(run.calls), "-r", str(run.rate_per_s),
+        "-l", str(run.concurrency), "-trace_screen", "-screen_file",
+        str(work_dir / "caller-screen.log"), "-nostdin", "-timeout_error",
+        "-timeout", f"{int(timeout_s)}s", "-aa",
+    ]
+    return await _run(cmd, work_dir / "caller-screen.log", timeout_s + 30)
+
+
+async def start_agents(*, work_dir: Path, local_ip: str, port: int, ring_s: float,
+                       talk_s: float) -> asyncio.subprocess.Process:
+    """Start the agents' UAS; stop it with ``stop_agents``."""
+    scenario = render_scenario(
+        "agents.xml", {"ring_ms": int(ring_s * 1000), "talk_ms": int(talk_s * 1000)}, work_dir
+    )
+    cmd = [
+        sipp_binary(), "-sf", str(scenario), "-i", local_ip, "-p", str(port), "-nostdin",
+        "-trace_screen", "-screen_file", str(work_dir / "agents-screen.log"),
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.3)
+    if proc.returncode is not None:
+        err = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
+        raise SippError(f"agents UAS exited at start: {err.strip()[-300:]}")
+    return proc
+
+
+async def stop_agents(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def _run(cmd: list[str], screen_file: Path, timeout_s: float) -> SippResult:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise SippError(f"sipp ran past {timeout_s:.0f} s") from None
+    screen = screen_file.read_text(errors="replace") if screen_file.exists() else ""
+    if proc.returncode not in (0, 1) and not screen:
+        raise SippError(f"sipp failed (exit {proc.returncode}): {err.decode(errors='replace')[-300:]}")
+    successful, failed, counts = _parse_screen(screen)
+    return SippResult(proc.returncode or 0, successful, failed, counts, screen)

@@ -1,0 +1,58 @@
+"""All of callctl's settings, read once from the environment (prefix ``CALLCTL_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "callctl"
+
+
+class Settings(BaseSettings):
+    """Settings of the callctl service and its lab.
+
+    Nothing here is evaluated at import time: build one with ``Settings()`` where
+    the process starts (CLI, app lifespan, test fixture) and pass it down.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CALLCTL_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (postgresql+asyncpg://...). Unset: the embedded lab cluster.",
+    )
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    asterisk_config_dir: Path = REPO_ROOT / "asterisk-config"
+    debian_mirror: str | None = Field(
+        default=None,
+        description="Debian mirror for the sid rootfs; unset: taken from this host's apt sources.",
+    )
+    # Lab network: all on loopback.
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    trunk_ip: str = "127.0.0.2"
+    agents_ip: str = "127.0.0.3"
+    embedded_pg_port: int = 55432
+    http_host: str = "127.0.0.1"
+    http_port: int = 8345
+    node_id: str = "lab"
+    queue_log_path: Path | None = Field(
+        default=None, description="Asterisk queue_log; unset: the lab rootfs's."
+    )
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def lab_dir(self) -> Path:
+        return self.cache_dir / "lab"
+
+    @property
+    def rootfs_dir(self) -> Path:
+        return self.cache_dir / "asterisk-rootfs"

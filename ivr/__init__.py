@@ -1,0 +1,1 @@
+"""IVR flows as data compiled to dialplan (not built yet)."""

@@ -1,0 +1,53 @@
+"""Exact fractions to the two-decimal figures shown in reports.
+
+Rounding is done in integer arithmetic on the exact fraction, so a value that
+sits exactly on a half (e.g. 1/8 = 12.5 %) always rounds up and nothing is
+rounded twice (a Decimal division would first round to 28 digits).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+from kpi.definitions import KpiSet
+
+_PERCENT_FIELDS = ("answer_rate", "service_level", "abandon_rate", "satisfaction", "survey_take_up")
+_SECONDS_FIELDS = ("asa_s", "avg_talk_s", "avg_acw_s", "avg_handle_s")
+_COUNT_FIELDS = (
+    "offered",
+    "answered",
+    "answered_in_sl",
+    "abandoned",
+    "short_abandoned",
+    "survey_answers",
+    "survey_satisfied",
+)
+
+
+def round_half_up(value: Fraction, places: int = 2) -> Decimal:
+    """``value`` rounded to ``places`` decimals, halves away from zero (ROUND_HALF_UP)."""
+    scale = 10**places
+    quotient, remainder = divmod(abs(value.numerator) * scale, value.denominator)
+    if 2 * remainder >= value.denominator:
+        quotient += 1
+    sign = -1 if value < 0 else 1
+    return Decimal(sign * quotient).scaleb(-places)
+
+
+def as_percent(value: Fraction | None) -> Decimal | None:
+    """A ratio as a percentage with two decimals: 7/10 -> Decimal('70.00')."""
+    return None if value is None else round_half_up(value * 100)
+
+
+def as_seconds(value: Fraction | None) -> Decimal | None:
+    """A mean duration in seconds with two decimals: 93/7 -> Decimal('13.29')."""
+    return None if value is None else round_half_up(value)
+
+
+def present_kpis(kpis: KpiSet) -> dict[str, int | Decimal | None]:
+    """All figures of a ``KpiSet`` as shown: counts, percentages, seconds."""
+    shown: dict[str, int | Decimal | None] = {name: getattr(kpis, name) for name in _COUNT_FIELDS}
+    shown.update({name: as_percent(getattr(kpis, name)) for name in _PERCENT_FIELDS})
+    shown.update({name: as_seconds(getattr(kpis, name)) for name in _SECONDS_FIELDS})
+    return shown

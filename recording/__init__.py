@@ -1,0 +1,1 @@
+"""Dual-channel recordings: metadata, retention, access (not built yet)."""

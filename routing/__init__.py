@@ -1,0 +1,1 @@
+"""Lines, queues, skills, agents and overflow rendered into Asterisk config."""
