@@ -1,0 +1,43 @@
+"""`alembic upgrade head` on an empty database creates the fact schema."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.db
+
+
+async def _tables(url: str) -> set[str]:
+    parsed = make_url(url)
+    conn = await asyncpg.connect(
+        host=parsed.host, port=parsed.port, user=parsed.username or "postgres",
+        password=parsed.password, database=parsed.database,
+    )
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+def test_alembic_upgrade_head_on_empty_database(empty_database_url: str) -> None:
+    assert asyncio.run(_tables(empty_database_url)) == set()
+    env = {**os.environ, "CALLCTL_DATABASE_URL": empty_database_url}
+    alembic = Path(sys.executable).with_name("alembic")
+    proc = subprocess.run(
+        [str(alembic), "upgrade", "head"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    tables = asyncio.run(_tables(empty_database_url))
+    for table in ("calls", "queue_entries", "agent_sessions", "agent_state_intervals",
+                  "ingest_gaps", "queue_log_offsets", "alembic_version"):
+        assert table in tables
