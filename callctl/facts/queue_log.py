@@ -187,6 +187,10 @@ class OtherEvent(QueueLogEvent):
     data: tuple[str, ...]
 
 
+_Parser = Callable[[QueueLogEvent, Sequence[str]], QueueLogEvent]
+_Head = tuple[int, int, str, str, str, str]
+
+
 class _BadLine(Exception):
     """Internal: why a line is malformed. Never leaves this module."""
 
@@ -323,8 +327,6 @@ def _queue_start(head: QueueLogEvent, data: Sequence[str]) -> QueueStart:
     return QueueStart(*_head(head))
 
 
-_Parser = Callable[[QueueLogEvent, Sequence[str]], QueueLogEvent]
-
 _PARSERS: dict[str, _Parser] = {
     "ENTERQUEUE": _enter_queue,
     "CONNECT": _connect,
@@ -347,9 +349,6 @@ _PARSERS: dict[str, _Parser] = {
     "REMOVEMEMBER": _remove_member,
     "QUEUESTART": _queue_start,
 }
-
-
-_Head = tuple[int, int, str, str, str, str]
 
 
 def _head(head: QueueLogEvent) -> _Head:

@@ -1,0 +1,118 @@
+"""The life of a queue entry as guarded transitions on an immutable fact.
+
+waiting --CONNECT--> answered --COMPLETE*/transfer--> completed
+waiting --ABANDON/EXIT*/WITHDRAW--> closed
+
+Each function returns the updated fact or raises ``IllegalTransition``; the
+folder that drives them turns that into a counted, logged anomaly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from callctl.facts.models import HangupSide, QueueEntryFact
+from callctl.facts.queue_log import (
+    Abandon,
+    AttendedTransfer,
+    BlindTransfer,
+    CallEnded,
+    CompleteAgent,
+    CompleteCaller,
+    Connect,
+    EnterQueue,
+    ExitEmpty,
+    ExitWithKey,
+    ExitWithTimeout,
+    WaitEnded,
+    Withdraw,
+)
+from kpi.outcome import Outcome
+
+
+class IllegalTransition(Exception):
+    """An event that cannot apply to the entry in its current state."""
+
+    error_id = "queue_entry.illegal_transition"
+
+    def __init__(self, entry: QueueEntryFact, event: str) -> None:
+        state = entry.outcome or "waiting"
+        super().__init__(f"{event} on {state} entry {entry.key}")
+        self.entry = entry
+        self.event = event
+
+
+def open_entry(node: str, event: EnterQueue, seq: int, agent: str | None = None) -> QueueEntryFact:
+    return QueueEntryFact(
+        node=node,
+        callid=event.callid,
+        queue=event.queue,
+        seq=seq,
+        entered_at=event.time,
+        caller_num=event.caller_num,
+        position=event.position,
+    )
+
+
+def _require_waiting(entry: QueueEntryFact, event: str) -> None:
+    if entry.outcome is not None:
+        raise IllegalTransition(entry, event)
+
+
+def ring_missed(entry: QueueEntryFact, event: str) -> QueueEntryFact:
+    """An agent rang without connecting (RINGNOANSWER, RINGCANCELED)."""
+    _require_waiting(entry, event)
+    return replace(entry, ring_attempts=entry.ring_attempts + 1)
+
+
+def answer(entry: QueueEntryFact, event: Connect, agent: str) -> QueueEntryFact:
+    _require_waiting(entry, event.event)
+    return replace(
+        entry,
+        outcome=Outcome.ANSWERED,
+        ended_wait_at=event.time,
+        wait_s=event.holdtime,
+        agent=agent,
+        ring_attempts=entry.ring_attempts + 1,
+    )
+
+
+_WAIT_OUTCOMES: dict[type[WaitEnded], Outcome] = {
+    Abandon: Outcome.ABANDONED,
+    ExitWithTimeout: Outcome.TIMEOUT,
+    ExitEmpty: Outcome.EMPTY,
+    ExitWithKey: Outcome.KEY,
+    # QueueWithdrawCaller takes a waiting caller out to send it elsewhere.
+    Withdraw: Outcome.TRANSFER,
+}
+
+
+def leave_unanswered(entry: QueueEntryFact, event: WaitEnded) -> QueueEntryFact:
+    _require_waiting(entry, event.event)
+    position = entry.position if entry.position is not None else event.orig_position
+    return replace(
+        entry,
+        outcome=_WAIT_OUTCOMES[type(event)],
+        ended_wait_at=event.time,
+        wait_s=event.waittime,
+        position=position,
+    )
+
+
+_HANGUP_SIDES: dict[type[CallEnded], HangupSide] = {
+    CompleteCaller: HangupSide.CALLER,
+    CompleteAgent: HangupSide.AGENT,
+    BlindTransfer: HangupSide.TRANSFER,
+    AttendedTransfer: HangupSide.TRANSFER,
+}
+
+
+def complete(entry: QueueEntryFact, event: CallEnded) -> QueueEntryFact:
+    if entry.outcome is not Outcome.ANSWERED or entry.completed_at is not None:
+        raise IllegalTransition(entry, event.event)
+    return replace(
+        entry,
+        talk_s=event.calltime,
+        hangup_side=_HANGUP_SIDES[type(event)],
+        completed_at=event.time,
+    )
