@@ -42,7 +42,7 @@ class IllegalTransition(Exception):
         self.event = event
 
 
-def open_entry(node: str, event: EnterQueue, seq: int, agent: str | None = None) -> QueueEntryFact:
+def open_entry(node: str, event: EnterQueue, seq: int) -> QueueEntryFact:
     return QueueEntryFact(
         node=node,
         callid=event.callid,

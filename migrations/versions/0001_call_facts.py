@@ -93,6 +93,19 @@ UPGRADE = (
     CREATE INDEX agent_state_intervals_started ON agent_state_intervals (started_at);
     """,
     """
+    CREATE TABLE acw_intervals (
+        node        text NOT NULL,
+        agent       text NOT NULL,
+        started_at  timestamptz NOT NULL,
+        ended_at    timestamptz,
+        ended_by    text CHECK (ended_by IN ('unpause','reason_change','logoff')),
+        callid      text,
+        queue       text,
+        seq         integer,
+        PRIMARY KEY (node, agent, started_at)
+    );
+    """,
+    """
     CREATE TABLE ami_events (
         node         text NOT NULL,
         received_at  timestamptz NOT NULL,
@@ -158,6 +171,9 @@ DOWNGRADE = (
     """,
     """
     DROP TABLE ami_events;
+    """,
+    """
+    DROP TABLE acw_intervals;
     """,
     """
     DROP TABLE agent_state_intervals;
