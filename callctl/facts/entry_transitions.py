@@ -24,6 +24,8 @@ from callctl.facts.queue_log import (
     ExitEmpty,
     ExitWithKey,
     ExitWithTimeout,
+    RingCanceled,
+    RingNoAnswer,
     WaitEnded,
     Withdraw,
 )
@@ -59,9 +61,9 @@ def _require_waiting(entry: QueueEntryFact, event: str) -> None:
         raise IllegalTransition(entry, event)
 
 
-def ring_missed(entry: QueueEntryFact, event: str) -> QueueEntryFact:
+def ring_missed(entry: QueueEntryFact, event: RingNoAnswer | RingCanceled) -> QueueEntryFact:
     """An agent rang without connecting (RINGNOANSWER, RINGCANCELED)."""
-    _require_waiting(entry, event)
+    _require_waiting(entry, event.event)
     return replace(entry, ring_attempts=entry.ring_attempts + 1)
 
 

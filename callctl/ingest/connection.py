@@ -1,0 +1,56 @@
+"""The writer's asyncpg pool and how its failures are read.
+
+asyncpg is used directly on the hot path (binary COPY); SQLAlchemy's URL is
+the one configured everywhere else, so it is converted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
+
+from callctl.ingest.upserts import create_stage_tables
+
+DatabaseTarget = str | Callable[[], str]
+"""A SQLAlchemy URL, or a callable giving the current one (asked at each connect)."""
+
+DATA_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    asyncpg.DataError,  # SQLSTATE class 22, and asyncpg's own bad-argument errors
+    asyncpg.IntegrityConstraintViolationError,  # class 23: a CHECK, NOT NULL
+    # A value of the wrong Python type fails while COPY encodes it.
+    TypeError,
+    ValueError,
+)
+"""Failures that retrying cannot cure: the batch's content is refused.
+
+Anything else (connection refused or lost, timeout, admin shutdown, even a
+missing table) leaves the data intact and is worth retrying later.
+"""
+
+
+def asyncpg_dsn(url: str) -> str:
+    """``postgresql+asyncpg://...`` → ``postgresql://...`` (what asyncpg accepts)."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def resolve_target(target: DatabaseTarget) -> str:
+    return asyncpg_dsn(target() if callable(target) else target)
+
+
+async def create_writer_pool(
+    target: DatabaseTarget, *, connect_timeout_s: float, command_timeout_s: float
+) -> Any:
+    """One connection: batches commit one after another, so order is kept."""
+    return await asyncpg.create_pool(
+        resolve_target(target),
+        min_size=1,
+        max_size=1,
+        timeout=connect_timeout_s,
+        command_timeout=command_timeout_s,
+        init=create_stage_tables,
+        server_settings={"application_name": "callctl-writer"},
+    )

@@ -1,0 +1,65 @@
+"""The writer's counters, read by the API/ops and by the benchmark."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+class LatencyReservoir:
+    """The latest ``size`` submit→commit delays, in seconds.
+
+    A sliding window rather than a sample of the whole run: what ops want to
+    know is how the writer is doing now.
+    """
+
+    def __init__(self, size: int = 8192) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def extend(self, delays: Iterable[float]) -> None:
+        self._samples.extend(delays)
+
+    def clear(self) -> None:
+        self._samples.clear()
+
+    def percentile(self, q: float) -> float | None:
+        """Nearest-rank percentile (``q`` in 0..100), ``None`` without samples."""
+        if not self._samples:
+            return None
+        ordered = sorted(self._samples)
+        rank = max(1, math.ceil(q / 100 * len(ordered)))
+        return ordered[rank - 1]
+
+
+@dataclass(slots=True)
+class WriterMetrics:
+    facts_submitted: int = 0
+    facts_committed: int = 0
+    """Facts in committed batches, counted before in-batch duplicates collapse."""
+    batches_committed: int = 0
+    spooled_records: int = 0
+    """Facts ever written to the spool by this process."""
+    spool_pending: int = 0
+    """Facts in the spool not yet committed (including those left by a previous run)."""
+    spool_corrupt_segments: int = 0
+    """Spool segments found with a torn or corrupt tail."""
+    spool_errors: int = 0
+    """Failed spool appends (disk full, ...); the facts stayed in memory."""
+    facts_rejected: int = 0
+    """Facts PostgreSQL refused as data; kept in the dead-letter file."""
+    queue_depth: int = 0
+    """Facts in the in-memory queue."""
+    db_available: bool = False
+    last_error: str | None = None
+    last_commit_lag_s: float | None = None
+    """Submit→commit delay of the oldest fact of the last batch committed from memory."""
+    latency: LatencyReservoir = field(default_factory=LatencyReservoir)
+
+    def latency_ms(self, q: float) -> float | None:
+        value = self.latency.percentile(q)
+        return None if value is None else value * 1000

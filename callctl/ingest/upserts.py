@@ -1,0 +1,250 @@
+"""Facts → rows → idempotent, merging upserts (one transaction per batch).
+
+Each fact is a whole snapshot of its entry or interval, so the later snapshot
+wins on its natural key, except that it never erases what an earlier one
+knew: a nullable field keeps its stored value when the new one is NULL, and
+``ring_attempts`` only grows. Writing a fact twice, or replaying an older,
+less complete snapshot (spool replay, queue_log reconciliation), therefore
+changes nothing, and the ``WHERE ... IS DISTINCT FROM`` guard skips such no-op
+updates entirely (no dead tuple, no ``updated_at`` bump).
+
+The same merge is applied in Python to collapse duplicates inside one batch,
+because PostgreSQL refuses an ``ON CONFLICT DO UPDATE`` that touches a row twice
+in one statement.
+
+Rows go through binary COPY into a per-connection temporary stage table, then
+one ``INSERT ... SELECT ... ON CONFLICT`` per table. Times travel as epoch
+seconds (bigint) and become timestamptz in SQL: cheaper than building
+``datetime`` objects in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from operator import attrgetter
+from typing import Any, Final
+
+from callctl.facts.models import (
+    AcwInterval,
+    AgentSession,
+    AgentStateInterval,
+    Fact,
+    QueueEntryFact,
+)
+from callctl.ingest.fact_codec import FactSource
+
+Row = tuple[Any, ...]
+
+
+class Merge(Enum):
+    KEY = "key"
+    REPLACE = "replace"
+    """The newer snapshot's value (NOT NULL columns)."""
+    COALESCE = "coalesce"
+    """The newer value unless it is NULL."""
+    GREATEST = "greatest"
+    """Monotonic counters."""
+    SOURCE = "source"
+    """Replaced with the data, but a change of source alone is not a change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    stage_type: str
+    merge: Merge
+    is_time: bool = False
+
+    def merged_sql(self) -> str:
+        new, old = f"EXCLUDED.{self.name}", f"t.{self.name}"
+        if self.merge is Merge.COALESCE:
+            return f"COALESCE({new}, {old})"
+        if self.merge is Merge.GREATEST:
+            return f"GREATEST({new}, {old})"
+        return new
+
+
+def _col(name: str, stage_type: str, merge: Merge, *, time: bool = False) -> Column:
+    return Column(name, stage_type, merge, time)
+
+
+K, R, C, G = Merge.KEY, Merge.REPLACE, Merge.COALESCE, Merge.GREATEST
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    table: str
+    fact_type: type[Fact]
+    columns: tuple[Column, ...]
+    """Key columns first, then data columns; ``source`` (if any) last."""
+    has_updated_at: bool = False
+
+    @property
+    def stage_table(self) -> str:
+        return f"callctl_stage_{self.table}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def key_length(self) -> int:
+        return sum(1 for c in self.columns if c.merge is Merge.KEY)
+
+    @property
+    def has_source(self) -> bool:
+        return any(c.merge is Merge.SOURCE for c in self.columns)
+
+    def stage_ddl(self) -> str:
+        columns = ", ".join(f"{c.name} {c.stage_type}" for c in self.columns)
+        # ON COMMIT DELETE ROWS: the stage is empty at the start of every batch,
+        # also after a rollback, without an extra TRUNCATE round trip.
+        return f"CREATE TEMP TABLE {self.stage_table} ({columns}) ON COMMIT DELETE ROWS"
+
+    def upsert_sql(self) -> str:
+        names = ", ".join(self.column_names)
+        selected = ", ".join(
+            f"to_timestamp({c.name})" if c.is_time else c.name for c in self.columns
+        )
+        keys = ", ".join(c.name for c in self.columns if c.merge is Merge.KEY)
+        data = [c for c in self.columns if c.merge is not Merge.KEY]
+        assignments = [f"{c.name} = {c.merged_sql()}" for c in data]
+        if self.has_updated_at:
+            assignments.append("updated_at = now()")
+        compared = [c for c in data if c.merge is not Merge.SOURCE]
+        old_row = ", ".join(f"t.{c.name}" for c in compared)
+        new_row = ", ".join(c.merged_sql() for c in compared)
+        return (
+            f"INSERT INTO {self.table} AS t ({names}) "
+            f"SELECT {selected} FROM {self.stage_table} "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(assignments)} "
+            f"WHERE ROW({old_row}) IS DISTINCT FROM ROW({new_row})"
+        )
+
+
+TABLES: Final[tuple[TableSpec, ...]] = (
+    TableSpec(
+        "queue_entries",
+        QueueEntryFact,
+        (
+            _col("node", "text", K),
+            _col("callid", "text", K),
+            _col("queue", "text", K),
+            _col("seq", "integer", K),
+            _col("entered_at", "bigint", R, time=True),
+            _col("caller_num", "text", C),
+            _col("position", "integer", C),
+            _col("outcome", "text", C),
+            _col("ended_wait_at", "bigint", C, time=True),
+            _col("wait_s", "integer", C),
+            _col("agent", "text", C),
+            _col("ring_attempts", "integer", G),
+            _col("talk_s", "integer", C),
+            _col("hangup_side", "text", C),
+            _col("completed_at", "bigint", C, time=True),
+            _col("source", "text", Merge.SOURCE),
+        ),
+        has_updated_at=True,
+    ),
+    TableSpec(
+        "agent_state_intervals",
+        AgentStateInterval,
+        (
+            _col("node", "text", K),
+            _col("agent", "text", K),
+            _col("state", "text", K),
+            _col("started_at", "bigint", K, time=True),
+            _col("reason", "text", R),
+            _col("ended_at", "bigint", C, time=True),
+        ),
+    ),
+    TableSpec(
+        "agent_sessions",
+        AgentSession,
+        (
+            _col("node", "text", K),
+            _col("agent", "text", K),
+            _col("queue", "text", K),
+            _col("started_at", "bigint", K, time=True),
+            _col("ended_at", "bigint", C, time=True),
+        ),
+    ),
+    TableSpec(
+        "acw_intervals",
+        AcwInterval,
+        (
+            _col("node", "text", K),
+            _col("agent", "text", K),
+            _col("started_at", "bigint", K, time=True),
+            _col("ended_at", "bigint", C, time=True),
+            _col("ended_by", "text", C),
+            _col("callid", "text", C),
+            _col("queue", "text", C),
+            _col("seq", "integer", C),
+        ),
+    ),
+)
+_SPEC_BY_TYPE: Final[dict[type[Fact], TableSpec]] = {s.fact_type: s for s in TABLES}
+
+
+def _row_builder(spec: TableSpec) -> Callable[[Fact, FactSource], Row]:
+    names = [c.name for c in spec.columns if c.merge is not Merge.SOURCE]
+    # attrgetter with 2+ names returns a tuple in one C call: the hot path.
+    getter = attrgetter(*names)
+    if spec.has_source:
+        return lambda fact, source: (*getter(fact), source)
+    return lambda fact, _source: tuple(getter(fact))
+
+
+_ROW_BUILDERS: Final[dict[type[Fact], Callable[[Fact, FactSource], Row]]] = {
+    spec.fact_type: _row_builder(spec) for spec in TABLES
+}
+
+
+def merge_rows(spec: TableSpec, older: Row, newer: Row) -> Row:
+    """The Python twin of the SQL merge, for two snapshots of one key."""
+    merged: list[Any] = []
+    for column, old, new in zip(spec.columns, older, newer, strict=True):
+        if column.merge is Merge.COALESCE:
+            merged.append(old if new is None else new)
+        elif column.merge is Merge.GREATEST:
+            merged.append(max(old, new))
+        else:
+            merged.append(new)
+    return tuple(merged)
+
+
+def collapse(facts: Iterable[tuple[Fact, FactSource]]) -> list[tuple[TableSpec, list[Row]]]:
+    """Rows per table, one per natural key, duplicates merged in submission order."""
+    by_table: dict[TableSpec, dict[Row, Row]] = {}
+    for fact, source in facts:
+        spec = _SPEC_BY_TYPE[type(fact)]
+        row = _ROW_BUILDERS[spec.fact_type](fact, source)
+        rows = by_table.setdefault(spec, {})
+        key = row[: spec.key_length]
+        previous = rows.get(key)
+        rows[key] = row if previous is None else merge_rows(spec, previous, row)
+    return [(spec, list(by_table[spec].values())) for spec in TABLES if spec in by_table]
+
+
+async def create_stage_tables(connection: Any) -> None:
+    """Per-connection setup (asyncpg pool ``init``): temp tables live per session."""
+    for spec in TABLES:
+        await connection.execute(spec.stage_ddl())
+
+
+async def commit_facts(connection: Any, facts: Iterable[tuple[Fact, FactSource]]) -> int:
+    """Upsert ``facts`` in one transaction; returns the number of distinct rows."""
+    tables = collapse(facts)
+    async with connection.transaction():
+        for spec, rows in tables:
+            await connection.copy_records_to_table(
+                spec.stage_table, records=rows, columns=spec.column_names
+            )
+            await connection.execute(_UPSERT_SQL[spec.table])
+    return sum(len(rows) for _, rows in tables)
+
+
+_UPSERT_SQL: Final[dict[str, str]] = {spec.table: spec.upsert_sql() for spec in TABLES}
