@@ -72,3 +72,9 @@ class InvalidTransitionError(AmiError):
     """A connection state change the state machine does not allow (a bug, not a network fault)."""
 
     error_id = "ami_invalid_transition"
+
+
+class UnknownNodeError(AmiError, KeyError):
+    """No Asterisk node with that id is configured."""
+
+    error_id = "ami_unknown_node"

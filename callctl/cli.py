@@ -21,8 +21,10 @@ def _lab(args: argparse.Namespace, settings: Settings) -> int:
             f"asterisk {'started' if report.asterisk_started else 'already running'})"
         )
         print(f"  postgres: {report.postgres}")
-        print(f"  AMI: {settings.ami_host}:{settings.ami_port}  SIP: {settings.sip_host}:"
-              f"{settings.sip_port}  trunk from {settings.trunk_ip}, agents at {settings.agents_ip}")
+        print(
+            f"  AMI: {settings.ami_host}:{settings.ami_port}  SIP: {settings.sip_host}:"
+            f"{settings.sip_port}  trunk from {settings.trunk_ip}, agents at {settings.agents_ip}"
+        )
         print(f"  queue_log: {lab.asterisk_paths(settings).queue_log}")
         return 0
     if args.lab_command == "down":

@@ -19,7 +19,16 @@ _SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{12,128}$")
 _DISPLAY = re.compile(r"^[\w .·()（）-]{1,40}$")
 _RESERVED_QUEUE_NAMES = frozenset({"general"})
 STRATEGIES = frozenset(
-    {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered"}
+    {
+        "ringall",
+        "leastrecent",
+        "fewestcalls",
+        "random",
+        "rrmemory",
+        "linear",
+        "wrandom",
+        "rrordered",
+    }
 )
 
 

@@ -53,8 +53,11 @@ def _server_url(settings: Settings) -> str:
 async def _admin(url: str, sql: str) -> None:
     parsed = make_url(url)
     conn = await asyncpg.connect(
-        host=parsed.host, port=parsed.port, user=parsed.username or "postgres",
-        password=parsed.password, database="postgres",
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database="postgres",
     )
     try:
         await conn.execute(sql)

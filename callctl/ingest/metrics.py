@@ -21,6 +21,9 @@ class LatencyReservoir:
     def __len__(self) -> int:
         return len(self._samples)
 
+    def __repr__(self) -> str:
+        return f"LatencyReservoir(samples={len(self._samples)}, p99_s={self.percentile(99)})"
+
     def extend(self, delays: Iterable[float]) -> None:
         self._samples.extend(delays)
 

@@ -17,6 +17,7 @@ reader that shares it). One caller at a time: the spool has no locking.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -163,10 +164,9 @@ class Spool:
 
     def _rollback_active(self) -> None:
         assert self._active is not None
-        try:
+        # If even the truncate fails, the CRC framing still rejects the partial frame.
+        with contextlib.suppress(OSError):
             self._active.truncate(self._active_size)
-        except OSError:
-            pass  # the CRC framing still rejects the partial frame on read
         self.seal()
 
     # --- reading and removal -------------------------------------------------

@@ -44,9 +44,7 @@ def embedded_for(cache_dir: Path, port: int) -> EmbeddedPostgres:
     # The server refuses to run as root, and root's home is closed to other users,
     # so as root the cluster lives where the postgres user can reach it.
     base = Path("/var/lib/callctl") if os.geteuid() == 0 else cache_dir
-    return EmbeddedPostgres(
-        data_dir=base / "postgres", port=port, log_file=base / "postgres.log"
-    )
+    return EmbeddedPostgres(data_dir=base / "postgres", port=port, log_file=base / "postgres.log")
 
 
 def find_bindir() -> Path:
@@ -87,8 +85,18 @@ def start(pg: EmbeddedPostgres) -> bool:
         os.chown(pg.data_dir, owner_uid, -1)
         _run(
             _as_owner(
-                [str(bindir / "initdb"), "-D", str(pg.data_dir), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--locale=C.UTF-8"]
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(pg.data_dir),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
             ),
             "initdb",
         )
@@ -101,8 +109,19 @@ def start(pg: EmbeddedPostgres) -> bool:
     )
     _run(
         _as_owner(
-            [str(bindir / "pg_ctl"), "-D", str(pg.data_dir), "-l", str(pg.log_file), "-w",
-             "-t", "60", "-o", options, "start"]
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(pg.data_dir),
+                "-l",
+                str(pg.log_file),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            ]
         ),
         "pg_ctl start",
     )

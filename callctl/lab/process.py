@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -46,17 +47,28 @@ def running_pid(pid_file: Path, name_part: str) -> int | None:
 
 
 def spawn(cmd: list[str], pid_file: Path, log_file: Path) -> int:
+    """Start ``cmd`` detached (own session, output to ``log_file``) and record its pid.
+
+    posix_spawn rather than Popen: the process outlives this one on purpose, and a
+    dropped Popen object would warn that it is still running.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    pid_file.write_text(f"{proc.pid}\n")
-    return proc.pid
+    executable = shutil.which(cmd[0])
+    if executable is None:
+        raise FileNotFoundError(cmd[0])
+    pid = os.posix_spawn(
+        executable,
+        cmd,
+        dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+    pid_file.write_text(f"{pid}\n")
+    return pid
 
 
 def stop(pid_file: Path, name_part: str, timeout_s: float = 10.0) -> bool:
@@ -81,7 +93,5 @@ def stop(pid_file: Path, name_part: str, timeout_s: float = 10.0) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -103,8 +103,9 @@ def _parse_screen(screen: str) -> tuple[int, int, dict[str, int]]:
     return successful, failed, counts
 
 
-async def run_callers(run: CallerRun, *, work_dir: Path, local_ip: str, remote: str,
-                      timeout_s: float) -> SippResult:
+async def run_callers(
+    run: CallerRun, *, work_dir: Path, local_ip: str, remote: str, timeout_s: float
+) -> SippResult:
     scenario = render_scenario(
         "caller.xml",
         {"patience_ms": int(run.patience_s * 1000), "caller_talk_ms": int(run.talk_s * 1000)},
@@ -115,27 +116,60 @@ async def run_callers(run: CallerRun, *, work_dir: Path, local_ip: str, remote: 
     ]
     inf = write_callers(callers, work_dir / "callers.csv")
     cmd = [
-        sipp_binary(), remote, "-sf", str(scenario), "-inf", str(inf), "-s", run.service,
-        "-i", local_ip, "-p", "0", "-m", str(run.calls), "-r", str(run.rate_per_s),
-        "-l", str(run.concurrency), "-trace_screen", "-screen_file",
-        str(work_dir / "caller-screen.log"), "-nostdin", "-timeout_error",
-        "-timeout", f"{int(timeout_s)}s", "-aa",
+        sipp_binary(),
+        remote,
+        "-sf",
+        str(scenario),
+        "-inf",
+        str(inf),
+        "-s",
+        run.service,
+        "-i",
+        local_ip,
+        "-p",
+        "0",
+        "-m",
+        str(run.calls),
+        "-r",
+        str(run.rate_per_s),
+        "-l",
+        str(run.concurrency),
+        "-trace_screen",
+        "-screen_file",
+        str(work_dir / "caller-screen.log"),
+        "-nostdin",
+        "-timeout_error",
+        "-timeout",
+        f"{int(timeout_s)}s",
+        "-aa",
     ]
     return await _run(cmd, work_dir / "caller-screen.log", timeout_s + 30)
 
 
-async def start_agents(*, work_dir: Path, local_ip: str, port: int, ring_s: float,
-                       talk_s: float) -> asyncio.subprocess.Process:
+async def start_agents(
+    *, work_dir: Path, local_ip: str, port: int, ring_s: float, talk_s: float
+) -> asyncio.subprocess.Process:
     """Start the agents' UAS; stop it with ``stop_agents``."""
     scenario = render_scenario(
         "agents.xml", {"ring_ms": int(ring_s * 1000), "talk_ms": int(talk_s * 1000)}, work_dir
     )
     cmd = [
-        sipp_binary(), "-sf", str(scenario), "-i", local_ip, "-p", str(port), "-nostdin",
-        "-trace_screen", "-screen_file", str(work_dir / "agents-screen.log"),
+        sipp_binary(),
+        "-sf",
+        str(scenario),
+        "-i",
+        local_ip,
+        "-p",
+        str(port),
+        "-nostdin",
+        "-trace_screen",
+        "-screen_file",
+        str(work_dir / "agents-screen.log"),
     ]
     proc = await asyncio.create_subprocess_exec(
-        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        *cmd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     await asyncio.sleep(0.3)
@@ -157,7 +191,9 @@ async def stop_agents(proc: asyncio.subprocess.Process) -> None:
 
 async def _run(cmd: list[str], screen_file: Path, timeout_s: float) -> SippResult:
     proc = await asyncio.create_subprocess_exec(
-        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        *cmd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -166,8 +202,14 @@ async def _run(cmd: list[str], screen_file: Path, timeout_s: float) -> SippResul
         proc.kill()
         await proc.wait()
         raise SippError(f"sipp ran past {timeout_s:.0f} s") from None
-    screen = screen_file.read_text(errors="replace") if screen_file.exists() else ""
+    screen = await asyncio.to_thread(_read_screen, screen_file)
     if proc.returncode not in (0, 1) and not screen:
-        raise SippError(f"sipp failed (exit {proc.returncode}): {err.decode(errors='replace')[-300:]}")
+        raise SippError(
+            f"sipp failed (exit {proc.returncode}): {err.decode(errors='replace')[-300:]}"
+        )
     successful, failed, counts = _parse_screen(screen)
     return SippResult(proc.returncode or 0, successful, failed, counts, screen)
+
+
+def _read_screen(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""

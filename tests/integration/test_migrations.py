@@ -19,8 +19,11 @@ pytestmark = pytest.mark.db
 async def _tables(url: str) -> set[str]:
     parsed = make_url(url)
     conn = await asyncpg.connect(
-        host=parsed.host, port=parsed.port, user=parsed.username or "postgres",
-        password=parsed.password, database=parsed.database,
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database=parsed.database,
     )
     try:
         rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
@@ -38,6 +41,13 @@ def test_alembic_upgrade_head_on_empty_database(empty_database_url: str) -> None
     )
     assert proc.returncode == 0, proc.stderr
     tables = asyncio.run(_tables(empty_database_url))
-    for table in ("calls", "queue_entries", "agent_sessions", "agent_state_intervals",
-                  "ingest_gaps", "queue_log_offsets", "alembic_version"):
+    for table in (
+        "calls",
+        "queue_entries",
+        "agent_sessions",
+        "agent_state_intervals",
+        "ingest_gaps",
+        "queue_log_offsets",
+        "alembic_version",
+    ):
         assert table in tables

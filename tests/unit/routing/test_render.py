@@ -23,8 +23,15 @@ def test_render_is_deterministic() -> None:
 
 def test_no_placeholder_left_and_all_files_present() -> None:
     files = render(lab_model(SECRET, agents=2), CONFIG_DIR, etc_dir="/etc/x")
-    for required in ("modules.conf", "manager.conf", "pjsip.conf", "queues.conf",
-                     "extensions.conf", "asterisk.conf", "logger.conf"):
+    for required in (
+        "modules.conf",
+        "manager.conf",
+        "pjsip.conf",
+        "queues.conf",
+        "extensions.conf",
+        "asterisk.conf",
+        "logger.conf",
+    ):
         assert required in files
     for name, text in files.items():
         assert "@@" not in text, name
@@ -34,8 +41,14 @@ def test_no_placeholder_left_and_all_files_present() -> None:
 def test_modules_autoload_off_with_gosub_support() -> None:
     modules = render(lab_model(SECRET), CONFIG_DIR)["modules.conf"]
     assert re.search(r"(?m)^autoload = no$", modules)
-    for module in ("app_queue.so", "app_mixmonitor.so", "app_stack.so", "chan_pjsip.so",
-                   "func_cut.so", "res_pjsip_endpoint_identifier_ip.so"):
+    for module in (
+        "app_queue.so",
+        "app_mixmonitor.so",
+        "app_stack.so",
+        "chan_pjsip.so",
+        "func_cut.so",
+        "res_pjsip_endpoint_identifier_ip.so",
+    ):
         assert f"load => {module}" in modules
 
 

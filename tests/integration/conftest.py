@@ -1,0 +1,52 @@
+"""Fixtures for tests against the real lab: AMI connection, SIPp agents."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ami.connection import AmiNode
+from callctl.lab.state import LabState
+from callctl.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def lab_state(lab: Settings) -> LabState:
+    state = LabState.load(lab.lab_dir)
+    assert state is not None
+    return state
+
+
+@pytest.fixture
+def ami_node(lab: Settings, lab_state: LabState) -> AmiNode:
+    return AmiNode(
+        node_id=lab.node_id,
+        host=lab.ami_host,
+        port=lab.ami_port,
+        username="callctl",
+        secret=lab_state.ami_secret,
+        ping_interval=1.0,
+    )
+
+
+@pytest.fixture
+def sipp_dir(tmp_path: Path) -> Iterator[Path]:
+    work = tmp_path / "sipp"
+    work.mkdir()
+    yield work
+
+
+@pytest.fixture
+async def agents_uas(lab: Settings, sipp_dir: Path) -> AsyncIterator[None]:
+    """The SIPp UAS answering for every lab agent: rings 1 s, talks 2 s, hangs up."""
+    from callctl.lab import sipp
+
+    proc = await sipp.start_agents(
+        work_dir=sipp_dir, local_ip=lab.agents_ip, port=5060, ring_s=1.0, talk_s=2.0
+    )
+    try:
+        yield
+    finally:
+        await sipp.stop_agents(proc)
