@@ -1,6 +1,20 @@
 """AMI wire: framing, login, ping, reconnect, typed events and safe actions.
 
-Knows only the AMI wire: nothing about KPIs, facts or the database.
+Knows only the AMI wire: nothing about KPIs, facts or the database. Typical wiring (in
+the app's lifespan, never at import time)::
+
+    from ami import AmiManager, AmiNode, actions
+
+    manager = AmiManager(
+        [AmiNode(node_id="ast-1", host="127.0.0.1", username="callctl", secret=secret)],
+        on_event=ingest.put_nowait,      # synchronous, must not block
+        on_state_change=health.update,   # StateChange(node, old, new, at, reason)
+        on_resync=live_state.rebuild,    # ResyncSnapshot after every login / FullyBooted
+        on_gap=reconcile.schedule,       # Gap(node, started_at, ended_at): read queue_log
+    )
+    manager.start()
+    result = await manager.action("ast-1", actions.queue_pause("PJSIP/1001", True, reason="acw"))
+    await manager.stop()
 """
 
 from ami.connection import AmiNode, ConnectionStats, Gap, NodeConnection, ResyncSnapshot

@@ -138,9 +138,16 @@ class Gap:
 
 @dataclass(frozen=True, slots=True)
 class ResyncSnapshot:
-    """Asterisk's state right after a (re)connect or a FullyBooted."""
+    """Asterisk's state right after a (re)connect or a FullyBooted.
+
+    Delivered in stream order: events handed to ``on_event`` before it may be older than
+    the snapshot (rebuild live state from the snapshot), events after it came after it on
+    the wire. Events Asterisk queued while it produced the lists can repeat what the
+    snapshot already shows, so apply them idempotently (keyed by uniqueid, interface).
+    """
 
     node: str
+    trigger: str  # "login" (every new session) or "FullyBooted"
     started_at: float
     completed_at: float
     queue_status: tuple[AmiEvent, ...]  # QueueParams, QueueMember, QueueEntry
@@ -246,10 +253,17 @@ class NodeConnection:
         protocol = self._protocol
         return None if protocol is None else protocol.version
 
+    @property
+    def session_reads(self) -> int:
+        """TCP reads in the current session (diagnostics: shows how the stream was cut)."""
+        protocol = self._protocol
+        return 0 if protocol is None else protocol.reads
+
     def start(self) -> None:
         """Start the supervisor task (needs a running event loop). Returns at once."""
         if self._task is not None:
             raise RuntimeError(f"node {self.node_id}: already started")
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(
             self._supervise(), name=f"ami-{self.node_id}"
         )
@@ -431,38 +445,50 @@ class NodeConnection:
         while True:
             await self._resync_wanted.wait()
             self._resync_wanted.clear()
+            trigger = "login"
             if self._state is ConnectionState.CONNECTED:
-                self._set_state(ConnectionState.RESYNCING, "FullyBooted")
-            snapshot = await self._resync(protocol)
+                trigger = "FullyBooted"
+                self._set_state(ConnectionState.RESYNCING, trigger)
+            await self._resync(protocol, trigger)
+
+    async def _resync(self, protocol: AmiProtocol, trigger: str) -> None:
+        started_at = time.time()
+
+        def deliver(last: ActionResult) -> None:
+            # Runs inside the reader when CoreShowChannelsComplete arrives, before any
+            # later frame is dispatched: every event delivered after the snapshot came
+            # after it on the wire, so a consumer can rebuild from it and apply them.
+            earlier = [item.future for item in pending[:-1]]
+            if not all(f.done() and not f.cancelled() and f.exception() is None for f in earlier):
+                return  # a timeout or error; the worker below raises it
+            replies = [*(f.result() for f in earlier), last]
+            if not all(reply.ok for reply in replies):
+                return
+            snapshot = ResyncSnapshot(
+                node=self.node_id,
+                trigger=trigger,
+                started_at=started_at,
+                completed_at=time.time(),
+                queue_status=replies[0].events,
+                queue_summary=replies[1].events,
+                channels=replies[2].events,
+            )
             self.stats.resyncs += 1
             if self._on_resync is not None:
                 self._notify(self._on_resync, snapshot)
             self._set_state(ConnectionState.CONNECTED, "resynced")
 
-    async def _resync(self, protocol: AmiProtocol) -> ResyncSnapshot:
-        started_at = time.time()
-        # Sent back to back; Asterisk answers them in order.
+        # Sent back to back; Asterisk answers them in order, CoreShowChannels last.
         pending = [
-            protocol.send_action(action, self._next_action_id())
-            for action in (
-                actions.queue_status(),
-                actions.queue_summary(),
-                actions.core_show_channels(),
-            )
+            protocol.send_action(actions.queue_status(), self._next_action_id()),
+            protocol.send_action(actions.queue_summary(), self._next_action_id()),
+            protocol.send_action(actions.core_show_channels(), self._next_action_id(), deliver),
         ]
         self._resync_probe = pending[0]
         replies = await protocol.wait_all(pending, self._node.resync_timeout)
         for reply in replies:
             if not reply.ok:
                 raise ActionFailedError(reply.action, reply.message or "")
-        return ResyncSnapshot(
-            node=self.node_id,
-            started_at=started_at,
-            completed_at=time.time(),
-            queue_status=replies[0].events,
-            queue_summary=replies[1].events,
-            channels=replies[2].events,
-        )
 
     def _fully_booted(self, event: AmiEvent) -> None:
         if self._resync_wanted.is_set():

@@ -1,23 +1,20 @@
 """Typed, immutable AMI events and the one table that builds them from frames. Pure.
 
-Units are normalised here, once, so nobody downstream guesses them:
+Units are normalised here, once, so nobody downstream guesses them. Durations are float
+seconds in fields ending ``_s``:
 
-========================  ===========  =====================================================
-header                    unit on wire  fields
-========================  ===========  =====================================================
-AgentRingNoAnswer RingTime  ms          ``ring_s`` (float s)
-AgentConnect RingTime       s           ``ring_s`` (float s)
-HoldTime (Agent*, Abandon)  whole s     ``hold_s`` (float s) and ``wait_s`` (int, as Asterisk
-                                        counts it: the KPI uses these whole seconds)
-TalkTime (AgentComplete)    whole s     ``talk_time_s`` (float s) and ``talk_s`` (int)
-QueueEntry Wait             whole s     ``hold_s`` and ``wait_s``
-Wrapuptime, Uptime, ...     s           ``*_s`` (float s)
-LastCall/LastPause/LoginTime epoch s    ``last_call``/``last_pause``/``login_time`` (int, 0 =
-                                        never)
-========================  ===========  =====================================================
+- ``ring_s``: AgentRingNoAnswer RingTime arrives in **milliseconds** (ms / 1000);
+  AgentConnect RingTime arrives in whole seconds.
+- ``hold_s`` (float) and ``wait_s`` (int) both come from HoldTime (Agent*, Abandon) or
+  Wait (QueueEntry), whole seconds on the wire; the int is kept because the KPI counts
+  Asterisk's whole seconds.
+- ``talk_time_s`` (float) and ``talk_s`` (int) from AgentComplete TalkTime, likewise.
+- ``wrapup_s``, ``uptime_s``, ``avg_hold_s``...: seconds.
+- ``last_call``, ``last_pause``, ``login_time``: epoch seconds as int, 0 meaning never.
 
-Strings are kept as Asterisk sends them (``<unknown>`` stays ``<unknown>``); the raw
-frame headers stay on every event. A header that should be a number but is not becomes
+Strings are kept as Asterisk sends them (``<unknown>`` stays ``<unknown>``; caller and
+connected-line names arrive C-escaped by Asterisk, e.g. ``\\"``); the raw frame headers
+stay on every event. A header that should be a number but is not becomes
 ``None`` and its name is listed in ``invalid_fields``; an event missing a header it cannot
 be identified without (``Uniqueid``, ``Queue``...) comes back as :class:`GenericEvent`
 with that header in ``invalid_fields``. The parser never raises on bad input: the caller
@@ -26,6 +23,7 @@ counts and logs events whose ``invalid_fields`` is not empty.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,6 +47,8 @@ class AmiEvent:
     received_at: float  # time.time() when its bytes arrived (UTC epoch seconds)
     headers: Mapping[str, str]  # the raw frame headers, read-only
     invalid_fields: tuple[str, ...] = ()  # headers that were present but unusable
+    # Asterisk's own clock for the event (manager.conf timestampevents=yes), else None.
+    timestamp: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -443,23 +443,51 @@ _NOT_USER_FIELDS: Final = frozenset(
 EventConstructor = Callable[[Frame, str, float], AmiEvent]
 
 
+def _event_time(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("Timestamp")
+    if raw is None:
+        return None
+    try:
+        return _finite(raw)
+    except ValueError:
+        return None  # metadata only: not worth calling the event malformed
+
+
 def _generic(frame: Frame, node: str, received_at: float) -> AmiEvent:
     return GenericEvent(
         name=frame.headers.get("Event", ""),
         node=node,
         received_at=received_at,
         headers=frame.headers,
+        timestamp=_event_time(frame.headers),
     )
 
 
-def _constructor(cls: Callable[..., AmiEvent], *specs: FieldSpec) -> EventConstructor:
-    """Build ``cls`` from its field specs; a missing required header gives a GenericEvent."""
+_BASE_FIELDS: Final = frozenset(
+    {"name", "node", "received_at", "headers", "invalid_fields", "timestamp"}
+)
+
+
+def _constructor(cls: type[AmiEvent], *specs: FieldSpec) -> EventConstructor:
+    """Build ``cls`` from its field specs; a missing required header gives a GenericEvent.
+
+    Instances are filled with ``object.__setattr__`` on a bare ``object.__new__``, which
+    is what a frozen dataclass's ``__init__`` does, minus keyword-argument handling: that
+    halves the cost of an event (ingest runs this for every event). It is only safe if
+    the specs set every field exactly once, so that is checked here, at import time.
+    """
+    attrs = [attr for attr, _, _, _ in specs]
+    fields_of_cls = {field.name for field in dataclasses.fields(cls)}
+    if len(set(attrs)) != len(attrs) or set(attrs) | _BASE_FIELDS != fields_of_cls:
+        raise TypeError(f"field specs of {cls.__name__} do not match its fields")
+    new = object.__new__
+    put = object.__setattr__
 
     def build(frame: Frame, node: str, received_at: float) -> AmiEvent:
         headers = frame.headers
         get = headers.get
-        values: dict[str, object] = {}
-        invalid: list[str] = []
+        event = new(cls)
+        invalid: list[str] | None = None
         for attr, header, convert, required in specs:
             raw = get(header)
             if raw is None:
@@ -470,24 +498,24 @@ def _constructor(cls: Callable[..., AmiEvent], *specs: FieldSpec) -> EventConstr
                         received_at=received_at,
                         headers=headers,
                         invalid_fields=(header,),
+                        timestamp=_event_time(headers),
                     )
-                values[attr] = None
+                put(event, attr, None)
             elif convert is None:
-                values[attr] = raw
+                put(event, attr, raw)
             else:
                 try:
-                    values[attr] = convert(raw)
+                    put(event, attr, convert(raw))
                 except ValueError:
-                    values[attr] = None
-                    invalid.append(header)
-        return cls(
-            name=headers["Event"],
-            node=node,
-            received_at=received_at,
-            headers=headers,
-            invalid_fields=tuple(invalid),
-            **values,
-        )
+                    put(event, attr, None)
+                    invalid = [*(invalid or ()), header]
+        put(event, "name", headers.get("Event", ""))
+        put(event, "node", node)
+        put(event, "received_at", received_at)
+        put(event, "headers", headers)
+        put(event, "invalid_fields", tuple(dict.fromkeys(invalid)) if invalid else ())
+        put(event, "timestamp", _event_time(headers))
+        return event
 
     return build
 
@@ -502,12 +530,14 @@ def _user_event(frame: Frame, node: str, received_at: float) -> AmiEvent:
             received_at=received_at,
             headers=headers,
             invalid_fields=("UserEvent",),
+            timestamp=_event_time(headers),
         )
     return UserEvent(
         name="UserEvent",
         node=node,
         received_at=received_at,
         headers=headers,
+        timestamp=_event_time(headers),
         user_event=user_event,
         channel=headers.get("Channel"),
         uniqueid=headers.get("Uniqueid"),
@@ -629,5 +659,6 @@ def parse_event(frame: Frame, node: str, received_at: float) -> AmiEvent:
             received_at=received_at,
             headers=frame.headers,
             invalid_fields=("Event",),
+            timestamp=_event_time(frame.headers),
         )
     return EVENT_CONSTRUCTORS.get(name, _generic)(frame, node, received_at)

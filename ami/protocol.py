@@ -61,12 +61,19 @@ class ActionResult:
 class PendingAction:
     """Frames gathered for one ActionID until its reply is complete."""
 
-    __slots__ = ("_events", "_listing", "action", "action_id", "future", "response")
+    __slots__ = ("_events", "_listing", "action", "action_id", "future", "on_complete", "response")
 
-    def __init__(self, action: str, action_id: str, future: asyncio.Future[ActionResult]) -> None:
+    def __init__(
+        self,
+        action: str,
+        action_id: str,
+        future: asyncio.Future[ActionResult],
+        on_complete: Callable[[ActionResult], None] | None = None,
+    ) -> None:
         self.action = action
         self.action_id = action_id
         self.future = future
+        self.on_complete = on_complete
         self.response: Frame | None = None
         self._listing = False
         self._events: list[AmiEvent] = []
@@ -90,9 +97,10 @@ class PendingAction:
         elif self.response is None:  # never seen from Asterisk; keep the frame as answer
             self.response = frame
         if not self.future.done():
-            self.future.set_result(
-                ActionResult(self.action, self.action_id, self.response, tuple(self._events))
-            )
+            result = ActionResult(self.action, self.action_id, self.response, tuple(self._events))
+            self.future.set_result(result)
+            if self.on_complete is not None:
+                self.on_complete(result)
         return True
 
 
@@ -173,12 +181,22 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no typ
         """Refused: panoramisk's send writes unvalidated dicts. Use :meth:`send_action`."""
         raise TypeError("send a validated ami.actions.Action with send_action()")
 
-    def send_action(self, action: Action, action_id: str) -> PendingAction:
-        """Write the action now and register its reply; does not wait."""
+    def send_action(
+        self,
+        action: Action,
+        action_id: str,
+        on_complete: Callable[[ActionResult], None] | None = None,
+    ) -> PendingAction:
+        """Write the action now and register its reply; does not wait.
+
+        ``on_complete`` runs inside the reader, right after the reply's last frame and
+        before any later frame is dispatched: for work that must keep stream order.
+        """
         if self.closed:
             raise NotConnectedError(f"node {self.node_id}: not connected")
         wire = action.to_wire(action_id)
-        pending = PendingAction(action.name, action_id, asyncio.get_running_loop().create_future())
+        future = asyncio.get_running_loop().create_future()
+        pending = PendingAction(action.name, action_id, future, on_complete)
         self.responses[action_id] = pending
         self.transport.write(wire)
         return pending

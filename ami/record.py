@@ -71,7 +71,11 @@ async def record(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ami.record", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m ami.record",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5038)
     parser.add_argument("--user", required=True)

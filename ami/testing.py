@@ -20,14 +20,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from ami.connection import Gap, ResyncSnapshot
+from ami.events import AmiEvent
 from ami.frames import Frame, FrameParser, parse_frames
+from ami.state import StateChange
 
 Headers = Mapping[str, str]
 # A scripted reply: the frames to answer ``request`` with (ActionID is added), or None to
 # stay silent (to test timeouts).
 Handler = Callable[[Frame], Sequence[Headers] | None]
 
-DEFAULT_BANNER = "Asterisk Call Manager/9.0.0"
+DEFAULT_BANNER = "Asterisk Call Manager/11.0.0"  # what Asterisk 22 sends
 
 
 # --- transcripts -----------------------------------------------------------------------------
@@ -65,6 +68,12 @@ def split_at(data: bytes, offsets: Iterable[int]) -> list[bytes]:
             start = offset
     chunks.append(data[start:])
     return chunks
+
+
+def every_split(data: bytes) -> Iterator[list[bytes]]:
+    """``data`` cut in two at every byte offset (for split-anywhere tests)."""
+    for offset in range(1, len(data)):
+        yield [data[:offset], data[offset:]]
 
 
 def chunks_of(data: bytes, size: int) -> list[bytes]:
@@ -332,11 +341,43 @@ class FakeAmiServer:
             await self._changed.wait_for(predicate)
 
 
+class CallbackRecorder:
+    """Collects what a NodeConnection or AmiManager hands to its callbacks, so a test can
+    await a condition on it instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.events: list[AmiEvent] = []
+        self.states: list[StateChange] = []
+        self.snapshots: list[ResyncSnapshot] = []
+        self.gaps: list[Gap] = []
+        self._changed = asyncio.Event()
+
+    def on_event(self, event: AmiEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def on_state_change(self, change: StateChange) -> None:
+        self.states.append(change)
+        self._changed.set()
+
+    def on_resync(self, snapshot: ResyncSnapshot) -> None:
+        self.snapshots.append(snapshot)
+        self._changed.set()
+
+    def on_gap(self, gap: Gap) -> None:
+        self.gaps.append(gap)
+        self._changed.set()
+
+    def moves(self) -> list[tuple[str, str]]:
+        """State changes as (old, new) names."""
+        return [(change.old.name, change.new.name) for change in self.states]
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout_s: float = 3.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not predicate():
+                self._changed.clear()  # no callback can run between the check and here
+                await self._changed.wait()
+
+
 def _is_login_ack(frames: Sequence[Headers]) -> bool:
     return bool(frames) and frames[0].get("Message") == "Authentication accepted"
-
-
-def every_split(data: bytes) -> Iterator[list[bytes]]:
-    """``data`` cut in two at every byte offset (for split-anywhere tests)."""
-    for offset in range(1, len(data)):
-        yield [data[:offset], data[offset:]]

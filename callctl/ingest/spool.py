@@ -171,11 +171,14 @@ class Spool:
 
     # --- reading and removal -------------------------------------------------
 
+    def is_active(self, path: Path) -> bool:
+        """Still appended to; any other segment is sealed and never changes again."""
+        return path == self._active_path
+
     def read_segment(self, path: Path) -> SegmentContents:
-        if path == self._active_path:
+        if self.is_active(path):
             self.seal()
-        records, torn = decode_frames(path.read_bytes())
-        return SegmentContents(path=path, records=records, torn_bytes=torn)
+        return read_segment_file(path)
 
     def remove(self, contents: SegmentContents) -> None:
         """Forget a segment whose records are all committed.
@@ -195,6 +198,12 @@ class Spool:
         paths = self.directory.glob(f"*{SEGMENT_SUFFIX}")
         ours = [p for p in paths if p.name.removesuffix(SEGMENT_SUFFIX).isdigit()]
         return sorted(ours, key=_segment_index)
+
+
+def read_segment_file(path: Path) -> SegmentContents:
+    """Read a sealed segment; touches no ``Spool`` state, so it may run alongside it."""
+    records, torn = decode_frames(path.read_bytes())
+    return SegmentContents(path=path, records=records, torn_bytes=torn)
 
 
 def _segment_index(path: Path) -> int:

@@ -43,7 +43,7 @@ from callctl.ingest.fact_codec import (
     is_fact_source,
 )
 from callctl.ingest.metrics import LatencyReservoir, WriterMetrics
-from callctl.ingest.spool import DeadLetters, Spool
+from callctl.ingest.spool import DeadLetters, SegmentContents, Spool, read_segment_file
 from callctl.ingest.upserts import commit_facts
 
 logger = logging.getLogger(__name__)
@@ -415,34 +415,64 @@ class FactWriter:
     async def _drain_spool(self) -> None:
         """Commit spooled segments oldest first; raises ``_Unavailable``."""
         started, drained = time.monotonic(), 0
-        while (segments := self._spool.segments()) and not self._closing:
-            contents = await asyncio.to_thread(self._spool.read_segment, segments[0])
-            facts, undecodable = await asyncio.to_thread(_decode_all, contents.records)
-            for payload, error in undecodable:
-                logger.error("spool record does not decode, set aside: %s", error)
-                await asyncio.to_thread(self._dead_letters.append, payload, error)
-                self.metrics.facts_rejected += 1
-            size = self.config.drain_batch_size
-            for start in range(0, len(facts), size):
-                chunk = facts[start : start + size]
-                await self._commit_isolating(chunk)
-                self.metrics.facts_committed += len(chunk)
-                self.metrics.batches_committed += 1
-                if len(self._queue) >= self.config.max_queue:
-                    await self._spill(self._take_all())
-            await asyncio.to_thread(self._spool.remove, contents)
-            self.metrics.spool_pending = self._spool.pending_records
-            drained += len(contents.records)
+        prefetch: tuple[Path, asyncio.Task[_LoadedSegment]] | None = None
+        try:
+            while (segments := self._spool.segments()) and not self._closing:
+                if prefetch is not None and prefetch[0] == segments[0]:
+                    loaded = await prefetch[1]
+                else:
+                    loaded = await asyncio.to_thread(self._load_segment, segments[0])
+                prefetch = None
+                # Decoding costs about as much as committing: decode the next
+                # sealed segment in a thread while this one commits.
+                if len(segments) > 1 and not self._spool.is_active(segments[1]):
+                    task = asyncio.create_task(asyncio.to_thread(_load_sealed, segments[1]))
+                    prefetch = (segments[1], task)
+                await self._commit_segment(loaded)
+                drained += len(loaded.contents.records)
+        finally:
+            if prefetch is not None:
+                prefetch[1].cancel()  # its result is dropped; the file is read again later
         if drained:
             logger.info("spool: %d facts committed in %.1f s", drained, time.monotonic() - started)
 
+    def _load_segment(self, path: Path) -> _LoadedSegment:
+        return _decode_segment(self._spool.read_segment(path))
 
-def _decode_all(payloads: list[bytes]) -> tuple[list[Sourced], list[tuple[bytes, str]]]:
+    async def _commit_segment(self, loaded: _LoadedSegment) -> None:
+        for payload, error in loaded.undecodable:
+            logger.error("spool record does not decode, set aside: %s", error)
+            await asyncio.to_thread(self._dead_letters.append, payload, error)
+            self.metrics.facts_rejected += 1
+        size = self.config.drain_batch_size
+        for start in range(0, len(loaded.facts), size):
+            chunk = loaded.facts[start : start + size]
+            await self._commit_isolating(chunk)
+            self.metrics.facts_committed += len(chunk)
+            self.metrics.batches_committed += 1
+            if len(self._queue) >= self.config.max_queue:
+                await self._spill(self._take_all())
+        await asyncio.to_thread(self._spool.remove, loaded.contents)
+        self.metrics.spool_pending = self._spool.pending_records
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadedSegment:
+    contents: SegmentContents
+    facts: list[Sourced]
+    undecodable: list[tuple[bytes, str]]
+
+
+def _load_sealed(path: Path) -> _LoadedSegment:
+    return _decode_segment(read_segment_file(path))
+
+
+def _decode_segment(contents: SegmentContents) -> _LoadedSegment:
     facts: list[Sourced] = []
     undecodable: list[tuple[bytes, str]] = []
-    for payload in payloads:
+    for payload in contents.records:
         try:
             facts.append(decode_fact_record(payload))
         except FactRecordError as exc:
             undecodable.append((payload, str(exc)))
-    return facts, undecodable
+    return _LoadedSegment(contents, facts, undecodable)

@@ -1,0 +1,190 @@
+"""Benchmark the fact writer against a real PostgreSQL, in a scratch database.
+
+    .venv/bin/python benchmarks/bench_writer.py [--database-url URL]
+
+(a) throughput: QueueEntryFacts submitted as fast as the writer takes them
+    (half new entries, half later snapshots of the same entries, i.e. updates);
+(b) latency: a steady rate (default 1,000 facts/s) for 10 s, p50/p99 of the
+    delay from ``submit`` to the commit of the fact's batch;
+(c) outage: the same steady load while the database is unreachable (the
+    writer's target is a closed port) for ``--outage-seconds``, then reachable
+    again: how long until the spool is drained, and whether every fact arrived.
+
+The scratch database (``bench_<hex>``) is created on the server of
+``--database-url`` (default: CALLCTL_DATABASE_URL, else the lab's), migrated,
+and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from callctl.db import resolve_database_url, run_migrations
+from callctl.facts.models import HangupSide, QueueEntryFact
+from callctl.ingest.connection import asyncpg_dsn
+from callctl.ingest.writer import FactWriter, WriterConfig
+from callctl.settings import Settings
+from kpi.outcome import Outcome
+
+UNREACHABLE_URL = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
+
+
+def queue_entries(count: int, *, prefix: str) -> Iterator[QueueEntryFact]:
+    """``count`` facts: ``count // 2`` entries as they join, then the same ones closed."""
+    entries = count // 2
+    base = 1_790_000_000
+    for i in range(entries):
+        yield QueueEntryFact(
+            node="bench", callid=f"{prefix}{i}", queue=f"q{i % 20}", seq=1,
+            entered_at=base + i, caller_num=f"1380000{i % 10_000:04d}", position=1 + i % 7,
+        )  # fmt: skip
+    for i in range(count - entries):
+        yield QueueEntryFact(
+            node="bench", callid=f"{prefix}{i}", queue=f"q{i % 20}", seq=1,
+            entered_at=base + i, outcome=Outcome.ANSWERED, ended_wait_at=base + i + 12,
+            wait_s=12, agent=f"agent{i % 300}", ring_attempts=1 + i % 3, talk_s=95,
+            hangup_side=HangupSide.CALLER, completed_at=base + i + 107,
+        )  # fmt: skip
+
+
+async def poll_until(condition: Callable[[], bool], interval_s: float) -> None:
+    while True:
+        if condition():
+            return
+        await asyncio.sleep(interval_s)
+
+
+async def count_rows(dsn: str, node_prefix: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        value = await connection.fetchval(
+            "SELECT count(*) FROM queue_entries WHERE callid LIKE $1", node_prefix + "%"
+        )
+        return int(value)
+    finally:
+        await connection.close()
+
+
+async def bench_throughput(url: str, spool_dir: Path, count: int) -> None:
+    facts = list(queue_entries(count, prefix="t"))
+    async with FactWriter(url, spool_dir / "throughput") as writer:
+        high_water = 4 * writer.config.batch_size
+        started = time.perf_counter()
+        for i, fact in enumerate(facts):
+            writer.submit(fact)
+            if i % 1_000 == 999:
+                # Yield like a socket reader does; hold back only if the writer
+                # lags far behind, so this measures the writer, not the spool.
+                await asyncio.sleep(0)
+                await poll_until(lambda: writer.metrics.queue_depth <= high_water, 0.001)
+        await writer.flush()
+        elapsed = time.perf_counter() - started
+        metrics = writer.metrics
+    rate = count / elapsed
+    print(
+        f"throughput: {rate:,.0f} facts/s ({count:,} facts in {elapsed:.2f} s, "
+        f"{metrics.batches_committed} batches, {metrics.spooled_records} spooled)"
+    )
+
+
+async def steady_load(writer: FactWriter, rate: int, seconds: float, prefix: str) -> int:
+    """Submit ``rate`` facts/s for ``seconds`` in 10 ms ticks; returns how many."""
+    per_tick = max(1, rate // 100)
+    ticks = int(seconds * 100)
+    facts = queue_entries(per_tick * ticks, prefix=prefix)
+    started = time.perf_counter()
+    submitted = 0
+    for tick in range(ticks):
+        delay = started + tick / 100 - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for _ in range(per_tick):
+            writer.submit(next(facts))
+            submitted += 1
+    return submitted
+
+
+async def bench_latency(url: str, spool_dir: Path, rate: int, seconds: float) -> None:
+    config = WriterConfig(latency_samples=rate * int(seconds) + 1)
+    async with FactWriter(url, spool_dir / "latency", config) as writer:
+        await steady_load(writer, rate, seconds, prefix="l")
+        await writer.flush()
+        metrics = writer.metrics
+    p50, p99, worst = (metrics.latency_ms(q) or 0.0 for q in (50, 99, 100))
+    print(
+        f"latency @{rate}/s: p50 {p50:.0f} ms p99 {p99:.0f} ms max {worst:.0f} ms "
+        f"({len(metrics.latency):,} facts, {metrics.batches_committed} batches)"
+    )
+
+
+async def bench_outage(url: str, spool_dir: Path, rate: int, seconds: float) -> None:
+    target = {"url": UNREACHABLE_URL}
+    async with FactWriter(lambda: target["url"], spool_dir / "outage") as writer:
+        submitted = await steady_load(writer, rate, seconds, prefix="o")
+        spooled = writer.metrics.spooled_records
+        target["url"] = url  # the database is back
+        returned = time.perf_counter()
+        load = asyncio.create_task(steady_load(writer, rate, 3, prefix="p"))
+        await poll_until(lambda: writer.metrics.spool_pending == 0, 0.01)
+        drained_after = time.perf_counter() - returned
+        submitted += await load
+        await writer.flush()
+    rows = await count_rows(asyncpg_dsn(url), "o") + await count_rows(asyncpg_dsn(url), "p")
+    # Each entry is submitted twice (join, then closed): one row per two facts.
+    lost = submitted // 2 - rows
+    print(
+        f"outage {seconds:.0f} s @{rate}/s: {spooled:,} facts spooled, spool drained "
+        f"{drained_after:.1f} s after the database returned, lost {lost}"
+    )
+
+
+def _admin(url: str, sql: str) -> None:
+    async def run() -> None:
+        dsn = asyncpg_dsn(make_url(url).set(database="postgres").render_as_string(False))
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+async def run_all(url: str, args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
+        await bench_throughput(url, Path(spool), args.facts)
+        await bench_latency(url, Path(spool), args.rate, args.seconds)
+        if args.outage_seconds > 0:
+            await bench_outage(url, Path(spool), args.rate, args.outage_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="SQLAlchemy URL of any database on the server")
+    parser.add_argument("--facts", type=int, default=200_000)
+    parser.add_argument("--rate", type=int, default=1_000, help="facts/s for (b) and (c)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--outage-seconds", type=float, default=30.0, help="0 skips (c)")
+    args = parser.parse_args()
+    server_url = args.database_url or resolve_database_url(Settings())
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    _admin(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        run_migrations(url)
+        asyncio.run(run_all(url, args))
+    finally:
+        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,692 @@
+"""Typed AMI events → call facts, the live twin of the queue_log builder. Pure.
+
+``AmiNormalizer.feed`` takes one event and returns the facts it created or
+changed, each as a whole snapshot to upsert on its natural ``key``. A fact built
+here equals the one ``callctl.facts.from_queue_log`` builds from the same call's
+queue_log lines: each AMI event is turned into the queue_log event Asterisk
+writes for the same moment, and the very same transitions
+(``callctl.facts.entry_transitions``) and agent fold (``AgentFolder``) apply it.
+
+How AMI is read (checked against Asterisk 22.10.1 ``apps/app_queue.c`` and the
+recorded lab transcripts in ``tests/fixtures/ami_recorded``):
+
+- **Times.** ``entered_at`` is the floor of QueueCallerJoin's ``Timestamp``.
+  ``ended_wait_at`` is ``entered_at + wait_s`` and ``completed_at`` is
+  ``entered_at + HoldTime + TalkTime`` of AgentComplete, not the floor of the
+  event's own ``Timestamp``: Asterisk computes HoldTime as ``now - qe->start``
+  and TalkTime as ``now - callstart`` with the same ``time(NULL)`` it writes in
+  the CONNECT/ABANDON/EXIT*/COMPLETE* line, whereas the AMI ``Timestamp`` is
+  taken later, when the manager thread formats the Stasis message, and crosses
+  a second boundary a little more often. Agent facts use Asterisk's own
+  figures where the event has them (``LastPause`` for a pause, ``LoginTime``
+  for a login, the same numbers QueueStatus reports after a resync), else the
+  floor of ``Timestamp``.
+- **Rings.** ``ring_attempts`` counts RINGNOANSWER, RINGCANCELED and the
+  ring that connected. AgentRingNoAnswer and RINGNOANSWER come from the same
+  ``rna()`` call. RINGCANCELED has **no AMI event**: Asterisk writes one line
+  per agent still ringing when the caller cancels (hangs up, ``*``, exit
+  key). So rings are tracked from AgentCalled by the agent channel's
+  Uniqueid, dropped by AgentRingNoAnswer (counted), AgentDump, or a DialEnd
+  ``ANSWER`` (someone answered: the others are hung up without a queue_log
+  line), and those left when the caller abandons or exits with a key count
+  as canceled.
+- **Abandon or timeout.** QueueCallerAbandon comes from ``record_abandoned()``,
+  which Asterisk calls for ABANDON but also for EXITWITHTIMEOUT, EXITEMPTY and
+  WITHDRAW (not EXITWITHKEY, which has no AMI event of its own). A real
+  abandon is the caller's channel going away, and that always shows on AMI
+  *before* QueueCallerAbandon: a HangupRequest (the caller hung up) or a
+  SoftHangupRequest (Hangup action, shutdown) on the caller's Uniqueid. So:
+  with such a request seen, the entry closes as abandoned at once. Without
+  it, the caller is still up and Queue() returned to the dialplan, which
+  (``asterisk-config/templates/extensions.conf.in``) emits ``UserEvent
+  CallctlQueueExit`` with ``Status: ${QUEUESTATUS}``: TIMEOUT gives timeout,
+  LEAVEEMPTY/LEAVEUNAVAIL empty, WITHDRAW transfer. The entry is held until
+  that event; if instead the caller's channel hangs up, joins another queue,
+  or ``exit_status_grace_s`` passes (an AMI Redirect moves a waiting caller
+  with no event, and queue_log calls that ABANDON), it closes as abandoned.
+- **Answered.** QueueCallerLeave precedes AgentConnect (Asterisk leaves the
+  queue, runs the connect Gosub, then logs CONNECT). A Leave with no
+  Connect and no abandon is an EXITWITHKEY, told when the caller hangs up or
+  joins another queue; its ``wait_s`` is the Leave's time minus
+  ``entered_at``, the only figure AMI gives (queue_log has the exact one).
+
+Each queue entry runs a small state machine (``StayState``): an event that
+does not fit raises ``IllegalStayMove`` (or the entry transitions'
+``IllegalTransition``); ``feed`` catches both, counts and logs them, and
+carries on. Agent facts (pauses, ACW, sessions) are folded by the queue_log
+builder's ``AgentFolder`` itself, fed in the same terms, so the two paths
+cannot drift apart there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Final
+
+from ami.events import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentDump,
+    AgentRingNoAnswer,
+    AmiEvent,
+    GenericEvent,
+    Hangup,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueMemberAdded,
+    QueueMemberPause,
+    QueueMemberRemoved,
+    UserEvent,
+)
+from callctl.facts import entry_transitions as transitions
+from callctl.facts.agent_fold import AgentFolder, EntryId
+from callctl.facts.models import Fact, QueueEntryFact
+from callctl.facts.queue_log import (
+    NONE,
+    Abandon,
+    AttendedTransfer,
+    CallEnded,
+    CompleteAgent,
+    CompleteCaller,
+    Connect,
+    EnterQueue,
+    ExitEmpty,
+    ExitWithKey,
+    ExitWithTimeout,
+    RingCanceled,
+    RingNoAnswer,
+    WaitEnded,
+    Withdraw,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUE_EXIT_EVENT: Final = "CallctlQueueExit"
+"""The dialplan's ``UserEvent`` after Queue() returns (extensions.conf.in)."""
+
+_PRUNE_EVERY_S: Final = 300
+_UNKNOWN_NUMBER: Final = "<unknown>"
+
+
+class StayState(StrEnum):
+    """Where one queue entry (one stay of a caller in a queue) stands on AMI."""
+
+    WAITING = "waiting"
+    """Joined; no agent has connected and the caller has not left."""
+    LEFT = "left"
+    """QueueCallerLeave with no outcome yet: AgentConnect follows, or it was an exit key."""
+    EXITING = "exiting"
+    """QueueCallerAbandon without a hangup request: abandon, timeout, empty or
+    withdraw, told by the dialplan's exit event or the caller's hangup."""
+    TALKING = "talking"
+    """Answered; AgentComplete will end it."""
+    CLOSED = "closed"
+
+
+_MOVES: Final[dict[StayState, frozenset[StayState]]] = {
+    # WAITING -> TALKING too: QueueCallerLeave may be filtered out of the session.
+    StayState.WAITING: frozenset(
+        {StayState.LEFT, StayState.EXITING, StayState.TALKING, StayState.CLOSED}
+    ),
+    StayState.LEFT: frozenset({StayState.TALKING, StayState.CLOSED}),
+    StayState.EXITING: frozenset({StayState.CLOSED}),
+    StayState.TALKING: frozenset({StayState.CLOSED}),
+    StayState.CLOSED: frozenset(),
+}
+
+
+class IllegalStayMove(Exception):
+    """An AMI event that cannot apply to a queue entry in its current state."""
+
+    error_id = "ami_normalizer.illegal_transition"
+
+    def __init__(self, stay: _Stay, event: str, target: StayState | None = None) -> None:
+        move = f" -> {target}" if target is not None else ""
+        super().__init__(f"{event} on {stay.state}{move} entry {stay.entry.key}")
+        self.entry = stay.entry
+        self.state = stay.state
+        self.event = event
+
+
+@dataclass(slots=True, eq=False)
+class _Stay:
+    entry: QueueEntryFact
+    state: StayState = StayState.WAITING
+    ringing: set[str] = field(default_factory=set)
+    """Agent legs ringing now (AgentCalled's DestUniqueid, else Interface)."""
+    hangup_requested: bool = False
+    # Set when the caller leaves unanswered (QueueCallerAbandon or Leave).
+    exit_wait_s: int = 0
+    exit_position: int | None = None
+    exit_orig_position: int | None = None
+    exit_seen_at: int = 0
+
+    @property
+    def entry_id(self) -> EntryId:
+        return (self.entry.callid, self.entry.queue, self.entry.seq)
+
+    def check(self, target: StayState, event: str) -> None:
+        if target not in _MOVES[self.state]:
+            raise IllegalStayMove(self, event, target)
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizerStats:
+    """What the normalizer saw and could not use, for metrics and logs."""
+
+    events_seen: int = 0
+    events_ignored: int = 0
+    """Events no fact depends on (Newchannel, VarSet, QueueMemberStatus ...)."""
+    malformed_events: int = 0
+    """Events with a header that should be a number and is not, or missing one
+    they cannot be identified without; used as far as they go."""
+    illegal_transitions: int = 0
+    """Events out of order for their entry (AgentComplete before AgentConnect ...)."""
+    unknown_calls: int = 0
+    """Queue events of a caller whose QueueCallerJoin was not seen (e.g. joined
+    before the AMI session started): skipped, queue_log reconciles them."""
+    lost_entries: int = 0
+    """Entries whose caller vanished with no exit event, or that outlived
+    ``retention_s``: dropped from the state, left as last emitted."""
+    exits_without_status: int = 0
+    """Unanswered exits closed as abandoned without a dialplan exit event
+    after a hangup request (caller hung up) was *not* seen: a Redirect, a
+    filtered UserEvent, or a hangup that raced the queue timeout."""
+    untimed_events: int = 0
+    """Events used without a readable ``Timestamp``: timed by ``received_at``."""
+    agent_orphans: int = 0
+    """Member removals and similar with nothing to close (``AgentFolder``)."""
+
+
+@dataclass(slots=True)
+class _Counts:
+    events_seen: int = 0
+    events_ignored: int = 0
+    malformed_events: int = 0
+    illegal_transitions: int = 0
+    unknown_calls: int = 0
+    lost_entries: int = 0
+    exits_without_status: int = 0
+    untimed_events: int = 0
+
+
+_Handler = Callable[[Any], list[Fact]]
+
+_EXIT_STATUSES: Final[dict[str, type[WaitEnded]]] = {
+    "TIMEOUT": ExitWithTimeout,
+    "LEAVEEMPTY": ExitEmpty,
+    "LEAVEUNAVAIL": ExitEmpty,
+    "WITHDRAW": Withdraw,
+}
+
+_QUEUE_LOG_NAMES: Final[dict[type[WaitEnded], str]] = {
+    Abandon: "ABANDON",
+    ExitWithTimeout: "EXITWITHTIMEOUT",
+    ExitEmpty: "EXITEMPTY",
+    Withdraw: "WITHDRAW",
+    ExitWithKey: "EXITWITHKEY",
+}
+
+_COMPLETIONS: Final[dict[str, type[CallEnded]]] = {
+    "caller": CompleteCaller,
+    "agent": CompleteAgent,
+    "transfer": AttendedTransfer,
+}
+
+
+def event_time(event: AmiEvent) -> int | None:
+    """The floor of the event's ``Timestamp`` (manager.conf timestampevents), or None."""
+    raw = event.headers.get("Timestamp")
+    if raw is None:
+        return None
+    whole = raw.partition(".")[0]
+    return int(whole) if whole.isdigit() else None
+
+
+class AmiNormalizer:
+    """Incremental, pure builder of facts from one Asterisk node's AMI events.
+
+    ``exit_status_grace_s`` bounds how long an unanswered exit waits for the
+    dialplan's ``CallctlQueueExit`` event before it is taken as an abandon;
+    ``retention_s`` drops entries whose end never arrives.
+    """
+
+    def __init__(
+        self,
+        node: str,
+        acw_reason: str = "acw",
+        *,
+        exit_status_grace_s: int = 5,
+        retention_s: int = 12 * 3600,
+        queue_exit_event: str = QUEUE_EXIT_EVENT,
+    ) -> None:
+        self._node = node
+        self._grace_s = exit_status_grace_s
+        self._retention_s = retention_s
+        self._queue_exit_event = queue_exit_event
+        self._agents = AgentFolder(node, acw_reason=acw_reason)
+        # A caller's channel runs one Queue() at a time: its stay before an
+        # answer, by Uniqueid. Answered stays wait for AgentComplete by
+        # (Uniqueid, queue): a transferred caller may join a queue meanwhile.
+        self._waiting: dict[str, _Stay] = {}
+        self._talking: dict[tuple[str, str], _Stay] = {}
+        self._exiting: dict[str, _Stay] = {}
+        self._seq: dict[tuple[str, str], tuple[int, int]] = {}
+        self._counts = _Counts()
+        self._last_prune = 0
+        self._by_class: dict[type[AmiEvent], _Handler] = {
+            QueueCallerJoin: self._on_join,
+            QueueCallerLeave: self._on_leave,
+            QueueCallerAbandon: self._on_abandon,
+            AgentCalled: self._on_agent_called,
+            AgentRingNoAnswer: self._on_ring_no_answer,
+            AgentDump: self._on_agent_dump,
+            AgentConnect: self._on_connect,
+            AgentComplete: self._on_complete,
+            Hangup: self._on_hangup,
+            UserEvent: self._on_user_event,
+            QueueMemberPause: self._on_member_pause,
+            QueueMemberAdded: self._on_member_added,
+            QueueMemberRemoved: self._on_member_removed,
+        }
+        # Events ami.events has no model for arrive as GenericEvent.
+        self._by_name: dict[str, _Handler] = {
+            "HangupRequest": self._on_hangup_request,
+            "SoftHangupRequest": self._on_hangup_request,
+            "DialEnd": self._on_dial_end,
+        }
+
+    @property
+    def stats(self) -> NormalizerStats:
+        c = self._counts
+        return NormalizerStats(
+            events_seen=c.events_seen,
+            events_ignored=c.events_ignored,
+            malformed_events=c.malformed_events,
+            illegal_transitions=c.illegal_transitions,
+            unknown_calls=c.unknown_calls,
+            lost_entries=c.lost_entries,
+            exits_without_status=c.exits_without_status,
+            untimed_events=c.untimed_events,
+            agent_orphans=self._agents.orphans,
+        )
+
+    @property
+    def open_entries(self) -> list[QueueEntryFact]:
+        """Entries whose caller waits, or talks to an agent, in arrival order."""
+        stays = [*self._waiting.values(), *self._talking.values()]
+        return [stay.entry for stay in sorted(stays, key=lambda s: s.entry.entered_at)]
+
+    def feed(self, event: AmiEvent) -> list[Fact]:
+        counts = self._counts
+        counts.events_seen += 1
+        facts: list[Fact] = self._expire_exits(event) if self._exiting else []
+        kind = type(event)
+        handler = self._by_class.get(kind)
+        if handler is None:
+            if kind is GenericEvent:
+                if event.invalid_fields and event.name:
+                    # A modelled event missing a header it needs (Uniqueid, Queue ...).
+                    counts.malformed_events += 1
+                    log.warning("AMI %s unusable, no %s", event.name, event.invalid_fields)
+                    return facts
+                handler = self._by_name.get(event.name)
+            if handler is None:
+                counts.events_ignored += 1
+                return facts
+        if event.invalid_fields:
+            counts.malformed_events += 1
+            log.warning("AMI %s with malformed %s", event.name, event.invalid_fields)
+        try:
+            produced = handler(event)
+        except (IllegalStayMove, transitions.IllegalTransition) as illegal:
+            counts.illegal_transitions += 1
+            log.warning("AMI %s ignored: %s", event.name, illegal)
+            return facts
+        if facts:
+            return facts + produced
+        return produced
+
+    # --- callers ---------------------------------------------------------------------------
+
+    def _on_join(self, event: QueueCallerJoin) -> list[Fact]:
+        at = self._time(event)
+        self._prune(at)
+        facts = self._settle_previous(event.uniqueid, event.name)
+        pair = (event.uniqueid, event.queue)
+        seq = self._seq.get(pair, (0, 0))[0] + 1
+        self._seq[pair] = (seq, at)
+        number = event.caller_id_num
+        enter = EnterQueue(
+            0,
+            at,
+            event.uniqueid,
+            event.queue,
+            NONE,
+            event.name,
+            url="",
+            caller_num=None if not number or number == _UNKNOWN_NUMBER else number,
+            position=event.position,
+        )
+        stay = _Stay(transitions.open_entry(self._node, enter, seq))
+        self._waiting[event.uniqueid] = stay
+        facts.append(stay.entry)
+        return facts
+
+    def _settle_previous(self, uniqueid: str, cause: str) -> list[Fact]:
+        """The caller joins again: whatever its last stay awaited is now told."""
+        stay = self._waiting.get(uniqueid)
+        if stay is None:
+            return []
+        if stay.state is StayState.WAITING:
+            # Its exit was never seen (events lost): the new stay starts regardless.
+            self._counts.lost_entries += 1
+            self._drop(stay)
+            return []
+        return self._settle(stay, cause)
+
+    def _on_leave(self, event: QueueCallerLeave) -> list[Fact]:
+        stay = self._waiting.get(event.uniqueid)
+        if stay is None or stay.entry.queue != event.queue or stay.state is StayState.EXITING:
+            return []  # closed already, or the Leave that follows every abandon
+        stay.check(StayState.LEFT, event.name)
+        stay.state = StayState.LEFT
+        at = self._time(event)
+        stay.exit_wait_s = max(at - stay.entry.entered_at, 0)
+        stay.exit_position = event.position
+        stay.exit_orig_position = event.position
+        stay.exit_seen_at = at
+        return []
+
+    def _on_abandon(self, event: QueueCallerAbandon) -> list[Fact]:
+        stay = self._stay_of(event.uniqueid, event.queue)
+        if stay is None:
+            return []
+        at = self._time(event)
+        stay.exit_wait_s = (
+            event.wait_s if event.wait_s is not None else max(at - stay.entry.entered_at, 0)
+        )
+        stay.exit_position = event.position
+        stay.exit_orig_position = event.original_position
+        stay.exit_seen_at = at
+        if stay.hangup_requested:
+            stay.check(StayState.CLOSED, event.name)
+            return self._leave_unanswered(stay, Abandon, event.name)
+        stay.check(StayState.EXITING, event.name)
+        stay.state = StayState.EXITING
+        self._exiting[event.uniqueid] = stay
+        return []
+
+    def _on_user_event(self, event: UserEvent) -> list[Fact]:
+        if event.user_event != self._queue_exit_event or event.uniqueid is None:
+            self._counts.events_ignored += 1
+            return []
+        stay = self._waiting.get(event.uniqueid)
+        if stay is None:
+            # JOINEMPTY, FULL ...: never joined, no entry on either path; or
+            # the exit of an entry already closed.
+            return []
+        fields = event.fields
+        if fields.get("Queue", stay.entry.queue) != stay.entry.queue:
+            raise IllegalStayMove(stay, f"{event.user_event}({fields.get('Queue')})")
+        if stay.state is not StayState.EXITING:
+            raise IllegalStayMove(stay, event.user_event, StayState.CLOSED)
+        kind = _EXIT_STATUSES.get(fields.get("Status", ""))
+        if kind is None:
+            self._counts.exits_without_status += 1
+            kind = Abandon
+        return self._leave_unanswered(stay, kind, event.user_event)
+
+    def _on_hangup_request(self, event: GenericEvent) -> list[Fact]:
+        uniqueid = event.headers.get("Uniqueid")
+        stay = self._waiting.get(uniqueid) if uniqueid is not None else None
+        if stay is not None:
+            stay.hangup_requested = True
+        return []
+
+    def _on_hangup(self, event: Hangup) -> list[Fact]:
+        stay = self._waiting.get(event.uniqueid)
+        if stay is None:
+            return []  # an agent leg, a caller not in a queue, or already closed
+        if stay.state is StayState.WAITING:
+            # Gone with no QueueCallerAbandon/Leave: events were lost.
+            self._counts.lost_entries += 1
+            self._drop(stay)
+            return []
+        return self._settle(stay, event.name)
+
+    def _settle(self, stay: _Stay, cause: str) -> list[Fact]:
+        """Close a LEFT or EXITING stay whose dialplan exit event will not come."""
+        if stay.state is StayState.LEFT:
+            return self._leave_unanswered(stay, ExitWithKey, cause)
+        self._counts.exits_without_status += 1
+        return self._leave_unanswered(stay, Abandon, cause)
+
+    def _expire_exits(self, event: AmiEvent) -> list[Fact]:
+        now = event_time(event)
+        if now is None:
+            return []
+        facts: list[Fact] = []
+        for stay in [s for s in self._exiting.values() if now - s.exit_seen_at > self._grace_s]:
+            facts += self._settle(stay, "exit status grace")
+        return facts
+
+    def _leave_unanswered(self, stay: _Stay, kind: type[WaitEnded], cause: str) -> list[Fact]:
+        stay.check(StayState.CLOSED, cause)
+        entry = stay.entry
+        if kind is Abandon or kind is ExitWithKey:
+            for _ in stay.ringing:
+                entry = transitions.ring_missed(entry, self._ring_canceled(entry, cause))
+        name = _QUEUE_LOG_NAMES[kind]
+        head = (0, entry.entered_at + stay.exit_wait_s, entry.callid, entry.queue, NONE, name)
+        positions = (stay.exit_position, stay.exit_orig_position, stay.exit_wait_s)
+        left: WaitEnded
+        if kind is ExitWithKey:
+            left = ExitWithKey(*head, *positions, key="")
+        elif kind is Withdraw:
+            left = Withdraw(*head, *positions, info="")
+        else:
+            left = kind(*head, *positions)
+        entry = transitions.leave_unanswered(entry, left)
+        stay.entry = entry
+        self._close(stay)
+        return [entry]
+
+    @staticmethod
+    def _ring_canceled(entry: QueueEntryFact, cause: str) -> RingCanceled:
+        return RingCanceled(0, entry.entered_at, entry.callid, entry.queue, NONE, cause, None)
+
+    # --- rings and answers -----------------------------------------------------------------
+
+    def _on_agent_called(self, event: AgentCalled) -> list[Fact]:
+        stay = self._stay_of(event.uniqueid, event.queue)
+        if stay is None:
+            return []
+        if stay.state is not StayState.WAITING:
+            raise IllegalStayMove(stay, event.name)
+        stay.ringing.add(event.dest_uniqueid or event.interface or "")
+        return []
+
+    def _on_ring_no_answer(self, event: AgentRingNoAnswer) -> list[Fact]:
+        stay = self._stay_of(event.uniqueid, event.queue)
+        if stay is None:
+            return []
+        if stay.state is not StayState.WAITING:
+            raise IllegalStayMove(stay, event.name)
+        entry = stay.entry
+        ring_ms = None if event.ring_s is None else round(event.ring_s * 1000)
+        agent = event.member_name or event.interface or NONE
+        at = self._time(event)
+        missed = RingNoAnswer(0, at, entry.callid, entry.queue, agent, event.name, ring_ms)
+        stay.entry = transitions.ring_missed(entry, missed)
+        stay.ringing.discard(event.dest_uniqueid or event.interface or "")
+        return [stay.entry]
+
+    def _on_dial_end(self, event: GenericEvent) -> list[Fact]:
+        headers = event.headers
+        if headers.get("DialStatus") != "ANSWER":
+            return []
+        stay = self._waiting.get(headers.get("Uniqueid", ""))
+        if stay is not None:
+            # Asterisk hangs up the other rings without a queue_log line.
+            stay.ringing.clear()
+        return []
+
+    def _on_agent_dump(self, event: AgentDump) -> list[Fact]:
+        stay = self._waiting.get(event.uniqueid)
+        if stay is not None:
+            stay.ringing.discard(event.dest_uniqueid or event.interface or "")
+        return []
+
+    def _on_connect(self, event: AgentConnect) -> list[Fact]:
+        stay = self._stay_of(event.uniqueid, event.queue)
+        if stay is None:
+            return []
+        stay.check(StayState.TALKING, event.name)
+        entry = stay.entry
+        wait_s = event.wait_s
+        if wait_s is None:
+            wait_s = max(self._time(event) - entry.entered_at, 0)
+        agent = event.member_name or event.interface or NONE
+        connect = Connect(
+            0,
+            entry.entered_at + wait_s,
+            entry.callid,
+            entry.queue,
+            agent,
+            event.name,
+            holdtime=wait_s,
+            member_uniqueid=event.dest_uniqueid,
+            ringtime=None if event.ring_s is None else int(event.ring_s),
+        )
+        stay.entry = transitions.answer(entry, connect, agent)
+        stay.state = StayState.TALKING
+        stay.ringing.clear()
+        del self._waiting[entry.callid]
+        self._exiting.pop(entry.callid, None)
+        pair = (entry.callid, entry.queue)
+        if pair in self._talking:
+            # Answered twice in one queue before the first AgentComplete arrived.
+            self._counts.lost_entries += 1
+        self._talking[pair] = stay
+        self._agents.call_answered(agent, stay.entry_id)
+        return [stay.entry]
+
+    def _on_complete(self, event: AgentComplete) -> list[Fact]:
+        pair = (event.uniqueid, event.queue)
+        stay = self._talking.get(pair)
+        if stay is None:
+            waiting = self._waiting.get(event.uniqueid)
+            if waiting is not None and waiting.entry.queue == event.queue:
+                raise IllegalStayMove(waiting, event.name, StayState.CLOSED)
+            self._counts.unknown_calls += 1
+            return []
+        stay.check(StayState.CLOSED, event.name)
+        entry = stay.entry
+        hold_s = event.wait_s if event.wait_s is not None else entry.wait_s or 0
+        talk_s = event.talk_s
+        if talk_s is None:
+            talk_s = max(self._time(event) - entry.entered_at - hold_s, 0)
+        kind = _COMPLETIONS.get(event.reason or "", CompleteAgent)
+        at = entry.entered_at + hold_s + talk_s
+        head = (0, at, entry.callid, entry.queue, entry.agent or NONE, event.name)
+        ended: CallEnded
+        if kind is AttendedTransfer:
+            ended = AttendedTransfer(*head, hold_s, talk_s, None, target=())
+        else:
+            ended = kind(*head, hold_s, talk_s, None)
+        entry = transitions.complete(entry, ended)
+        if event.reason is None:
+            entry = replace(entry, hangup_side=None)  # Reason unreadable: side unknown
+        stay.entry = entry
+        del self._talking[pair]
+        self._close(stay)
+        facts: list[Fact] = [entry]
+        if entry.agent is not None:
+            facts += self._agents.call_completed(entry.agent, stay.entry_id, ended.time)
+        return facts
+
+    # --- agents ----------------------------------------------------------------------------
+
+    def _on_member_pause(self, event: QueueMemberPause) -> list[Fact]:
+        agent = event.member_name or event.interface
+        if event.paused is None:
+            return []  # counted as malformed: pause or unpause cannot be told
+        at = self._time(event)
+        if not event.paused:
+            return self._agents.unpause(agent, at)
+        return self._agents.pause(agent, event.paused_reason or "", _own_time(event.last_pause, at))
+
+    def _on_member_added(self, event: QueueMemberAdded) -> list[Fact]:
+        agent = event.member_name or event.interface
+        at = _own_time(event.login_time, self._time(event))
+        return self._agents.add_member(agent, event.queue, at, paused=bool(event.paused))
+
+    def _on_member_removed(self, event: QueueMemberRemoved) -> list[Fact]:
+        agent = event.member_name or event.interface
+        return self._agents.remove_member(agent, event.queue, self._time(event))
+
+    # --- state -----------------------------------------------------------------------------
+
+    def _time(self, event: AmiEvent) -> int:
+        at = event_time(event)
+        if at is None:
+            # No Timestamp (timestampevents=no) or a broken one: our clock instead.
+            self._counts.untimed_events += 1
+            return int(event.received_at)
+        return at
+
+    def _stay_of(self, uniqueid: str, queue: str) -> _Stay | None:
+        stay = self._waiting.get(uniqueid)
+        if stay is None or stay.entry.queue != queue:
+            self._counts.unknown_calls += 1
+            return None
+        return stay
+
+    def _close(self, stay: _Stay) -> None:
+        stay.state = StayState.CLOSED
+        callid = stay.entry.callid
+        if self._waiting.get(callid) is stay:
+            del self._waiting[callid]
+        if self._exiting.get(callid) is stay:
+            del self._exiting[callid]
+        entry = stay.entry
+        ended = entry.completed_at or entry.ended_wait_at or entry.entered_at
+        self._seq[(callid, entry.queue)] = (entry.seq, ended)
+
+    def _drop(self, stay: _Stay) -> None:
+        self._close(stay)
+        self._talking.pop((stay.entry.callid, stay.entry.queue), None)
+
+    def _prune(self, now: int) -> None:
+        # Bounded memory over months: forget old seq counters, drop entries
+        # whose end never came (AMI gap); queue_log reconciles them.
+        if now - self._last_prune < _PRUNE_EVERY_S:
+            return
+        self._last_prune = now
+        horizon = now - self._retention_s
+        stale = [
+            stay
+            for stay in [*self._waiting.values(), *self._talking.values()]
+            if stay.entry.entered_at < horizon
+        ]
+        for stay in stale:
+            self._drop(stay)
+        self._counts.lost_entries += len(stale)
+        self._seq = {
+            pair: seen
+            for pair, seen in self._seq.items()
+            if seen[1] >= horizon or pair[0] in self._waiting or pair in self._talking
+        }
+
+
+def _own_time(asterisk_s: int | None, event_s: int) -> int:
+    """Asterisk's own epoch for the change (LastPause, LoginTime) if it fits the event."""
+    if asterisk_s is not None and 0 <= event_s - asterisk_s <= 2:
+        return asterisk_s
+    return event_s

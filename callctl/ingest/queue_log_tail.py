@@ -1,0 +1,402 @@
+"""Follow Asterisk's queue_log as it grows: complete lines only, across rotations.
+
+``QueueLogTailer`` polls the file and hands out ``TailBatch``es: the parsed
+lines read since the previous batch and the ``QueueLogPosition`` just after the
+last of them. A line is read only once its ``\\n`` is on disk; a partial last
+line stays in the file until Asterisk finishes it, so the position always sits
+on a line boundary and a UTF-8 character (a Chinese pause reason, a caller
+name) is never cut in two.
+
+The position is what the caller persists (``qlog_offsets``), and only after the
+facts folded from the batch are committed: a crash in between replays the
+batch, which the idempotent upserts make harmless; saving first would lose it.
+
+Rotation and truncation:
+
+* the path now names another inode (logger rotate, logrotate ``create``): the
+  old file is read to its last complete line, then the new one from offset 0;
+* the file is shorter than the position, or the byte before the position is no
+  longer a ``\\n`` (logrotate ``copytruncate`` followed by new writes): it is
+  read again from offset 0.
+
+Either way the batch is flagged ``restarted``. Reading a new file from its
+start is what a fresh queue_log needs; lines written to a rotated file while
+nobody tailed it are for ``reconcile`` to recover.
+
+File reads run in a worker thread (``asyncio.to_thread``): a slow disk must not
+stall the event loop that reads AMI (design principle 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Self
+
+from callctl.facts.queue_log import Malformed, QueueLogEvent, parse_line
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_INTERVAL_S = 0.2
+DEFAULT_MAX_BATCH_BYTES = 1 << 20
+
+_COUNT_CHUNK = 1 << 20
+
+ParsedLine = QueueLogEvent | Malformed
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLogPosition:
+    """Where reading stopped: just after a complete line of the file ``inode``."""
+
+    path: str
+    inode: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class TailedLine:
+    """One parsed line and the byte offset just after its ``\\n``."""
+
+    end_offset: int
+    item: ParsedLine
+
+
+@dataclass(frozen=True, slots=True)
+class TailBatch:
+    """Lines read in one go, in file order, and the position after the last one."""
+
+    lines: tuple[TailedLine, ...]
+    position: QueueLogPosition
+    restarted: bool = False
+    """Read from offset 0 of a new or truncated file (see the module docstring)."""
+    replay: bool = False
+    """Lines at or before the resume position: already committed by an earlier
+    run, handed out again only to rebuild the folder's state (``warm_up``)."""
+
+    @property
+    def events(self) -> list[QueueLogEvent]:
+        return [line.item for line in self.lines if not isinstance(line.item, Malformed)]
+
+    @property
+    def malformed(self) -> list[Malformed]:
+        return [line.item for line in self.lines if isinstance(line.item, Malformed)]
+
+
+@dataclass(slots=True)
+class TailMetrics:
+    lines: int = 0
+    """Non-blank lines parsed (malformed included)."""
+    malformed: int = 0
+    rotations: int = 0
+    truncations: int = 0
+    missing_polls: int = 0
+    """Polls that found no file at the path."""
+    torn_tails: int = 0
+    """Rotated files left with an incomplete last line (it is dropped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SplitLines:
+    """``split_complete_lines``' answer."""
+
+    lines: list[TailedLine]
+    consumed: int
+    """Bytes up to and including the last ``\\n``; the rest is an incomplete line."""
+    newlines: int
+    """Line ends consumed, blank lines included: advances the line number."""
+
+
+def split_complete_lines(data: bytes, start_offset: int, first_line_no: int) -> SplitLines:
+    """Parse the complete lines of ``data``, read from ``start_offset`` (pure).
+
+    Lines are split on ``\\n`` only, then decoded one by one: a UTF-8 sequence
+    never contains the byte ``\\n``, so no character is cut, and undecodable
+    bytes become U+FFFD instead of an error. Blank lines are numbered, not parsed.
+    """
+    consumed = data.rfind(b"\n") + 1
+    lines: list[TailedLine] = []
+    offset = start_offset
+    raw_lines = data[:consumed].split(b"\n")[:-1]
+    for line_no, raw in enumerate(raw_lines, start=first_line_no):
+        offset += len(raw) + 1
+        text = raw.decode("utf-8", errors="replace")
+        if text.strip():
+            lines.append(TailedLine(offset, parse_line(text, line_no)))
+    return SplitLines(lines, consumed, len(raw_lines))
+
+
+class _Follower:
+    """The blocking side of the tailer: one open file, its inode and position.
+
+    Every method runs in a worker thread, one at a time.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        resume: QueueLogPosition | None,
+        *,
+        warm_up: bool,
+        max_batch_bytes: int,
+        metrics: TailMetrics,
+    ) -> None:
+        self._path = path
+        self._resume = resume
+        self._warm_up = warm_up
+        self._max_batch_bytes = max_batch_bytes
+        self._metrics = metrics
+        self._file: BinaryIO | None = None
+        self._inode = 0
+        self._offset = 0
+        self._line_no = 1
+        self._replay_until = 0
+        self._restarted = False
+        self._opened = False
+
+    @property
+    def position(self) -> QueueLogPosition | None:
+        if not self._opened:
+            return None
+        return QueueLogPosition(str(self._path), self._inode, self._offset)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def read(self) -> TailBatch | None:
+        if self._file is None:
+            if self._opened:
+                raise RuntimeError("queue_log tailer is closed")
+            if not self._open_first():
+                return None
+        batch = self._read_current()
+        if batch is not None or not self._replaced():
+            return batch
+        # Lines may have reached the old file between the read and the stat.
+        batch = self._read_current()
+        if batch is not None or not self._switch():
+            return batch
+        return self._read_current()
+
+    # --- opening -------------------------------------------------------------
+
+    def _open_first(self) -> bool:
+        file = self._open_path()
+        if file is None:
+            return False
+        self._file = file
+        self._opened = True
+        stat = os.fstat(file.fileno())
+        self._inode = stat.st_ino
+        resume = self._resume
+        if resume is None:
+            return True
+        if resume.inode != stat.st_ino or not _ends_line(file, resume.offset, stat.st_size):
+            # The file the stored offset belongs to is gone or was rewritten.
+            log.warning(
+                "queue_log %s: stored position (inode %d, offset %d) is not in the current "
+                "file (inode %d, %d bytes): reading it from the start",
+                self._path,
+                resume.inode,
+                resume.offset,
+                stat.st_ino,
+                stat.st_size,
+            )
+            self._restarted = True
+            return True
+        if self._warm_up:
+            self._replay_until = resume.offset
+        else:
+            self._offset = resume.offset
+            self._line_no = 1 + _count_newlines(file, resume.offset)
+        return True
+
+    def _open_path(self) -> BinaryIO | None:
+        try:
+            return self._path.open("rb")
+        except FileNotFoundError:
+            self._metrics.missing_polls += 1
+            if self._metrics.missing_polls == 1:
+                log.warning("queue_log %s does not exist (yet)", self._path)
+            return None
+
+    # --- reading -------------------------------------------------------------
+
+    def _read_current(self) -> TailBatch | None:
+        assert self._file is not None
+        fd = self._file.fileno()
+        if not _ends_line(self._file, self._offset, os.fstat(fd).st_size):
+            self._restart_same_file()
+        replay = self._replay_until > self._offset
+        limit = self._max_batch_bytes
+        if replay:
+            # The resume offset ends a line: a replay batch never crosses it.
+            limit = min(limit, self._replay_until - self._offset)
+        data = _read_to_line_end(fd, self._offset, limit)
+        split = split_complete_lines(data, self._offset, self._line_no)
+        if split.consumed == 0:
+            return None
+        self._offset += split.consumed
+        self._line_no += split.newlines
+        self._count(split.lines)
+        restarted, self._restarted = self._restarted, False
+        return TailBatch(
+            tuple(split.lines),
+            QueueLogPosition(str(self._path), self._inode, self._offset),
+            restarted=restarted,
+            replay=replay,
+        )
+
+    def _count(self, lines: Sequence[TailedLine]) -> None:
+        self._metrics.lines += len(lines)
+        for line in lines:
+            if isinstance(line.item, Malformed):
+                self._metrics.malformed += 1
+                log.warning(
+                    "queue_log %s line %d malformed (%s): %.200r",
+                    self._path,
+                    line.item.line_no,
+                    line.item.why,
+                    line.item.raw,
+                )
+
+    def _restart_same_file(self) -> None:
+        log.warning("queue_log %s was truncated: reading it from the start", self._path)
+        self._metrics.truncations += 1
+        self._reset(self._inode)
+
+    def _replaced(self) -> bool:
+        """Whether the path names another file than the one being read."""
+        try:
+            return self._path.stat().st_ino != self._inode
+        except FileNotFoundError:
+            return False  # rotated away, the new file not created yet
+
+    def _switch(self) -> bool:
+        """Leave the (fully read) rotated file for the one now at the path."""
+        assert self._file is not None
+        new_file = self._open_path()
+        if new_file is None:
+            return False
+        size = os.fstat(self._file.fileno()).st_size
+        if size > self._offset:
+            self._metrics.torn_tails += 1
+            log.warning(
+                "queue_log %s rotated with an incomplete last line (%d bytes dropped)",
+                self._path,
+                size - self._offset,
+            )
+        self._file.close()
+        self._file = new_file
+        self._metrics.rotations += 1
+        log.info("queue_log %s rotated: following the new file", self._path)
+        self._reset(os.fstat(new_file.fileno()).st_ino)
+        return True
+
+    def _reset(self, inode: int) -> None:
+        self._inode = inode
+        self._offset = 0
+        self._line_no = 1
+        self._replay_until = 0
+        self._restarted = True
+
+
+def _ends_line(file: BinaryIO, offset: int, size: int) -> bool:
+    """Whether ``offset`` can be a line boundary of this file as it is now."""
+    if offset == 0:
+        return True
+    if size < offset:
+        return False
+    return os.pread(file.fileno(), 1, offset - 1) == b"\n"
+
+
+def _read_to_line_end(fd: int, offset: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes; more if needed to reach the end of a line longer than that."""
+    data = os.pread(fd, limit, offset)
+    while len(data) >= limit and b"\n" not in data:
+        more = os.pread(fd, max(limit, len(data)), offset + len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def _count_newlines(file: BinaryIO, end: int) -> int:
+    count, offset = 0, 0
+    while offset < end:
+        chunk = os.pread(file.fileno(), min(_COUNT_CHUNK, end - offset), offset)
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        offset += len(chunk)
+    return count
+
+
+class QueueLogTailer:
+    """Polls one queue_log; see the module docstring.
+
+    ``resume`` is the position saved after the last committed batch. With
+    ``warm_up`` the tailer reads the same file from its start anyway and flags
+    the batches up to ``resume`` as ``replay``: the folder needs the
+    ENTERQUEUE of calls still open at the resume point, and the caller can
+    skip writing what was already committed. Without it, reading starts at
+    ``resume`` and events of calls that began earlier are the folder's orphans.
+
+    One consumer at a time: ``async for batch in tailer.batches(): ...`` runs
+    until cancelled; ``close()`` afterwards (or ``async with``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        resume: QueueLogPosition | None = None,
+        warm_up: bool = False,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    ) -> None:
+        if poll_interval_s <= 0 or max_batch_bytes <= 0:
+            raise ValueError("poll_interval_s and max_batch_bytes must be positive")
+        self.path = path
+        self.poll_interval_s = poll_interval_s
+        self.metrics = TailMetrics()
+        self._follower = _Follower(
+            path,
+            resume,
+            warm_up=warm_up,
+            max_batch_bytes=max_batch_bytes,
+            metrics=self.metrics,
+        )
+
+    @property
+    def position(self) -> QueueLogPosition | None:
+        """Just after the last line handed out; ``None`` until the file was opened."""
+        return self._follower.position
+
+    async def read_batch(self) -> TailBatch | None:
+        """One poll: the complete lines written since the last one, or ``None``."""
+        return await asyncio.to_thread(self._follower.read)
+
+    async def batches(self) -> AsyncIterator[TailBatch]:
+        """Batches as they come, polling every ``poll_interval_s`` while idle."""
+        while True:
+            batch = await self.read_batch()
+            if batch is None:
+                await asyncio.sleep(self.poll_interval_s)
+            else:
+                yield batch
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._follower.close)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
