@@ -30,6 +30,9 @@ from ami.testing import load_transcript, transcript_frames
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami" / "answered_call.txt"
 TARGET_EVENTS_PER_S = 40_000
+# CPU time of this process, not wall time: on a shared machine the benchmark is often
+# descheduled, and events per CPU-second on one core is what the target is about.
+_clock = time.process_time
 
 
 def build_stream(transcript: Path, events: int) -> tuple[bytes, int]:
@@ -75,22 +78,22 @@ def make_dispatch() -> tuple[Callable[[ev.AmiEvent], None], Counter[str]]:
 
 def bench_parse_only(reads: list[bytes]) -> float:
     parser = FrameParser()
-    started = time.perf_counter()
+    started = _clock()
     for data in reads:
         parser.feed(data)
-    return time.perf_counter() - started
+    return _clock() - started
 
 
 def bench_parse_type_dispatch(reads: list[bytes]) -> float:
     parser = FrameParser()
     dispatch, _ = make_dispatch()
     parse_event = ev.parse_event
-    started = time.perf_counter()
+    started = _clock()
     for data in reads:
         now = time.time()
         for frame in parser.feed(data):
             dispatch(parse_event(frame, "bench", now))
-    return time.perf_counter() - started
+    return _clock() - started
 
 
 class _NullTransport(asyncio.Transport):
@@ -103,18 +106,18 @@ async def bench_protocol(reads: list[bytes]) -> float:
     dispatch, _ = make_dispatch()
     protocol = AmiProtocol("bench", dispatch)
     protocol.connection_made(_NullTransport())
-    started = time.perf_counter()
+    started = _clock()
     for data in reads:
         protocol.data_received(data)
-    return time.perf_counter() - started
+    return _clock() - started
 
 
 def bench_panoramisk(stream: bytes) -> float:
-    started = time.perf_counter()
+    started = _clock()
     # panoramisk's own loop: decode, split on blank lines, Message.from_line per frame.
     for block in stream.decode("utf-8", "ignore").split("\r\n\r\n"):
         Message.from_line(block.strip())
-    return time.perf_counter() - started
+    return _clock() - started
 
 
 def main() -> None:
@@ -129,7 +132,7 @@ def main() -> None:
     stream, count = build_stream(args.transcript, args.events)
     reads = chunks(stream, args.chunk)
     print(f"{args.transcript.name}: {count} events, {len(stream) / 1e6:.1f} MB,", end=" ")
-    print(f"{len(reads)} reads of {args.chunk} B")
+    print(f"{len(reads)} reads of {args.chunk} B; rates per CPU-second, best of {args.rounds}")
 
     def report(label: str, seconds: float) -> float:
         rate = count / seconds

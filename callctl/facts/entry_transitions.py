@@ -72,7 +72,9 @@ def answer(entry: QueueEntryFact, event: Connect, agent: str) -> QueueEntryFact:
     return replace(
         entry,
         outcome=Outcome.ANSWERED,
-        ended_wait_at=event.time,
+        # Derived from Asterisk's own seconds, not the line's time, so that the AMI
+        # path (whose Timestamp is read later) builds the identical fact.
+        ended_wait_at=entry.entered_at + event.holdtime,
         wait_s=event.holdtime,
         agent=agent,
         ring_attempts=entry.ring_attempts + 1,
@@ -95,7 +97,7 @@ def leave_unanswered(entry: QueueEntryFact, event: WaitEnded) -> QueueEntryFact:
     return replace(
         entry,
         outcome=_WAIT_OUTCOMES[type(event)],
-        ended_wait_at=event.time,
+        ended_wait_at=entry.entered_at + event.waittime,
         wait_s=event.waittime,
         position=position,
     )
@@ -116,5 +118,5 @@ def complete(entry: QueueEntryFact, event: CallEnded) -> QueueEntryFact:
         entry,
         talk_s=event.calltime,
         hangup_side=_HANGUP_SIDES[type(event)],
-        completed_at=event.time,
+        completed_at=entry.entered_at + event.holdtime + event.calltime,
     )

@@ -85,15 +85,16 @@ def decode_fact_record(payload: bytes) -> tuple[Fact, FactSource]:
 
 
 def _build_fact(cls: type[Fact], values: dict[str, Any]) -> Fact:
-    enums = ENUM_FIELDS[cls]
-    converted: dict[str, Any] = {}
-    for name, value in values.items():
-        enum_cls = enums.get(name)
-        try:
-            converted[name] = value if enum_cls is None else enum_cls(value)
-        except ValueError as exc:
-            raise FactRecordError(f"{cls.__name__}.{name}: {exc}") from exc
+    # Only the few enum fields need converting: loop over those, not all fields
+    # (this runs once per spooled fact when the spool drains).
+    for name, enum_cls in ENUM_FIELDS[cls].items():
+        value = values.get(name)
+        if value is not None:
+            try:
+                values[name] = enum_cls(value)
+            except ValueError as exc:
+                raise FactRecordError(f"{cls.__name__}.{name}: {exc}") from exc
     try:
-        return cls(**converted)
+        return cls(**values)
     except TypeError as exc:  # unknown or missing field
         raise FactRecordError(f"{cls.__name__}: {exc}") from exc

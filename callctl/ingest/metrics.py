@@ -43,7 +43,8 @@ class LatencyReservoir:
 class WriterMetrics:
     facts_submitted: int = 0
     facts_committed: int = 0
-    """Facts in committed batches, counted before in-batch duplicates collapse."""
+    """Facts in committed batches, counted before in-batch duplicates collapse
+    (a fact set aside by PostgreSQL is counted here and in ``facts_rejected``)."""
     batches_committed: int = 0
     spooled_records: int = 0
     """Facts ever written to the spool by this process."""

@@ -16,8 +16,8 @@ recorded lab transcripts in ``tests/fixtures/ami_recorded``):
   event's own ``Timestamp``: Asterisk computes HoldTime as ``now - qe->start``
   and TalkTime as ``now - callstart`` with the same ``time(NULL)`` it writes in
   the CONNECT/ABANDON/EXIT*/COMPLETE* line, whereas the AMI ``Timestamp`` is
-  taken later, when the manager thread formats the Stasis message, and crosses
-  a second boundary a little more often. Agent facts use Asterisk's own
+  taken later, when the manager thread formats the Stasis message, and may
+  fall into the next second (``ring_then_answered.ami`` shows it). Agent facts use Asterisk's own
   figures where the event has them (``LastPause`` for a pause, ``LoginTime``
   for a login, the same numbers QueueStatus reports after a resync), else the
   floor of ``Timestamp``.
@@ -25,8 +25,9 @@ recorded lab transcripts in ``tests/fixtures/ami_recorded``):
   ring that connected. AgentRingNoAnswer and RINGNOANSWER come from the same
   ``rna()`` call. RINGCANCELED has **no AMI event**: Asterisk writes one line
   per agent still ringing when the caller cancels (hangs up, ``*``, exit
-  key). So rings are tracked from AgentCalled by the agent channel's
-  Uniqueid, dropped by AgentRingNoAnswer (counted), AgentDump, or a DialEnd
+  key). So rings are tracked from AgentCalled by the member's Interface (one
+  call attempt per member; unlike the agent leg's Uniqueid it survives a call
+  forward), dropped by AgentRingNoAnswer (counted), AgentDump, or a DialEnd
   ``ANSWER`` (someone answered: the others are hung up without a queue_log
   line), and those left when the caller abandons or exits with a key count
   as canceled.
@@ -71,6 +72,7 @@ from ami.events import (
     AgentComplete,
     AgentConnect,
     AgentDump,
+    AgentEvent,
     AgentRingNoAnswer,
     AmiEvent,
     GenericEvent,
@@ -158,7 +160,7 @@ class _Stay:
     entry: QueueEntryFact
     state: StayState = StayState.WAITING
     ringing: set[str] = field(default_factory=set)
-    """Agent legs ringing now (AgentCalled's DestUniqueid, else Interface)."""
+    """Members ringing now (AgentCalled's Interface, else the agent leg's Uniqueid)."""
     hangup_requested: bool = False
     # Set when the caller leaves unanswered (QueueCallerAbandon or Leave).
     exit_wait_s: int = 0
@@ -194,9 +196,11 @@ class NormalizerStats:
     """Entries whose caller vanished with no exit event, or that outlived
     ``retention_s``: dropped from the state, left as last emitted."""
     exits_without_status: int = 0
-    """Unanswered exits closed as abandoned without a dialplan exit event
-    after a hangup request (caller hung up) was *not* seen: a Redirect, a
-    filtered UserEvent, or a hangup that raced the queue timeout."""
+    """Unanswered exits taken as abandons without proof: QueueCallerAbandon with
+    no hangup request before it and no dialplan exit event after it (settled by
+    the caller's hangup, a new join or the grace period), or an exit Status
+    that names no outcome. Expected for an AMI Redirect of a waiting caller;
+    many of them mean the UserEvent is filtered out of the AMI session."""
     untimed_events: int = 0
     """Events used without a readable ``Timestamp``: timed by ``received_at``."""
     agent_orphans: int = 0
@@ -276,10 +280,12 @@ class AmiNormalizer:
         self._waiting: dict[str, _Stay] = {}
         self._talking: dict[tuple[str, str], _Stay] = {}
         self._exiting: dict[str, _Stay] = {}
+        # Last seq per (Uniqueid, queue), in order of last use, so that a second
+        # stay in the same queue gets seq 2 and pruning pops from the front.
         self._seq: dict[tuple[str, str], tuple[int, int]] = {}
         self._counts = _Counts()
         self._last_prune = 0
-        self._by_class: dict[type[AmiEvent], _Handler] = {
+        self._handlers: dict[type[AmiEvent], _Handler] = {
             QueueCallerJoin: self._on_join,
             QueueCallerLeave: self._on_leave,
             QueueCallerAbandon: self._on_abandon,
@@ -293,8 +299,9 @@ class AmiNormalizer:
             QueueMemberPause: self._on_member_pause,
             QueueMemberAdded: self._on_member_added,
             QueueMemberRemoved: self._on_member_removed,
+            GenericEvent: self._on_generic,
         }
-        # Events ami.events has no model for arrive as GenericEvent.
+        # Events ami.events has no model for arrive as GenericEvent, told by name.
         self._by_name: dict[str, _Handler] = {
             "HangupRequest": self._on_hangup_request,
             "SoftHangupRequest": self._on_hangup_request,
@@ -325,21 +332,12 @@ class AmiNormalizer:
     def feed(self, event: AmiEvent) -> list[Fact]:
         counts = self._counts
         counts.events_seen += 1
-        facts: list[Fact] = self._expire_exits(event) if self._exiting else []
-        kind = type(event)
-        handler = self._by_class.get(kind)
+        expired = self._expire_exits(event) if self._exiting else None
+        handler = self._handlers.get(type(event))
         if handler is None:
-            if kind is GenericEvent:
-                if event.invalid_fields and event.name:
-                    # A modelled event missing a header it needs (Uniqueid, Queue ...).
-                    counts.malformed_events += 1
-                    log.warning("AMI %s unusable, no %s", event.name, event.invalid_fields)
-                    return facts
-                handler = self._by_name.get(event.name)
-            if handler is None:
-                counts.events_ignored += 1
-                return facts
-        if event.invalid_fields:
+            counts.events_ignored += 1
+            return expired or []
+        if event.invalid_fields and event.name:
             counts.malformed_events += 1
             log.warning("AMI %s with malformed %s", event.name, event.invalid_fields)
         try:
@@ -347,10 +345,18 @@ class AmiNormalizer:
         except (IllegalStayMove, transitions.IllegalTransition) as illegal:
             counts.illegal_transitions += 1
             log.warning("AMI %s ignored: %s", event.name, illegal)
-            return facts
-        if facts:
-            return facts + produced
-        return produced
+            return expired or []
+        return expired + produced if expired else produced
+
+    def _on_generic(self, event: GenericEvent) -> list[Fact]:
+        handler = self._by_name.get(event.name)
+        if handler is not None and not event.invalid_fields:
+            return handler(event)
+        if not (event.invalid_fields and event.name):
+            # Not counted as malformed: an event nothing depends on, or no event at all
+            # (a response frame).
+            self._counts.events_ignored += 1
+        return []
 
     # --- callers ---------------------------------------------------------------------------
 
@@ -359,7 +365,8 @@ class AmiNormalizer:
         self._prune(at)
         facts = self._settle_previous(event.uniqueid, event.name)
         pair = (event.uniqueid, event.queue)
-        seq = self._seq.get(pair, (0, 0))[0] + 1
+        last = self._seq.pop(pair, None)
+        seq = 1 if last is None else last[0] + 1
         self._seq[pair] = (seq, at)
         number = event.caller_id_num
         enter = EnterQueue(
@@ -407,6 +414,9 @@ class AmiNormalizer:
         stay = self._stay_of(event.uniqueid, event.queue)
         if stay is None:
             return []
+        # The caller hung up (or was hung up): an abandon, known now.
+        abandoned = stay.hangup_requested
+        stay.check(StayState.CLOSED if abandoned else StayState.EXITING, event.name)
         at = self._time(event)
         stay.exit_wait_s = (
             event.wait_s if event.wait_s is not None else max(at - stay.entry.entered_at, 0)
@@ -414,10 +424,8 @@ class AmiNormalizer:
         stay.exit_position = event.position
         stay.exit_orig_position = event.original_position
         stay.exit_seen_at = at
-        if stay.hangup_requested:
-            stay.check(StayState.CLOSED, event.name)
+        if abandoned:
             return self._leave_unanswered(stay, Abandon, event.name)
-        stay.check(StayState.EXITING, event.name)
         stay.state = StayState.EXITING
         self._exiting[event.uniqueid] = stay
         return []
@@ -509,7 +517,7 @@ class AmiNormalizer:
             return []
         if stay.state is not StayState.WAITING:
             raise IllegalStayMove(stay, event.name)
-        stay.ringing.add(event.dest_uniqueid or event.interface or "")
+        stay.ringing.add(_ring_key(event))
         return []
 
     def _on_ring_no_answer(self, event: AgentRingNoAnswer) -> list[Fact]:
@@ -524,7 +532,7 @@ class AmiNormalizer:
         at = self._time(event)
         missed = RingNoAnswer(0, at, entry.callid, entry.queue, agent, event.name, ring_ms)
         stay.entry = transitions.ring_missed(entry, missed)
-        stay.ringing.discard(event.dest_uniqueid or event.interface or "")
+        stay.ringing.discard(_ring_key(event))
         return [stay.entry]
 
     def _on_dial_end(self, event: GenericEvent) -> list[Fact]:
@@ -540,7 +548,7 @@ class AmiNormalizer:
     def _on_agent_dump(self, event: AgentDump) -> list[Fact]:
         stay = self._waiting.get(event.uniqueid)
         if stay is not None:
-            stay.ringing.discard(event.dest_uniqueid or event.interface or "")
+            stay.ringing.discard(_ring_key(event))
         return []
 
     def _on_connect(self, event: AgentConnect) -> list[Fact]:
@@ -656,8 +664,9 @@ class AmiNormalizer:
         if self._exiting.get(callid) is stay:
             del self._exiting[callid]
         entry = stay.entry
-        ended = entry.completed_at or entry.ended_wait_at or entry.entered_at
-        self._seq[(callid, entry.queue)] = (entry.seq, ended)
+        pair = (callid, entry.queue)
+        self._seq.pop(pair, None)
+        self._seq[pair] = (entry.seq, entry.completed_at or entry.ended_wait_at or entry.entered_at)
 
     def _drop(self, stay: _Stay) -> None:
         self._close(stay)
@@ -675,14 +684,22 @@ class AmiNormalizer:
             for stay in [*self._waiting.values(), *self._talking.values()]
             if stay.entry.entered_at < horizon
         ]
+        seq = self._seq
         for stay in stale:
             self._drop(stay)
+            del seq[(stay.entry.callid, stay.entry.queue)]
         self._counts.lost_entries += len(stale)
-        self._seq = {
-            pair: seen
-            for pair, seen in self._seq.items()
-            if seen[1] >= horizon or pair[0] in self._waiting or pair in self._talking
-        }
+        old = []
+        for pair, (_, touched) in seq.items():
+            if touched >= horizon:
+                break
+            old.append(pair)
+        for pair in old:
+            del seq[pair]
+
+
+def _ring_key(event: AgentEvent) -> str:
+    return event.interface or event.dest_uniqueid or ""
 
 
 def _own_time(asterisk_s: int | None, event_s: int) -> int:

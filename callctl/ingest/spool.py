@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Self
 
 _HEADER: Final = struct.Struct(">II")
 SEGMENT_SUFFIX: Final = ".spool"
@@ -87,6 +87,9 @@ class Spool:
         self.directory = directory
         self.segment_max_bytes = segment_max_bytes
         self._record_counts: dict[Path, int] = {}
+        # Kept as a plain int rather than summed over ``_record_counts``: other
+        # tasks read it while a worker thread may be inserting a segment.
+        self._pending_records = 0
         self._next_index = 1
         self._active: BinaryIO | None = None
         self._active_path: Path | None = None
@@ -102,6 +105,7 @@ class Spool:
         for path in self._segment_paths():
             records, torn = decode_frames(path.read_bytes())
             self._record_counts[path] = len(records)
+            self._pending_records += len(records)
             if torn:
                 self.corrupt_segments += 1
             self._next_index = max(self._next_index, _segment_index(path) + 1)
@@ -109,11 +113,18 @@ class Spool:
     def close(self) -> None:
         self.seal()
 
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # --- state ---------------------------------------------------------------
 
     @property
     def pending_records(self) -> int:
-        return sum(self._record_counts.values())
+        return self._pending_records
 
     def segments(self) -> list[Path]:
         """Segments holding records not yet removed, oldest first."""
@@ -140,6 +151,7 @@ class Spool:
             raise
         self._active_size += len(data)
         self._record_counts[self._active_path] += len(payloads)
+        self._pending_records += len(payloads)
 
     def seal(self) -> None:
         """Close the active segment: the next append starts a new one.
@@ -171,12 +183,8 @@ class Spool:
 
     # --- reading and removal -------------------------------------------------
 
-    def is_active(self, path: Path) -> bool:
-        """Still appended to; any other segment is sealed and never changes again."""
-        return path == self._active_path
-
     def read_segment(self, path: Path) -> SegmentContents:
-        if self.is_active(path):
+        if path == self._active_path:
             self.seal()
         return read_segment_file(path)
 
@@ -191,7 +199,7 @@ class Spool:
         else:
             contents.path.unlink()
         _fsync_dir(self.directory)
-        del self._record_counts[contents.path]
+        self._pending_records -= self._record_counts.pop(contents.path)
 
     def _segment_paths(self) -> list[Path]:
         # Only our own names: a stray "notes.spool" is not a segment.
@@ -201,7 +209,7 @@ class Spool:
 
 
 def read_segment_file(path: Path) -> SegmentContents:
-    """Read a sealed segment; touches no ``Spool`` state, so it may run alongside it."""
+    """Records of a segment file, stopping at a torn or corrupt tail."""
     records, torn = decode_frames(path.read_bytes())
     return SegmentContents(path=path, records=records, torn_bytes=torn)
 

@@ -252,14 +252,24 @@ async def create_stage_tables(connection: Any) -> None:
 
 
 async def commit_facts(connection: Any, facts: Iterable[tuple[Fact, FactSource]]) -> int:
-    """Upsert ``facts`` in one transaction; returns the number of distinct rows."""
+    """Upsert ``facts`` in one transaction; returns the number of distinct rows.
+
+    Inside a caller's transaction this is a savepoint, and may be called again
+    in the same transaction: the stage tables are then emptied here, since
+    ``ON COMMIT DELETE ROWS`` only empties them at the outer commit.
+    """
     tables = collapse(facts)
+    nested = connection.is_in_transaction()
     async with connection.transaction():
         for spec, rows in tables:
             await connection.copy_records_to_table(
                 spec.stage_table, records=rows, columns=spec.column_names
             )
             await connection.execute(_UPSERT_SQL[spec.table])
+        if nested and tables:
+            await connection.execute(
+                f"TRUNCATE {', '.join(spec.stage_table for spec, _ in tables)}"
+            )
     return sum(len(rows) for _, rows in tables)
 
 

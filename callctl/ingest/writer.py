@@ -16,8 +16,9 @@ time, which keeps commit order equal to submission order:
 * reachability is detected by trying: a failed connect or commit marks the
   database down and the next attempt waits with exponential backoff.
 
-The in-memory queue can exceed ``max_queue`` only while one commit is in flight,
-and a commit is bounded by ``command_timeout_s``.
+The queue is checked against ``max_queue`` between the task's awaits, so it can
+overshoot by what arrives during one commit (bounded by ``command_timeout_s``),
+one connect attempt (``connect_timeout_s``) or one spool append.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from callctl.ingest.fact_codec import (
     is_fact_source,
 )
 from callctl.ingest.metrics import LatencyReservoir, WriterMetrics
-from callctl.ingest.spool import DeadLetters, SegmentContents, Spool, read_segment_file
+from callctl.ingest.spool import DeadLetters, SegmentContents, Spool
 from callctl.ingest.upserts import commit_facts
 
 logger = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ class FactWriter:
             await self._shutdown()
         finally:
             self._stepped.set()
-            await self._drop_pool()
+            self._drop_pool()
             await asyncio.to_thread(self._spool.close)
 
     async def _wait_for_work(self) -> None:
@@ -306,10 +307,10 @@ class FactWriter:
 
     # --- database --------------------------------------------------------------
 
-    async def _connect(self, *, force: bool = False) -> bool:
+    async def _connect(self) -> bool:
         if self._pool is not None:
             return True
-        if not force and time.monotonic() < self._retry_at:
+        if time.monotonic() < self._retry_at:
             return False
         try:
             self._pool = await create_writer_pool(
@@ -318,7 +319,7 @@ class FactWriter:
                 command_timeout_s=self.config.command_timeout_s,
             )
         except Exception as exc:  # any failure to connect means "not reachable now"
-            await self._mark_down(exc)
+            self._mark_down(exc)
             return False
         if not self.metrics.db_available:
             logger.info("fact writer: database reachable")
@@ -326,7 +327,7 @@ class FactWriter:
         self._backoff_s = self.config.retry_initial_s
         return True
 
-    async def _mark_down(self, exc: BaseException) -> None:
+    def _mark_down(self, exc: BaseException) -> None:
         if self.metrics.db_available:
             logger.warning("fact writer: database unavailable, spooling: %r", exc)
         else:
@@ -335,9 +336,9 @@ class FactWriter:
         self.metrics.last_error = repr(exc)
         self._retry_at = time.monotonic() + self._backoff_s
         self._backoff_s = min(self._backoff_s * 2, self.config.retry_max_s)
-        await self._drop_pool()
+        self._drop_pool()
 
-    async def _drop_pool(self) -> None:
+    def _drop_pool(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             # terminate, not close: close would wait on a hung connection.
@@ -354,7 +355,7 @@ class FactWriter:
         except DATA_ERRORS as exc:
             raise _Refused(repr(exc)) from exc
         except Exception as exc:  # lost connection, timeout, server error: retry later
-            await self._mark_down(exc)
+            self._mark_down(exc)
             raise _Unavailable(repr(exc)) from exc
 
     async def _commit_isolating(self, facts: Sequence[Sourced]) -> None:
@@ -413,26 +414,16 @@ class FactWriter:
         self._spool.append([encode_fact_record(fact, source) for fact, source in facts])
 
     async def _drain_spool(self) -> None:
-        """Commit spooled segments oldest first; raises ``_Unavailable``."""
+        """Commit spooled segments oldest first; raises ``_Unavailable``.
+
+        Reading ahead in a thread was tried and measured slower: decoding holds
+        the GIL and delays the loop thread's handling of PostgreSQL's replies.
+        """
         started, drained = time.monotonic(), 0
-        prefetch: tuple[Path, asyncio.Task[_LoadedSegment]] | None = None
-        try:
-            while (segments := self._spool.segments()) and not self._closing:
-                if prefetch is not None and prefetch[0] == segments[0]:
-                    loaded = await prefetch[1]
-                else:
-                    loaded = await asyncio.to_thread(self._load_segment, segments[0])
-                prefetch = None
-                # Decoding costs about as much as committing: decode the next
-                # sealed segment in a thread while this one commits.
-                if len(segments) > 1 and not self._spool.is_active(segments[1]):
-                    task = asyncio.create_task(asyncio.to_thread(_load_sealed, segments[1]))
-                    prefetch = (segments[1], task)
-                await self._commit_segment(loaded)
-                drained += len(loaded.contents.records)
-        finally:
-            if prefetch is not None:
-                prefetch[1].cancel()  # its result is dropped; the file is read again later
+        while (segments := self._spool.segments()) and not self._closing:
+            loaded = await asyncio.to_thread(self._load_segment, segments[0])
+            await self._commit_segment(loaded)
+            drained += len(loaded.contents.records)
         if drained:
             logger.info("spool: %d facts committed in %.1f s", drained, time.monotonic() - started)
 
@@ -440,18 +431,18 @@ class FactWriter:
         return _decode_segment(self._spool.read_segment(path))
 
     async def _commit_segment(self, loaded: _LoadedSegment) -> None:
+        size = self.config.drain_batch_size
+        for start in range(0, len(loaded.facts), size):
+            await self._commit_isolating(loaded.facts[start : start + size])
+            self.metrics.batches_committed += 1
+            if len(self._queue) >= self.config.max_queue:
+                await self._spill(self._take_all())
+        # Counted only now: a failure above replays the whole segment later.
+        self.metrics.facts_committed += len(loaded.facts)
         for payload, error in loaded.undecodable:
             logger.error("spool record does not decode, set aside: %s", error)
             await asyncio.to_thread(self._dead_letters.append, payload, error)
             self.metrics.facts_rejected += 1
-        size = self.config.drain_batch_size
-        for start in range(0, len(loaded.facts), size):
-            chunk = loaded.facts[start : start + size]
-            await self._commit_isolating(chunk)
-            self.metrics.facts_committed += len(chunk)
-            self.metrics.batches_committed += 1
-            if len(self._queue) >= self.config.max_queue:
-                await self._spill(self._take_all())
         await asyncio.to_thread(self._spool.remove, loaded.contents)
         self.metrics.spool_pending = self._spool.pending_records
 
@@ -461,10 +452,6 @@ class _LoadedSegment:
     contents: SegmentContents
     facts: list[Sourced]
     undecodable: list[tuple[bytes, str]]
-
-
-def _load_sealed(path: Path) -> _LoadedSegment:
-    return _decode_segment(read_segment_file(path))
 
 
 def _decode_segment(contents: SegmentContents) -> _LoadedSegment:

@@ -1,0 +1,102 @@
+"""Facts → rows, and the in-batch merge that mirrors the SQL upsert."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from callctl.facts.models import (
+    AcwEnd,
+    AcwInterval,
+    AgentSession,
+    AgentState,
+    AgentStateInterval,
+    Fact,
+    HangupSide,
+    QueueEntryFact,
+)
+from callctl.ingest.fact_codec import FactSource
+from callctl.ingest.upserts import TABLES, Merge, Row, TableSpec, collapse, merge_rows
+from kpi.outcome import Outcome
+
+JOINED = QueueEntryFact(
+    node="lab", callid="c1", queue="q", seq=1, entered_at=100, caller_num="138", position=2
+)
+# Snapshots are cumulative: each carries what the earlier ones knew.
+ANSWERED = replace(
+    JOINED, outcome=Outcome.ANSWERED, ended_wait_at=110, wait_s=10, agent="a1", ring_attempts=2
+)
+COMPLETED = replace(ANSWERED, talk_s=60, hangup_side=HangupSide.CALLER, completed_at=170)
+# The same entry as rebuilt by a path that knows less (no caller number, fewer rings).
+REBUILT = replace(COMPLETED, caller_num=None, position=None, ring_attempts=1)
+
+
+def rows_of(table: str, result: list[tuple[TableSpec, list[Row]]]) -> list[dict[str, object]]:
+    for spec, rows in result:
+        if spec.table == table:
+            return [dict(zip(spec.column_names, row, strict=True)) for row in rows]
+    return []
+
+
+def test_table_columns_match_the_fact_fields() -> None:
+    # A field added to a fact must be written somewhere (or consciously left out).
+    for spec in TABLES:
+        written = {c.name for c in spec.columns if c.merge is not Merge.SOURCE}
+        assert written == {f.name for f in fields(spec.fact_type)}, spec.table
+
+
+def test_duplicates_in_a_batch_merge_like_the_upsert() -> None:
+    result = collapse([(JOINED, "ami"), (ANSWERED, "ami"), (REBUILT, "queue_log")])
+    (row,) = rows_of("queue_entries", result)
+    assert row == {
+        "node": "lab", "callid": "c1", "queue": "q", "seq": 1, "entered_at": 100,
+        "caller_num": "138", "position": 2,  # kept from the first snapshot
+        "outcome": Outcome.ANSWERED, "ended_wait_at": 110, "wait_s": 10, "agent": "a1",
+        "ring_attempts": 2,  # never decreases
+        "talk_s": 60, "hangup_side": HangupSide.CALLER, "completed_at": 170,
+        "source": "queue_log",  # the last writer
+    }  # fmt: skip
+
+
+def test_an_older_partial_snapshot_after_a_complete_one_changes_nothing() -> None:
+    complete = collapse([(COMPLETED, "ami")])
+    replayed = collapse([(COMPLETED, "ami"), (JOINED, "ami"), (ANSWERED, "ami")])
+    assert rows_of("queue_entries", replayed) == rows_of("queue_entries", complete)
+
+
+def test_merge_is_idempotent() -> None:
+    ((spec, (row,)),) = collapse([(COMPLETED, "ami")])
+    assert merge_rows(spec, row, row) == row
+
+
+def test_distinct_keys_and_tables_are_kept_apart() -> None:
+    other_seq = replace(JOINED, seq=2)
+    facts: list[tuple[Fact, FactSource]] = [
+        (JOINED, "ami"),
+        (AgentSession("lab", "a1", "q", 50), "ami"),
+        (other_seq, "ami"),
+        (AgentStateInterval("lab", "a1", AgentState.PAUSED, "lunch", 60), "ami"),
+        (AgentStateInterval("lab", "a1", AgentState.PAUSED, "lunch", 60, 90), "ami"),
+        (AcwInterval("lab", "a1", 170, 200, AcwEnd.UNPAUSE, "c1", "q", 1), "queue_log"),
+    ]
+    result = collapse(facts)
+    assert [spec.table for spec, _ in result] == [
+        "queue_entries", "agent_state_intervals", "agent_sessions", "acw_intervals",
+    ]  # fmt: skip
+    assert [len(rows) for _, rows in result] == [2, 1, 1, 1]
+    (interval,) = rows_of("agent_state_intervals", result)
+    assert interval["ended_at"] == 90
+    (acw,) = rows_of("acw_intervals", result)
+    assert "source" not in acw  # only queue_entries records its source
+
+
+def test_upsert_sql_merges_and_skips_no_op_updates() -> None:
+    (queue_entries,) = [s for s in TABLES if s.table == "queue_entries"]
+    sql = queue_entries.upsert_sql()
+    assert "ON CONFLICT (node, callid, queue, seq) DO UPDATE" in sql
+    assert "agent = COALESCE(EXCLUDED.agent, t.agent)" in sql
+    assert "ring_attempts = GREATEST(EXCLUDED.ring_attempts, t.ring_attempts)" in sql
+    assert "to_timestamp(entered_at)" in sql
+    assert "updated_at = now()" in sql
+    # source changes with the data, but is not itself a reason to rewrite the row
+    where = sql.split(" WHERE ", 1)[1]
+    assert "source" not in where
