@@ -8,16 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callctl.api import health
-from callctl.runtime import Runtime, lab_nodes
+from callctl.db import resolve_database_url
+from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings)
+        runtime = build_runtime(settings, resolve_database_url(settings))
         app.state.runtime = runtime
-        runtime.start(lab_nodes(settings))
+        await runtime.start(lab_nodes(settings))
         try:
             yield
         finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from callctl.lab.errors import LabError
 from callctl.settings import Settings
@@ -51,6 +53,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return serve(settings)
 
 
+def _since(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date/time: {value!r}") from exc
+
+
+def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from callctl.ingest.reconcile import run_reconcile_cli
+
+    return asyncio.run(run_reconcile_cli(settings, args.since))
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from callctl.ingest.verify import run_verify_cli
+
+    return asyncio.run(run_verify_cli(settings, args.since))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callctl", description="12345 hotline control plane")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
     serve = sub.add_parser("serve", help="run callctl against the configured Asterisk")
     serve.set_defaults(handler=_serve)
+    for name, handler, text in (
+        ("reconcile", _reconcile, "fill in facts from Asterisk's queue_log"),
+        (
+            "verify",
+            _verify,
+            "compare the stored queue entries with queue_log (0 differences expected)",
+        ),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument(
+            "--since",
+            type=_since,
+            default=None,
+            help="ISO date/time (Asia/Shanghai when no zone is given)",
+        )
+        cmd.set_defaults(handler=handler)
     return parser
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ami.connection import AmiNode, Gap, NodeConnection
-from ami.events import AmiEvent
 from ami.state import StateChange
+from callctl.ingest.pipeline import IngestPipeline
 from callctl.lab.state import LabState
 from callctl.settings import Settings
 
@@ -40,17 +40,18 @@ class Runtime:
     """One AMI connection per node, and what the service counts about them."""
 
     settings: Settings
+    pipeline: IngestPipeline
     connections: dict[str, NodeConnection] = field(default_factory=dict)
-    events_by_name: Counter[str] = field(default_factory=Counter)
     gaps: list[Gap] = field(default_factory=list)
 
-    def start(self, nodes: list[AmiNode]) -> None:
+    async def start(self, nodes: list[AmiNode]) -> None:
+        await self.pipeline.start()
         for node in nodes:
             conn = NodeConnection(
                 node,
-                on_event=self._on_event,
+                on_event=self.pipeline.on_event,
                 on_state_change=self._on_state_change,
-                on_gap=self.gaps.append,
+                on_gap=self._on_gap,
             )
             self.connections[node.node_id] = conn
             conn.start()
@@ -58,12 +59,14 @@ class Runtime:
     async def stop(self) -> None:
         for conn in self.connections.values():
             await conn.stop()
+        await self.pipeline.close()
 
     def node_states(self) -> dict[str, str]:
         return {node: conn.state.value for node, conn in self.connections.items()}
 
-    def _on_event(self, event: AmiEvent) -> None:
-        self.events_by_name[event.name] += 1
+    def _on_gap(self, gap: Gap) -> None:
+        self.gaps.append(gap)
+        self.pipeline.on_gap(gap)
 
     def _on_state_change(self, change: StateChange) -> None:
         log.info(
@@ -73,3 +76,16 @@ class Runtime:
             change.new.value,
             change.reason,
         )
+
+
+def queue_log_path(settings: Settings) -> Path:
+    return settings.queue_log_path or settings.rootfs_dir / "var/log/asterisk/queue_log"
+
+
+def build_runtime(settings: Settings, database_url: str) -> Runtime:
+    pipeline = IngestPipeline(
+        database_url,
+        settings.cache_dir / "spool",
+        {settings.node_id: queue_log_path(settings)},
+    )
+    return Runtime(settings=settings, pipeline=pipeline)

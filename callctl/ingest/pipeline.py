@@ -1,0 +1,167 @@
+"""The ingest pipeline of one service: AMI events → facts → writer, gaps → reconcile.
+
+AMI callbacks run on the reader's path and must not block: ``on_event`` only folds
+the event (pure, microseconds) and hands facts to the writer's in-memory queue;
+``on_gap`` only queues the gap. One supervised worker records gaps in
+``ingest_gaps`` and reconciles them from queue_log, retrying while PostgreSQL is
+down; it also reconciles once at start, which covers the time callctl was not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from ami.connection import Gap
+from ami.events import AmiEvent
+from callctl.ingest.connection import asyncpg_dsn
+from callctl.ingest.normalizer import AmiNormalizer
+from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps
+from callctl.ingest.writer import FactWriter
+
+log = logging.getLogger(__name__)
+
+_INSERT_GAP = """
+INSERT INTO ingest_gaps (node, started_at, ended_at, reason)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (node, started_at, reason) DO UPDATE SET ended_at = EXCLUDED.ended_at
+"""
+_LAST_SEEN = "SELECT max(entered_at) FROM queue_entries WHERE node = $1"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingGap:
+    node: str
+    started_at: datetime
+    ended_at: datetime
+    reason: str
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    events: int = 0
+    facts: int = 0
+    callback_errors: int = 0
+    gaps_recorded: int = 0
+    reconciles: int = 0
+    reconcile_failures: int = 0
+    last_event_at: float | None = None
+    by_event: dict[str, int] = field(default_factory=dict)
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        database_url: str,
+        spool_dir: Path,
+        queue_log_paths: Mapping[str, Path],
+        *,
+        retry_s: float = 5.0,
+    ) -> None:
+        self._url = database_url
+        self._queue_logs = dict(queue_log_paths)
+        self._normalizers = {node: AmiNormalizer(node) for node in self._queue_logs}
+        self.writer = FactWriter(database_url, spool_dir)
+        self.stats = PipelineStats()
+        self._gaps: asyncio.Queue[PendingGap] = asyncio.Queue()
+        self._retry_s = retry_s
+        self._worker: asyncio.Task[None] | None = None
+        self.startup_reconciled = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.writer.start()
+        self._worker = asyncio.create_task(self._gap_worker(), name="callctl-gap-worker")
+        self._worker.add_done_callback(_log_crash)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        await self.writer.close()
+
+    # --- AMI callbacks (must not block) ----------------------------------------------
+
+    def on_event(self, event: AmiEvent) -> None:
+        self.stats.events += 1
+        self.stats.last_event_at = event.received_at
+        self.stats.by_event[event.name] = self.stats.by_event.get(event.name, 0) + 1
+        normalizer = self._normalizers.get(event.node)
+        if normalizer is None:
+            return
+        for fact in normalizer.feed(event):
+            self.writer.submit(fact, "ami")
+            self.stats.facts += 1
+
+    def on_gap(self, gap: Gap) -> None:
+        self._gaps.put_nowait(
+            PendingGap(
+                node=gap.node,
+                started_at=datetime.fromtimestamp(gap.started_at, UTC),
+                ended_at=datetime.fromtimestamp(gap.ended_at, UTC),
+                reason="ami",
+            )
+        )
+
+    # --- worker ------------------------------------------------------------------------
+
+    async def _gap_worker(self) -> None:
+        await self._startup_reconcile()
+        self.startup_reconciled.set()
+        while True:
+            gap = await self._gaps.get()
+            await self._retrying(self._record_and_reconcile, gap)
+
+    async def _startup_reconcile(self) -> None:
+        """callctl was not running before now: reconcile from the last fact it stored."""
+        now = datetime.now(UTC)
+        for node in self._queue_logs:
+            await self._retrying(self._startup_node, node, now)
+
+    async def _startup_node(self, node: str, now: datetime) -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=5)
+        try:
+            last: datetime | None = await conn.fetchval(_LAST_SEEN, node)
+            started = last or (now - timedelta(days=1))
+            await conn.execute(_INSERT_GAP, node, started, now, "startup")
+        finally:
+            await conn.close()
+        self.stats.gaps_recorded += 1
+        await reconcile_pending_gaps(self._url, self._queue_logs[node], node)
+        self.stats.reconciles += 1
+
+    async def _record_and_reconcile(self, gap: PendingGap) -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=5)
+        try:
+            await conn.execute(_INSERT_GAP, gap.node, gap.started_at, gap.ended_at, gap.reason)
+        finally:
+            await conn.close()
+        self.stats.gaps_recorded += 1
+        # The AMI facts of the gap's neighbourhood may still sit in the writer: let them
+        # land first so reconcile only fills in what is missing.
+        await self.writer.flush()
+        await reconcile(self._url, self._queue_logs[gap.node], gap.node, gap.started_at)
+        self.stats.reconciles += 1
+
+    async def _retrying(self, step: Callable[..., Awaitable[None]], *args: object) -> None:
+        while True:
+            try:
+                await step(*args)
+                return
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                self.stats.reconcile_failures += 1
+                log.warning("reconcile step failed (%s); retrying in %.0f s", exc, self._retry_s)
+                await asyncio.sleep(self._retry_s)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("gap worker crashed", exc_info=task.exception())
