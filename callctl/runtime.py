@@ -85,7 +85,7 @@ def queue_log_path(settings: Settings) -> Path:
 def build_runtime(settings: Settings, database_url: str) -> Runtime:
     pipeline = IngestPipeline(
         database_url,
-        settings.cache_dir / "spool",
+        settings.spool_dir or settings.cache_dir / "spool",
         {settings.node_id: queue_log_path(settings)},
     )
     return Runtime(settings=settings, pipeline=pipeline)

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         default=None, description="Asterisk queue_log; unset: the lab rootfs's."
     )
     timezone: str = "Asia/Shanghai"
+    spool_dir: Path | None = Field(
+        default=None, description="The fact writer's on-disk spool; unset: <cache_dir>/spool."
+    )
+    lab_max_wait_s: int = Field(
+        default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
+    )
 
     @property
     def lab_dir(self) -> Path:

@@ -21,7 +21,7 @@ def lab_model(
     trunk_ip: str = "127.0.0.2",
     agents_ip: str = "127.0.0.3",
     network: Network | None = None,
-    max_wait_s: int = 120,
+    max_wait_s: int = 20,
     acw: bool = False,
 ) -> PbxModel:
     ids = [str(FIRST_AGENT + i) for i in range(agents)]

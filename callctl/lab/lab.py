@@ -35,6 +35,7 @@ def render_lab_config(settings: Settings, state: LabState) -> dict[str, str]:
         state.ami_secret,
         trunk_ip=settings.trunk_ip,
         agents_ip=settings.agents_ip,
+        max_wait_s=settings.lab_max_wait_s,
         network=Network(
             ami_bind=settings.ami_host,
             ami_port=settings.ami_port,
