@@ -224,6 +224,9 @@ class NodeConnection:
         self._task: asyncio.Task[None] | None = None
         self._state_waiters: list[tuple[ConnectionState, asyncio.Future[None]]] = []
         self._resync_wanted = asyncio.Event()
+        # Set by FullyBooted. AMI answers while Asterisk is still loading modules (after
+        # a restart, QueueStatus is then an unknown command): resync only once booted.
+        self._booted = asyncio.Event()
         self._resync_probe: PendingAction | None = None
         self._action_ids: Iterator[int] = itertools.count(1)
         self._action_prefix = f"{node.node_id}-{secrets.token_hex(4)}"
@@ -365,6 +368,7 @@ class NodeConnection:
         loop = asyncio.get_running_loop()
         self._logged_in = False
         self._resync_probe = None
+        self._booted.clear()
         # Every session starts with a resync; a FullyBooted sent at login merges into it.
         self._resync_wanted.set()
         async with asyncio.timeout(node.connect_timeout):
@@ -442,6 +446,8 @@ class NodeConnection:
     # --- resync --------------------------------------------------------------------------------
 
     async def _resync_worker(self, protocol: AmiProtocol) -> None:
+        # Asterisk sends FullyBooted at login when it is up, or later when boot ends.
+        await self._booted.wait()
         while True:
             await self._resync_wanted.wait()
             self._resync_wanted.clear()
@@ -491,6 +497,7 @@ class NodeConnection:
                 raise ActionFailedError(reply.action, reply.message or "")
 
     def _fully_booted(self, event: AmiEvent) -> None:
+        self._booted.set()
         if self._resync_wanted.is_set():
             return  # a resync is queued and will see the booted state
         probe = self._resync_probe

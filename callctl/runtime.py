@@ -31,6 +31,10 @@ def lab_nodes(settings: Settings) -> list[AmiNode]:
             port=settings.ami_port,
             username="callctl",
             secret=state.ami_secret,
+            # Reconnect soon after Asterisk answers again (within 3 s), and notice a
+            # silent link within two ping intervals.
+            ping_interval=2.0,
+            backoff_cap=2.0,
         )
     ]
 
