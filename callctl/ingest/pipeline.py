@@ -34,6 +34,14 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (node, started_at, reason) DO UPDATE SET ended_at = EXCLUDED.ended_at
 """
 _LAST_SEEN = "SELECT max(entered_at) FROM queue_entries WHERE node = $1"
+# Entries that began before a gap ended and were still open when it was reconciled:
+# their end may come on AMI for a call the normalizer never saw, so queue_log must
+# finish them.
+_STILL_OPEN = """
+SELECT count(*) FROM queue_entries
+WHERE node = $1 AND entered_at <= $2 AND entered_at >= $3
+  AND (outcome IS NULL OR (outcome = 'answered' AND completed_at IS NULL))
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,8 @@ class IngestPipeline:
         queue_log_paths: Mapping[str, Path],
         *,
         retry_s: float = 5.0,
+        follow_up_s: float = 5.0,
+        follow_up_horizon: timedelta = timedelta(hours=4),
     ) -> None:
         self._url = database_url
         self._queue_logs = dict(queue_log_paths)
@@ -72,6 +82,10 @@ class IngestPipeline:
         self.stats = PipelineStats()
         self._gaps: asyncio.Queue[PendingGap] = asyncio.Queue()
         self._retry_s = retry_s
+        self._follow_up_s = follow_up_s
+        self._follow_up_horizon = follow_up_horizon
+        # node -> (reconcile from, gap end): calls open across a gap, to finish later.
+        self._follow_ups: dict[str, tuple[datetime, datetime]] = {}
         self._worker: asyncio.Task[None] | None = None
         self.startup_reconciled = asyncio.Event()
 
@@ -117,7 +131,12 @@ class IngestPipeline:
         await self._startup_reconcile()
         self.startup_reconciled.set()
         while True:
-            gap = await self._gaps.get()
+            wait = self._follow_up_s if self._follow_ups else None
+            try:
+                gap = await asyncio.wait_for(self._gaps.get(), timeout=wait)
+            except TimeoutError:
+                await self._retrying(self._follow_up)
+                continue
             await self._retrying(self._record_and_reconcile, gap)
 
     async def _startup_reconcile(self) -> None:
@@ -137,6 +156,7 @@ class IngestPipeline:
         self.stats.gaps_recorded += 1
         await reconcile_pending_gaps(self._url, self._queue_logs[node], node)
         self.stats.reconciles += 1
+        self._follow_ups[node] = (started, now)
 
     async def _record_and_reconcile(self, gap: PendingGap) -> None:
         conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=5)
@@ -150,6 +170,25 @@ class IngestPipeline:
         await self.writer.flush()
         await reconcile(self._url, self._queue_logs[gap.node], gap.node, gap.started_at)
         self.stats.reconciles += 1
+        self._follow_ups[gap.node] = (gap.started_at, gap.ended_at)
+
+    async def _follow_up(self) -> None:
+        """Reconcile again while calls that straddled a gap are still open."""
+        now = datetime.now(UTC)
+        for node, (since, gap_end) in list(self._follow_ups.items()):
+            conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=5)
+            try:
+                still_open = await conn.fetchval(
+                    _STILL_OPEN, node, gap_end, since - timedelta(hours=2)
+                )
+            finally:
+                await conn.close()
+            if not still_open or now - gap_end > self._follow_up_horizon:
+                del self._follow_ups[node]
+                continue
+            await self.writer.flush()
+            await reconcile(self._url, self._queue_logs[node], node, since)
+            self.stats.reconciles += 1
 
     async def _retrying(self, step: Callable[..., Awaitable[None]], *args: object) -> None:
         while True:
