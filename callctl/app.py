@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from callctl.api import health
+from callctl.api import health, metrics
 from callctl.db import resolve_database_url
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
@@ -26,4 +26,5 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="callctl", version="0.1.0", lifespan=lifespan)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

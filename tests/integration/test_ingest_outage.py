@@ -3,99 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
+from service_helpers import control, own_db, pause_all, start_callctl, wait_healthy
 from sqlalchemy.engine import make_url
 
-from ami import actions
 from ami.connection import NodeConnection
-from ami.state import ConnectionState
-from callctl.db import run_migrations
 from callctl.facts.queue_log import EnterQueue, parse_line
 from callctl.ingest.verify import format_report, verify
 from callctl.lab import sipp
-from callctl.runtime import lab_nodes, queue_log_path
+from callctl.runtime import queue_log_path
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-HTTP_PORT = 18345
-AGENTS = [f"PJSIP/{1001 + i}" for i in range(20)]
-
-
-@pytest.fixture
-def outage_db(empty_database_url: str, settings: Settings) -> Iterator[str]:
-    """A database of its own, so that no other test's facts are compared."""
-    base = make_url(empty_database_url)
-    name = f"callctl_outage_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(
-            host=base.host, port=base.port, user=base.username or "postgres", database="postgres"
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    run_migrations(url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _start_callctl(url: str, spool: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CALLCTL_DATABASE_URL": url,
-        "CALLCTL_SPOOL_DIR": str(spool),
-        "CALLCTL_HTTP_PORT": str(HTTP_PORT),
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "callctl.cli", "serve"], env=env, stdout=out, stderr=out
-        )
-
-
-async def _wait_healthy(timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                r = await client.get(f"http://127.0.0.1:{HTTP_PORT}/health")
-                if r.status_code == 200 and r.json()["status"] == "ok":
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError("callctl did not become healthy")
-
-
-@pytest.fixture
-async def control(lab: Settings) -> AsyncIterator[NodeConnection]:
-    async with NodeConnection(lab_nodes(lab)[0], on_event=lambda e: None) as conn:
-        await conn.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
-        yield conn
-        for agent in AGENTS:  # leave the lab as found
-            await conn.action(actions.queue_pause(agent, False), check=False)
-
-
-async def _pause_all(conn: NodeConnection, paused: bool) -> None:
-    for agent in AGENTS:
-        await conn.action(actions.queue_pause(agent, paused, reason="培训" if paused else None))
+__all__ = ["control", "own_db"]
 
 
 async def _db_entries(url: str, since: datetime) -> list[asyncpg.Record]:
@@ -129,13 +58,13 @@ def _queue_log_entries(path: Path, since_epoch: int) -> list[str]:
 
 
 async def test_callctl_killed_for_30s_loses_and_duplicates_nothing(
-    lab: Settings, outage_db: str, control: NodeConnection, tmp_path: Path
+    lab: Settings, own_db: str, control: NodeConnection, tmp_path: Path
 ) -> None:
     log = tmp_path / "callctl.log"
-    callctl = _start_callctl(outage_db, tmp_path / "spool", log)
+    callctl = start_callctl(own_db, tmp_path / "spool", log)
     agents = None
     try:
-        await _wait_healthy()
+        await wait_healthy()
         since = datetime.now(UTC).replace(microsecond=0)
         await asyncio.sleep(1.1)  # calls start in the next whole second
         agents = await sipp.start_agents(
@@ -157,13 +86,13 @@ async def test_callctl_killed_for_30s_loses_and_duplicates_nothing(
             callctl.send_signal(signal.SIGKILL)
             callctl.wait()
             await asyncio.sleep(30)
-            return _start_callctl(outage_db, tmp_path / "spool", log)
+            return start_callctl(own_db, tmp_path / "spool", log)
 
         async def waiting_phases() -> tuple[sipp.SippResult, sipp.SippResult]:
             # Every agent paused: callers wait; the impatient abandon, the rest reach
             # the queue's maximum wait (CALLCTL_LAB_MAX_WAIT_S) and time out.
             await asyncio.sleep(26)
-            await _pause_all(control, True)
+            await pause_all(control, True)
             abandon, timeout = await asyncio.gather(
                 sipp.run_callers(
                     sipp.CallerRun(calls=60, rate_per_s=5, patience_s=3),
@@ -180,14 +109,14 @@ async def test_callctl_killed_for_30s_loses_and_duplicates_nothing(
                     timeout_s=120,
                 ),
             )
-            await _pause_all(control, False)
+            await pause_all(control, False)
             return abandon, timeout
 
         answered, restarted, (abandoned, timed_out) = await asyncio.gather(
             answered_phase(), kill_and_restart(), waiting_phases()
         )
         callctl = restarted
-        await _wait_healthy()
+        await wait_healthy()
 
         # SIPp's own counts: Asterisk dropped no call.
         for result in (answered, abandoned, timed_out):
@@ -202,7 +131,7 @@ async def test_callctl_killed_for_30s_loses_and_duplicates_nothing(
 
         deadline = time.monotonic() + 30
         while True:
-            rows = await _db_entries(outage_db, since)
+            rows = await _db_entries(own_db, since)
             closed = [r for r in rows if r["outcome"] is not None]
             if len(closed) >= 200 or time.monotonic() > deadline:
                 break
@@ -214,7 +143,7 @@ async def test_callctl_killed_for_30s_loses_and_duplicates_nothing(
         print(f"\noutcomes in the database: {dict(outcomes)}")
         assert outcomes == {"answered": 100, "abandoned": 60, "timeout": 40}
 
-        report = await verify(outage_db, qlog, "lab", since)
+        report = await verify(own_db, qlog, "lab", since)
         print(format_report(report))
         assert report.ok, format_report(report)
     finally:

@@ -1,0 +1,59 @@
+"""Prometheus ``/metrics``: ingest counters, writer and spool state, AMI state per node."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from ami.state import ConnectionState
+from callctl.runtime import Runtime
+
+router = APIRouter()
+
+
+def render_metrics(runtime: Runtime, now: float) -> str:
+    """The Prometheus text exposition of the runtime's counters (pure)."""
+    writer = runtime.pipeline.writer.metrics
+    stats = runtime.pipeline.stats
+    lines = [
+        "# HELP callctl_ami_events_total AMI events received.",
+        "# TYPE callctl_ami_events_total counter",
+        f"callctl_ami_events_total {stats.events}",
+        "# HELP callctl_facts_submitted_total Facts handed to the writer.",
+        "# TYPE callctl_facts_submitted_total counter",
+        f"callctl_facts_submitted_total {writer.facts_submitted}",
+        "# HELP callctl_facts_committed_total Facts committed to PostgreSQL.",
+        "# TYPE callctl_facts_committed_total counter",
+        f"callctl_facts_committed_total {writer.facts_committed}",
+        "# HELP callctl_spool_pending Facts waiting in the on-disk spool.",
+        "# TYPE callctl_spool_pending gauge",
+        f"callctl_spool_pending {writer.spool_pending}",
+        "# HELP callctl_spooled_records_total Facts ever written to the spool.",
+        "# TYPE callctl_spooled_records_total counter",
+        f"callctl_spooled_records_total {writer.spooled_records}",
+        "# HELP callctl_writer_queue_depth Facts in the writer's memory queue.",
+        "# TYPE callctl_writer_queue_depth gauge",
+        f"callctl_writer_queue_depth {writer.queue_depth}",
+        "# HELP callctl_database_up 1 when the writer last reached PostgreSQL.",
+        "# TYPE callctl_database_up gauge",
+        f"callctl_database_up {int(writer.db_available)}",
+        "# HELP callctl_ingest_lag_seconds Seconds since the last AMI event arrived.",
+        "# TYPE callctl_ingest_lag_seconds gauge",
+    ]
+    if stats.last_event_at is not None:
+        lines.append(f"callctl_ingest_lag_seconds {max(0.0, now - stats.last_event_at):.3f}")
+    lines += [
+        "# HELP callctl_ami_connected 1 when the node's AMI link is connected and in sync.",
+        "# TYPE callctl_ami_connected gauge",
+    ]
+    for node, conn in sorted(runtime.connections.items()):
+        up = int(conn.state is ConnectionState.CONNECTED)
+        lines.append(f'callctl_ami_connected{{node="{node}"}} {up}')
+    return "\n".join(lines) + "\n"
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(request: Request) -> str:
+    return render_metrics(request.app.state.runtime, time.time())
