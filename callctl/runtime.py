@@ -91,5 +91,6 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         database_url,
         settings.spool_dir or settings.cache_dir / "spool",
         {settings.node_id: queue_log_path(settings)},
+        raw_event_retention_months=settings.raw_event_retention_months,
     )
     return Runtime(settings=settings, pipeline=pipeline)

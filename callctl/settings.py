@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     spool_dir: Path | None = Field(
         default=None, description="The fact writer's on-disk spool; unset: <cache_dir>/spool."
     )
+    raw_event_retention_months: int = Field(
+        default=13, ge=1, description="Months of raw AMI events kept (partitions dropped after)."
+    )
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )

@@ -23,6 +23,7 @@ from ami.connection import Gap
 from ami.events import AmiEvent
 from callctl.ingest.connection import asyncpg_dsn
 from callctl.ingest.normalizer import AmiNormalizer
+from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
 from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps
 from callctl.ingest.writer import FactWriter
 
@@ -74,11 +75,15 @@ class IngestPipeline:
         retry_s: float = 5.0,
         follow_up_s: float = 5.0,
         follow_up_horizon: timedelta = timedelta(hours=4),
+        raw_event_retention_months: int = 13,
     ) -> None:
         self._url = database_url
         self._queue_logs = dict(queue_log_paths)
         self._normalizers = {node: AmiNormalizer(node) for node in self._queue_logs}
         self.writer = FactWriter(database_url, spool_dir)
+        self.raw_events = RawEventWriter(database_url)
+        self._retention_months = raw_event_retention_months
+        self._retention: asyncio.Task[None] | None = None
         self.stats = PipelineStats()
         self._gaps: asyncio.Queue[PendingGap] = asyncio.Queue()
         self._retry_s = retry_s
@@ -91,15 +96,20 @@ class IngestPipeline:
 
     async def start(self) -> None:
         await self.writer.start()
+        await self.raw_events.start()
         self._worker = asyncio.create_task(self._gap_worker(), name="callctl-gap-worker")
         self._worker.add_done_callback(_log_crash)
+        self._retention = asyncio.create_task(self._retention_loop(), name="callctl-retention")
+        self._retention.add_done_callback(_log_crash)
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        for task in (self._worker, self._retention):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._worker = self._retention = None
+        await self.raw_events.close()
         await self.writer.close()
 
     # --- AMI callbacks (must not block) ----------------------------------------------
@@ -108,6 +118,7 @@ class IngestPipeline:
         self.stats.events += 1
         self.stats.last_event_at = event.received_at
         self.stats.by_event[event.name] = self.stats.by_event.get(event.name, 0) + 1
+        self.raw_events.submit(event)
         normalizer = self._normalizers.get(event.node)
         if normalizer is None:
             return
@@ -199,6 +210,22 @@ class IngestPipeline:
                 self.stats.reconcile_failures += 1
                 log.warning("reconcile step failed (%s); retrying in %.0f s", exc, self._retry_s)
                 await asyncio.sleep(self._retry_s)
+
+    async def _retention_loop(self) -> None:
+        """Drop raw-event partitions past the retention, at start and then daily."""
+        while True:
+            try:
+                dropped = await drop_expired_partitions(
+                    self._url, self._retention_months, datetime.now(UTC).date()
+                )
+                if dropped:
+                    log.info("raw events: dropped expired partitions %s", dropped)
+                    self.raw_events.metrics.partitions_dropped += len(dropped)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.warning("raw events: retention failed (%s); next try in an hour", exc)
+                await asyncio.sleep(3600)
+                continue
+            await asyncio.sleep(86_400)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -143,6 +143,25 @@ async def test_callctl_killed_for_30s_loses_and_duplicates_nothing(
         print(f"\noutcomes in the database: {dict(outcomes)}")
         assert outcomes == {"answered": 100, "abandoned": 60, "timeout": 40}
 
+        # Raw events were stored for the calls callctl saw live (not the outage's).
+        parsed = make_url(own_db)
+        conn = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port,
+            user=parsed.username or "postgres",
+            database=parsed.database,
+        )
+        try:
+            seen = await conn.fetchval(
+                "SELECT count(DISTINCT uniqueid) FROM ami_events WHERE name = 'QueueCallerJoin'"
+                " AND received_at >= $1",
+                since,
+            )
+        finally:
+            await conn.close()
+        print(f"raw QueueCallerJoin events stored for {seen} of 200 calls")
+        assert 0 < seen < 200
+
         report = await verify(own_db, qlog, "lab", since)
         print(format_report(report))
         assert report.ok, format_report(report)

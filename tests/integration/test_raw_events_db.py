@@ -1,0 +1,55 @@
+"""Raw AMI events land in their month's partition; retention drops old months."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from ami.events import parse_event
+from ami.frames import FrameParser
+from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
+
+pytestmark = pytest.mark.db
+
+FRAME = (
+    "Event: QueueCallerJoin\r\nTimestamp: {ts}\r\nChannel: PJSIP/trunk-1\r\nUniqueid: {uid}\r\n"
+    "Linkedid: {uid}\r\nCallerIDNum: 13812345678\r\nCallerIDName: 张三丰\r\nQueue: hotline\r\n"
+    "Position: 1\r\nCount: 1\r\n\r\n"
+)
+
+
+async def _connect(url: str) -> asyncpg.Connection:
+    p = make_url(url)
+    return await asyncpg.connect(
+        host=p.host, port=p.port, user=p.username or "postgres", database=p.database
+    )
+
+
+async def test_raw_events_partitioned_and_expired(database_url: str) -> None:
+    writer = RawEventWriter(database_url)
+    parser = FrameParser()
+    # One event in an old month (2024-01), one now-ish (2026-11).
+    for ts, uid in ((1704103200.5, "1704103200.1"), (1795291045.5, "1795291045.14")):
+        for frame in parser.feed(FRAME.format(ts=ts, uid=uid).encode()):
+            writer.submit(parse_event(frame, "rawtest", ts))
+    await writer.flush()
+    assert writer.metrics.stored == 2
+    conn = await _connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT tableoid::regclass::text AS part, linkedid, headers->>'CallerIDName' AS name"
+            " FROM ami_events WHERE node = 'rawtest' ORDER BY received_at"
+        )
+        assert [(r["part"], r["linkedid"], r["name"]) for r in rows] == [
+            ("ami_events_202401", "1704103200.1", "张三丰"),
+            ("ami_events_202611", "1795291045.14", "张三丰"),
+        ]
+        dropped = await drop_expired_partitions(database_url, 13, date(2026, 11, 21))
+        assert "ami_events_202401" in dropped and "ami_events_202611" not in dropped
+        left = await conn.fetch("SELECT linkedid FROM ami_events WHERE node = 'rawtest'")
+        assert [r["linkedid"] for r in left] == ["1795291045.14"]
+    finally:
+        await conn.close()
