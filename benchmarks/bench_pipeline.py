@@ -13,16 +13,12 @@ import argparse
 import asyncio
 import tempfile
 import time
-import uuid
 from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from ami.events import parse_event
 from ami.frames import FrameParser
 from benchmarks.bench_normalizer import build_stream, chunks
-from benchmarks.bench_writer import _admin
-from callctl.db import resolve_database_url, run_migrations
+from callctl.db import resolve_database_url, scratch_database
 from callctl.ingest.normalizer import AmiNormalizer
 from callctl.ingest.writer import FactWriter
 from callctl.settings import Settings
@@ -98,14 +94,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     server_url = args.database_url or resolve_database_url(Settings())
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    _admin(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        run_migrations(url)
+    with scratch_database(server_url, "bench") as url:
         asyncio.run(run(url, args))
-    finally:
-        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

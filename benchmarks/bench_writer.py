@@ -21,16 +21,13 @@ import argparse
 import asyncio
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
-from callctl.db import resolve_database_url, run_migrations
+from callctl.db import asyncpg_dsn, resolve_database_url, scratch_database
 from callctl.facts.models import HangupSide, QueueEntryFact
-from callctl.ingest.connection import asyncpg_dsn
 from callctl.ingest.writer import FactWriter, WriterConfig
 from callctl.settings import Settings
 from kpi.outcome import Outcome
@@ -147,18 +144,6 @@ async def bench_outage(url: str, spool_dir: Path, rate: int, seconds: float) -> 
     )
 
 
-def _admin(url: str, sql: str) -> None:
-    async def run() -> None:
-        dsn = asyncpg_dsn(make_url(url).set(database="postgres").render_as_string(False))
-        connection = await asyncpg.connect(dsn)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
-
-
 async def run_all(url: str, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
         await bench_throughput(url, Path(spool), args.facts)
@@ -176,14 +161,8 @@ def main() -> None:
     parser.add_argument("--outage-seconds", type=float, default=30.0, help="0 skips (c)")
     args = parser.parse_args()
     server_url = args.database_url or resolve_database_url(Settings())
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    _admin(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        run_migrations(url)
+    with scratch_database(server_url, "bench") as url:
         asyncio.run(run_all(url, args))
-    finally:
-        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def _lab(args: argparse.Namespace, settings: Settings) -> int:
             f"  AMI: {settings.ami_host}:{settings.ami_port}  SIP: {settings.sip_host}:"
             f"{settings.sip_port}  trunk from {settings.trunk_ip}, agents at {settings.agents_ip}"
         )
-        print(f"  queue_log: {lab.asterisk_paths(settings).queue_log}")
+        print(f"  queue_log: {settings.queue_log_file}")
         return 0
     if args.lab_command == "down":
         stopped = lab.down(settings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ami.connection import AmiNode, Gap, NodeConnection
 from ami.state import StateChange
@@ -82,15 +81,11 @@ class Runtime:
         )
 
 
-def queue_log_path(settings: Settings) -> Path:
-    return settings.queue_log_path or settings.rootfs_dir / "var/log/asterisk/queue_log"
-
-
 def build_runtime(settings: Settings, database_url: str) -> Runtime:
     pipeline = IngestPipeline(
         database_url,
         settings.spool_dir or settings.cache_dir / "spool",
-        {settings.node_id: queue_log_path(settings)},
+        {settings.node_id: settings.queue_log_file},
         raw_event_retention_months=settings.raw_event_retention_months,
     )
     return Runtime(settings=settings, pipeline=pipeline)

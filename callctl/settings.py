@@ -65,3 +65,8 @@ class Settings(BaseSettings):
     @property
     def rootfs_dir(self) -> Path:
         return self.cache_dir / "asterisk-rootfs"
+
+    @property
+    def queue_log_file(self) -> Path:
+        """The configured queue_log, else the lab rootfs's."""
+        return self.queue_log_path or self.rootfs_dir / "var/log/asterisk/queue_log"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
+from callctl.db import scratch_database
 from callctl.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -39,41 +35,26 @@ def lab(settings: Settings) -> Iterator[Settings]:
 
 
 def _server_url(settings: Settings) -> str:
-    from callctl.db import resolve_database_url
+    from callctl.db import DatabaseNotConfiguredError, resolve_database_url
     from callctl.lab import lab as lab_module
 
-    if settings.database_url:
-        return settings.database_url
     try:
         return resolve_database_url(settings)
-    except Exception:
+    except DatabaseNotConfiguredError:
         return lab_module.up(settings).database_url
 
 
-async def _admin(url: str, sql: str) -> None:
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database="postgres",
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+@pytest.fixture(scope="session")
+def server_url(settings: Settings) -> str:
+    """A database URL on the lab's (or the configured) PostgreSQL server."""
+    return _server_url(settings)
 
 
 @pytest.fixture(scope="session")
-def empty_database_url(settings: Settings) -> Iterator[str]:
-    """A brand-new empty database on the lab's (or the configured) server."""
-    base = make_url(_server_url(settings))
-    name = f"callctl_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_admin(str(base), f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    yield url
-    asyncio.run(_admin(str(base), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def empty_database_url(server_url: str) -> Iterator[str]:
+    """A brand-new empty database on that server."""
+    with scratch_database(server_url, "callctl_test", migrate=False) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

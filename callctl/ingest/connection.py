@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
+from callctl.db import asyncpg_dsn
 from callctl.ingest.upserts import create_stage_tables
 
 DatabaseTarget = str | Callable[[], str]
@@ -29,12 +29,6 @@ DATA_ERRORS: Final[tuple[type[BaseException], ...]] = (
 Anything else (connection refused or lost, timeout, admin shutdown, even a
 missing table) leaves the data intact and is worth retrying later.
 """
-
-
-def asyncpg_dsn(url: str) -> str:
-    """``postgresql+asyncpg://...`` → ``postgresql://...`` (what asyncpg accepts)."""
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def resolve_target(target: DatabaseTarget) -> str:

@@ -21,7 +21,7 @@ import asyncpg
 
 from ami.connection import Gap
 from ami.events import AmiEvent
-from callctl.ingest.connection import asyncpg_dsn
+from callctl.db import asyncpg_dsn
 from callctl.ingest.normalizer import AmiNormalizer
 from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
 from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps
@@ -160,22 +160,24 @@ class IngestPipeline:
         conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=5)
         try:
             last: datetime | None = await conn.fetchval(_LAST_SEEN, node)
-            started = last or (now - timedelta(days=1))
-            await conn.execute(_INSERT_GAP, node, started, now, "startup")
         finally:
             await conn.close()
-        self.stats.gaps_recorded += 1
+        started = last or (now - timedelta(days=1))
+        await self._insert_gap(PendingGap(node, started, now, "startup"))
         await reconcile_pending_gaps(self._url, self._queue_logs[node], node)
         self.stats.reconciles += 1
         self._follow_ups[node] = (started, now)
 
-    async def _record_and_reconcile(self, gap: PendingGap) -> None:
+    async def _insert_gap(self, gap: PendingGap) -> None:
         conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=5)
         try:
             await conn.execute(_INSERT_GAP, gap.node, gap.started_at, gap.ended_at, gap.reason)
         finally:
             await conn.close()
         self.stats.gaps_recorded += 1
+
+    async def _record_and_reconcile(self, gap: PendingGap) -> None:
+        await self._insert_gap(gap)
         # The AMI facts of the gap's neighbourhood may still sit in the writer: let them
         # land first so reconcile only fills in what is missing.
         await self.writer.flush()

@@ -20,7 +20,6 @@ from callctl.facts.from_queue_log import FoldStats, QueueLogFolder
 from callctl.facts.models import Fact, QueueEntryFact
 from callctl.facts.queue_log import Malformed
 from callctl.ingest.queue_log_tail import split_complete_lines
-from callctl.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +30,6 @@ _LOGGED_MALFORMED = 20
 
 class QueueLogMissingError(FileNotFoundError):
     error_id = "queue_log.missing"
-
-
-def queue_log_path(settings: Settings) -> Path:
-    """The configured queue_log, else the lab rootfs's."""
-    if settings.queue_log_path is not None:
-        return settings.queue_log_path
-    return settings.rootfs_dir / "var/log/asterisk/queue_log"
 
 
 def to_epoch(moment: datetime) -> int:

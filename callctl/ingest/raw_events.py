@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from ami.events import AmiEvent
-from callctl.ingest.connection import asyncpg_dsn
+from callctl.db import asyncpg_dsn
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,9 @@ from typing import Any
 
 import asyncpg
 
-from callctl.db import DatabaseNotConfiguredError, resolve_database_url
+from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database_url
 from callctl.facts.from_queue_log import FoldStats
 from callctl.facts.models import Fact, QueueEntryFact
-from callctl.ingest.connection import asyncpg_dsn
 from callctl.ingest.qlog_fold import (
     FileFold,
     assume_zone,
@@ -38,7 +37,6 @@ from callctl.ingest.qlog_fold import (
     from_epoch,
     iso_utc,
     last_time,
-    queue_log_path,
     to_epoch,
 )
 from callctl.ingest.upserts import commit_facts, create_stage_tables
@@ -266,7 +264,7 @@ async def run_reconcile_cli(settings: Settings, since: datetime | None) -> int:
 
     A ``since`` without a time zone is read in ``settings.timezone``.
     """
-    path = queue_log_path(settings)
+    path = settings.queue_log_file
     try:
         report = await reconcile(
             resolve_database_url(settings),

@@ -25,14 +25,12 @@ from typing import Any, Final, TypeVar
 
 import asyncpg
 
-from callctl.db import DatabaseNotConfiguredError, resolve_database_url
+from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database_url
 from callctl.facts.models import HangupSide, QueueEntryFact
-from callctl.ingest.connection import asyncpg_dsn
 from callctl.ingest.qlog_fold import (
     assume_zone,
     fold_file,
     iso_utc,
-    queue_log_path,
     to_epoch,
 )
 from callctl.settings import Settings
@@ -297,7 +295,7 @@ async def run_verify_cli(settings: Settings, since: datetime | None) -> int:
     try:
         report = await verify(
             resolve_database_url(settings),
-            queue_log_path(settings),
+            settings.queue_log_file,
             settings.node_id,
             assume_zone(since, settings.timezone),
         )

@@ -34,10 +34,6 @@ class AsteriskPaths:
         return self.lab_dir / "asterisk.log"
 
     @property
-    def queue_log(self) -> Path:
-        return self.rootfs / "var/log/asterisk/queue_log"
-
-    @property
     def recordings(self) -> Path:
         return self.rootfs / "var/spool/asterisk/monitor"
 

@@ -117,5 +117,5 @@ def status(settings: Settings) -> dict[str, str]:
             if settings.database_url
             else (f"embedded pid {pg_pid}" if pg_pid else "embedded stopped")
         ),
-        "queue_log": str(paths.queue_log),
+        "queue_log": str(settings.queue_log_file),
     }

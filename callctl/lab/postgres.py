@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from callctl.db import asyncpg_dsn, with_database
 from callctl.lab import process
 from callctl.lab.errors import PostgresStartError
 
@@ -160,14 +161,7 @@ async def _ensure_database(url: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_]{1,63}", name):
         raise PostgresStartError(f"postgres: refusing database name {name!r}")
     try:
-        conn = await asyncpg.connect(
-            host=parsed.host or "127.0.0.1",
-            port=parsed.port or 5432,
-            user=parsed.username or "postgres",
-            password=parsed.password,
-            database="postgres",
-            timeout=10,
-        )
+        conn = await asyncpg.connect(asyncpg_dsn(with_database(url, "postgres")), timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
         raise PostgresStartError(
             f"postgres: cannot reach {parsed.host}:{parsed.port}: {exc}"

@@ -8,27 +8,14 @@ from pathlib import Path
 import pytest
 
 from ami.connection import AmiNode
-from callctl.lab.state import LabState
+from callctl.runtime import lab_nodes
 from callctl.settings import Settings
 
 
-@pytest.fixture(scope="session")
-def lab_state(lab: Settings) -> LabState:
-    state = LabState.load(lab.lab_dir)
-    assert state is not None
-    return state
-
-
 @pytest.fixture
-def ami_node(lab: Settings, lab_state: LabState) -> AmiNode:
-    return AmiNode(
-        node_id=lab.node_id,
-        host=lab.ami_host,
-        port=lab.ami_port,
-        username="callctl",
-        secret=lab_state.ami_secret,
-        ping_interval=1.0,
-    )
+def ami_node(lab: Settings) -> AmiNode:
+    """The lab's AMI node, configured exactly as the service configures it."""
+    return lab_nodes(lab)[0]
 
 
 @pytest.fixture

@@ -7,19 +7,16 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from ami import actions
 from ami.connection import NodeConnection
 from ami.state import ConnectionState
-from callctl.db import run_migrations
+from callctl.db import scratch_database
 from callctl.runtime import lab_nodes
 from callctl.settings import Settings
 
@@ -28,25 +25,10 @@ AGENTS = [f"PJSIP/{1001 + i}" for i in range(20)]
 
 
 @pytest.fixture
-def own_db(empty_database_url: str, settings: Settings) -> Iterator[str]:
-    """A database of its own, so that no other test's facts are compared."""
-    base = make_url(empty_database_url)
-    name = f"callctl_own_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(
-            host=base.host, port=base.port, user=base.username or "postgres", database="postgres"
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    run_migrations(url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def own_db(server_url: str) -> Iterator[str]:
+    """A migrated database of its own, so that no other test's facts are compared."""
+    with scratch_database(server_url, "callctl_own") as url:
+        yield url
 
 
 def start_callctl(url: str, spool: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -17,7 +17,6 @@ from service_helpers import HTTP_PORT, own_db, start_callctl, wait_healthy
 from callctl.ingest.verify import format_report, verify
 from callctl.lab import lab as lab_module
 from callctl.lab import postgres, sipp
-from callctl.runtime import queue_log_path
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -86,7 +85,7 @@ async def test_postgres_down_30s_under_load_loses_nothing(
         assert drained_at - back_at <= 10
 
         await asyncio.sleep(2)  # the last calls' completions
-        report = await verify(own_db, queue_log_path(lab), "lab", since)
+        report = await verify(own_db, lab.queue_log_file, "lab", since)
         print(format_report(report))
         assert report.ok, format_report(report)
         assert report.comparison.expected == report.comparison.actual == 150

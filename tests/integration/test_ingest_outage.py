@@ -13,13 +13,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 from service_helpers import control, own_db, pause_all, start_callctl, wait_healthy
-from sqlalchemy.engine import make_url
 
 from ami.connection import NodeConnection
+from callctl.db import asyncpg_dsn
 from callctl.facts.queue_log import EnterQueue, parse_line
 from callctl.ingest.verify import format_report, verify
 from callctl.lab import sipp
-from callctl.runtime import queue_log_path
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -28,13 +27,7 @@ __all__ = ["control", "own_db"]
 
 
 async def _db_entries(url: str, since: datetime) -> list[asyncpg.Record]:
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.username or "postgres",
-        database=parsed.database,
-    )
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         return list(
             await conn.fetch(
@@ -125,7 +118,7 @@ async def test_callctl_killed_for_30s_loses_and_duplicates_nothing(
         assert abandoned.successful == 60 and abandoned.counts["CANCEL out"] == 60
         assert timed_out.successful == 40 and timed_out.counts["480 in"] == 40
 
-        qlog = queue_log_path(lab)
+        qlog = lab.queue_log_file
         expected = _queue_log_entries(qlog, int(since.timestamp()))
         assert len(expected) == 200 and len(set(expected)) == 200
 
@@ -144,13 +137,7 @@ async def test_callctl_killed_for_30s_loses_and_duplicates_nothing(
         assert outcomes == {"answered": 100, "abandoned": 60, "timeout": 40}
 
         # Raw events were stored for the calls callctl saw live (not the outage's).
-        parsed = make_url(own_db)
-        conn = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port,
-            user=parsed.username or "postgres",
-            database=parsed.database,
-        )
+        conn = await asyncpg.connect(asyncpg_dsn(own_db))
         try:
             seen = await conn.fetchval(
                 "SELECT count(DISTINCT uniqueid) FROM ami_events WHERE name = 'QueueCallerJoin'"

@@ -10,21 +10,15 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
+
+from callctl.db import asyncpg_dsn
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.db
 
 
 async def _tables(url: str) -> set[str]:
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.username or "postgres",
-        password=parsed.password,
-        database=parsed.database,
-    )
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         return {r["tablename"] for r in rows}

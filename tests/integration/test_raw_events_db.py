@@ -6,10 +6,10 @@ from datetime import date
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from ami.events import parse_event
 from ami.frames import FrameParser
+from callctl.db import asyncpg_dsn
 from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
 
 pytestmark = pytest.mark.db
@@ -22,10 +22,7 @@ FRAME = (
 
 
 async def _connect(url: str) -> asyncpg.Connection:
-    p = make_url(url)
-    return await asyncpg.connect(
-        host=p.host, port=p.port, user=p.username or "postgres", database=p.database
-    )
+    return await asyncpg.connect(asyncpg_dsn(url))
 
 
 async def test_raw_events_partitioned_and_expired(database_url: str) -> None:

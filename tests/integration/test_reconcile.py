@@ -15,10 +15,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from callctl.db import asyncpg_dsn
 from callctl.facts.from_queue_log import QueueLogFolder
 from callctl.facts.models import Fact
 from callctl.facts.queue_log import QueueLogEvent
-from callctl.ingest.connection import asyncpg_dsn
 from callctl.ingest.qlog_fold import fold_file, last_time
 from callctl.ingest.qlog_offsets import commit_with_position, load_position, save_position
 from callctl.ingest.queue_log_tail import QueueLogPosition, QueueLogTailer

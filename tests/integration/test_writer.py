@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from callctl.db import asyncpg_dsn
 from callctl.facts.models import (
     AcwEnd,
     AcwInterval,
@@ -23,7 +24,6 @@ from callctl.facts.models import (
     HangupSide,
     QueueEntryFact,
 )
-from callctl.ingest.connection import asyncpg_dsn
 from callctl.ingest.fact_codec import encode_fact_record
 from callctl.ingest.spool import DEAD_LETTER_NAME, Spool
 from callctl.ingest.upserts import commit_facts, create_stage_tables

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from callctl.db import asyncpg_dsn
 from callctl.facts.models import AgentSession, QueueEntryFact
-from callctl.ingest.connection import asyncpg_dsn
 from callctl.ingest.fact_codec import decode_fact_record, encode_fact_record
 from callctl.ingest.spool import Spool
 from callctl.ingest.writer import FactWriter, WriterClosedError, WriterConfig
