@@ -20,7 +20,7 @@ from callctl.db import scratch_database
 from callctl.runtime import lab_nodes
 from callctl.settings import Settings
 
-HTTP_PORT = 18345
+HTTP_PORT = int(os.environ.get("CALLCTL_TEST_HTTP_PORT", "18345"))
 AGENTS = [f"PJSIP/{1001 + i}" for i in range(20)]
 
 

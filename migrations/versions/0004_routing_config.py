@@ -1,0 +1,29 @@
+"""Routing configuration as data: lines, queues, skills, agents, hours, pause reasons.
+
+Placeholder in the revision chain; its owner fills it in.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-21
+"""
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+UPGRADE: tuple[str, ...] = ()
+
+DOWNGRADE: tuple[str, ...] = ()
+
+
+def upgrade() -> None:
+    for statement in UPGRADE:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for statement in DOWNGRADE:
+        op.execute(statement)
