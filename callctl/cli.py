@@ -73,8 +73,10 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _user(args: argparse.Namespace, settings: Settings) -> int:
-    from callctl.auth.cli import run_user_add
+    from callctl.auth.cli import run_user_add, run_user_token
 
+    if args.user_command == "token":
+        return asyncio.run(run_user_token(settings, args.username))
     return asyncio.run(
         run_user_add(
             settings,
@@ -111,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--can-see-numbers", action="store_true", help="may see callers' numbers unmasked"
     )
     add.set_defaults(handler=_user)
+    token = user_sub.add_parser("token", help="print a new API token for an existing user")
+    token.add_argument("username")
+    token.set_defaults(handler=_user)
     for name, handler, text in (
         ("reconcile", _reconcile, "fill in facts from Asterisk's queue_log"),
         (

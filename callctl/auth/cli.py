@@ -14,6 +14,13 @@ from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.settings import Settings
 
 
+async def _migrated(conn: asyncpg.Connection) -> bool:
+    if await conn.fetchval("SELECT to_regclass('users')") is None:
+        print("callctl: the database has no users table: run `callctl migrate`", file=sys.stderr)
+        return False
+    return True
+
+
 async def run_user_add(
     settings: Settings,
     username: str,
@@ -28,6 +35,8 @@ async def run_user_add(
         return 2
     conn = await asyncpg.connect(asyncpg_dsn(resolve_database_url(settings)), timeout=10)
     try:
+        if not await _migrated(conn):
+            return 2
         async with conn.transaction():
             user_id = await create_user(
                 conn,
@@ -45,4 +54,23 @@ async def run_user_add(
         await conn.close()
     print(f"user {username} (id {user_id}, role {role}) created")
     print(f"API token (shown once): {token}")
+    return 0
+
+
+async def run_user_token(settings: Settings, username: str) -> int:
+    """A new token for an existing, active user (local operator's recovery path)."""
+    conn = await asyncpg.connect(asyncpg_dsn(resolve_database_url(settings)), timeout=10)
+    try:
+        if not await _migrated(conn):
+            return 2
+        user_id = await conn.fetchval(
+            "SELECT id FROM users WHERE username = $1 AND disabled_at IS NULL", username
+        )
+        if user_id is None:
+            print(f"callctl: no active user {username!r}", file=sys.stderr)
+            return 2
+        token = await issue_token(conn, user_id, "issued by callctl user token")
+    finally:
+        await conn.close()
+    print(token)
     return 0
