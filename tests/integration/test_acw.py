@@ -5,7 +5,6 @@ measured from the pause events equals the scripted ACW within 1 s."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ami.state import ConnectionState
 from callctl.auth.roles import Role
 from callctl.lab import sipp
 from callctl.routing_config.apply import apply_model
+from callctl.routing_config.convert import from_model
 from callctl.routing_config.target import default_model, lab_target
 from callctl.settings import Settings
 
@@ -26,12 +26,27 @@ SCRIPTED_ACW_S = 3.0
 
 
 @pytest.fixture
-async def lab_with_acw(lab: Settings) -> AsyncIterator[Settings]:
-    model = default_model(lab)
-    lines = tuple(dataclasses.replace(line, acw=True) for line in model.lines)
-    await apply_model(dataclasses.replace(model, lines=lines), lab_target(lab), model)
+async def lab_with_acw(
+    lab: Settings, api_client: httpx.AsyncClient, make_token: object
+) -> AsyncIterator[Settings]:
+    """The lab's config with ACW on for line 12345, applied through REST; restored after."""
+    assert callable(make_token)
+    headers = {"Authorization": f"Bearer {await make_token(Role.OPS)}"}
+    lab_doc = from_model(default_model(lab))
+    line = {**lab_doc.lines[0].model_dump(mode="json"), "acw": True}
+    r = await api_client.put(
+        "/api/v1/routing/config", json=lab_doc.model_dump(mode="json"), headers=headers
+    )
+    assert r.status_code == 200, r.text
+    r = await api_client.put("/api/v1/routing/lines/12345", json=line, headers=headers)
+    assert r.status_code == 200, r.text
     yield lab
-    await apply_model(model, lab_target(lab), None)
+    r = await api_client.put(
+        "/api/v1/routing/config", json=lab_doc.model_dump(mode="json"), headers=headers
+    )
+    if r.status_code != 200:  # still leave the lab as other tests expect it
+        await apply_model(default_model(lab), lab_target(lab), None)
+    assert r.status_code == 200, r.text
 
 
 async def test_acw_paused_by_dialplan_and_ended_by_rest(
