@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from callctl.api import facts, health, metrics, users
 from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
+from callctl.routing_config import agent_api
+from callctl.routing_config import api as routing_api
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 
@@ -62,4 +64,6 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(users.router)
     app.include_router(facts.router)
+    app.include_router(routing_api.router)
+    app.include_router(agent_api.router)
     return app
