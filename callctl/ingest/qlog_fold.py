@@ -3,7 +3,9 @@
 ``fold_file`` reads the file as it is now, complete lines only (a line being
 written is left out, as the tailer would), with the same decoding and parsing
 as the tailer, and keeps only the last value of each fact: memory follows the
-number of facts, not of lines. It blocks; run it with ``asyncio.to_thread``.
+number of facts, not of lines. The calls that queue_log tells of
+(``callctl.facts.calls``) follow the other facts. It blocks; run it with
+``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from callctl.facts.calls import calls_from_entries
 from callctl.facts.from_queue_log import FoldStats, QueueLogFolder
-from callctl.facts.models import Fact, QueueEntryFact
+from callctl.facts.models import CallFact, Fact, QueueEntryFact
 from callctl.facts.queue_log import Malformed
 from callctl.ingest.queue_log_tail import split_complete_lines
 
@@ -71,7 +74,7 @@ class FileFold:
     end_offset: int
     """Just after the last complete line read."""
     facts: list[Fact]
-    """The last value of every fact, in order of first appearance."""
+    """The last value of every fact, in order of first appearance; then the calls."""
     lines: int
     """Non-blank lines parsed, malformed included."""
     malformed: int
@@ -84,6 +87,18 @@ class FileFold:
     @property
     def entries(self) -> list[QueueEntryFact]:
         return [fact for fact in self.facts if isinstance(fact, QueueEntryFact)]
+
+    def facts_since(self, horizon: int | None) -> list[Fact]:
+        """Facts an event changed at or after ``horizon`` (all if ``None``), and the
+        calls of the entries among them."""
+        if horizon is None:
+            return list(self.facts)
+        kept: list[Fact] = [
+            f for f in self.facts if not isinstance(f, CallFact) and last_time(f) >= horizon
+        ]
+        callids = {f.callid for f in kept if isinstance(f, QueueEntryFact)}
+        kept += [f for f in self.facts if isinstance(f, CallFact) and f.linkedid in callids]
+        return kept
 
 
 def fold_file(
@@ -134,11 +149,13 @@ def fold_file(
                     latest[(type(fact).__name__, *fact.key)] = fact
     if malformed_count > _LOGGED_MALFORMED:
         log.warning("queue_log %s: %d malformed lines in all", path, malformed_count)
+    facts = list(latest.values())
+    facts += calls_from_entries(f for f in facts if isinstance(f, QueueEntryFact))
     return FileFold(
         path=path,
         inode=inode,
         end_offset=offset,
-        facts=list(latest.values()),
+        facts=facts,
         lines=lines,
         malformed=malformed_count,
         stats=folder.stats,

@@ -6,8 +6,11 @@ needs its ENTERQUEUE), keeps the facts that an event changed at or after
 writer's own SQL (``upserts.commit_facts``). Its merge is what makes this
 safe next to the AMI path: a stored value is never replaced by a NULL,
 ``ring_attempts`` only grows, and a fact identical to the stored row is not
-written at all (so the row keeps source ``ami``). Where both know a value,
-queue_log's wins: it is Asterisk's durable record.
+written at all (so the row keeps source ``ami``). Where both know a value of
+a queue entry, queue_log's wins: it is Asterisk's durable record. Calls are
+the exception: queue_log knows only the caller number and a late bound of the
+start (``callctl.facts.calls``), so it fills a call in where AMI left a
+blank and never replaces what AMI told (``upserts.Merge.AMI_FIRST``, LEAST).
 
 Reconciling is idempotent; run it after a start, after a recorded gap
 (``reconcile_pending_gaps``) or by hand (``callctl reconcile --since``).
@@ -36,7 +39,6 @@ from callctl.ingest.qlog_fold import (
     fold_file,
     from_epoch,
     iso_utc,
-    last_time,
     to_epoch,
 )
 from callctl.ingest.upserts import commit_facts, create_stage_tables
@@ -123,7 +125,7 @@ async def reconcile(
     fold = await asyncio.to_thread(
         fold_file, queue_log_path, node, agent_names=agent_names, acw_reason=acw_reason
     )
-    facts = [f for f in fold.facts if horizon is None or last_time(f) >= horizon]
+    facts = fold.facts_since(horizon)
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await create_stage_tables(connection)
