@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from ami.connection import AmiNode, Gap, NodeConnection
 from ami.state import StateChange
@@ -87,5 +88,6 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         settings.spool_dir or settings.cache_dir / "spool",
         {settings.node_id: settings.queue_log_file},
         raw_event_retention_months=settings.raw_event_retention_months,
+        reconcile_max_call=timedelta(seconds=settings.reconcile_max_call_s),
     )
     return Runtime(settings=settings, pipeline=pipeline)

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     raw_event_retention_months: int = Field(
         default=13, ge=1, description="Months of raw AMI events kept (partitions dropped after)."
     )
+    reconcile_max_call_s: int = Field(
+        default=4 * 3600,
+        ge=60,
+        description="Longest call reconcile allows for: it reads queue_log from a gap's "
+        "start minus this (and the margin) on.",
+    )
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
 from routing.model import (
     NO_PENALTY_LIMIT,
@@ -22,6 +23,10 @@ from routing.model import (
     Queue,
     Trunk,
 )
+
+TRUNK_CONTEXT: Final = "from-trunk"
+"""The dialplan context trunk calls enter (extensions.conf.in); the AMI normalizer
+reads a call's dialed number (DNIS) from a channel in this context."""
 
 _PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
 # Agents' feature codes (dialed from the softphone; see extensions.conf.in).
@@ -51,7 +56,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 def render_trunk(trunk: Trunk) -> str:
     return (
         f"\n[{trunk.name}](endpoint-base)\n"
-        "context = from-trunk\n"
+        f"context = {TRUNK_CONTEXT}\n"
         "allow_unauthenticated_options = yes\n"
         f"\n[{trunk.name}-identify]\n"
         "type = identify\n"

@@ -156,4 +156,32 @@ class AcwInterval:
         return None if self.ended_at is None else self.ended_at - self.started_at
 
 
-Fact = QueueEntryFact | AgentStateInterval | AgentSession | AcwInterval
+@dataclass(frozen=True, slots=True)
+class CallFact:
+    """One call (one Asterisk Linkedid), from its first channel (``Uniqueid == Linkedid``).
+
+    ``started_at`` is the earliest moment the evidence shows the call existed:
+    the first channel's Newchannel on AMI; from queue_log alone, the caller's
+    first ENTERQUEUE (the call began at or before it). ``line`` is the dialed
+    number (DNIS) when the call came in through the trunk context. ``ended_at``
+    and ``hangup_cause`` come from that channel's Hangup (AMI only). Snapshots
+    of one call merge on ``key`` (see ``callctl.ingest.upserts``): the earliest
+    ``started_at`` and the latest ``ended_at`` win, a known value is never
+    erased, and a value from AMI is never replaced by one from queue_log.
+    """
+
+    node: str
+    linkedid: str
+    started_at: int
+    line: str | None = None
+    caller_num: str | None = None
+    caller_name: str | None = None
+    ended_at: int | None = None
+    hangup_cause: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.node, self.linkedid)
+
+
+Fact = QueueEntryFact | AgentStateInterval | AgentSession | AcwInterval | CallFact

@@ -18,6 +18,7 @@ from callctl.facts.models import (
     AgentSession,
     AgentState,
     AgentStateInterval,
+    CallFact,
     Fact,
     HangupSide,
     QueueEntryFact,
@@ -34,6 +35,7 @@ FACT_TYPES: Final[dict[str, type[Fact]]] = {
     "agent_state_interval": AgentStateInterval,
     "agent_session": AgentSession,
     "acw_interval": AcwInterval,
+    "call": CallFact,
 }
 _TYPE_NAMES: Final[dict[type[Fact], str]] = {cls: name for name, cls in FACT_TYPES.items()}
 
@@ -43,6 +45,7 @@ ENUM_FIELDS: Final[dict[type[Fact], dict[str, type[StrEnum]]]] = {
     AgentStateInterval: {"state": AgentState},
     AgentSession: {},
     AcwInterval: {"ended_by": AcwEnd},
+    CallFact: {},
 }
 
 

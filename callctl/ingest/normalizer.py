@@ -51,6 +51,15 @@ recorded lab transcripts in ``tests/fixtures/ami_recorded``):
   joins another queue; its ``wait_s`` is the Leave's time minus
   ``entered_at``, the only figure AMI gives (queue_log has the exact one).
 
+- **Calls.** A ``CallFact`` per Linkedid comes from the call's first channel
+  (``Uniqueid == Linkedid``): its Newchannel gives ``started_at``, the caller
+  number and name (``<unknown>`` or empty is null) and, when the channel comes
+  in through the trunk context (``from-trunk``, rendered by ``routing.render``),
+  the dialed number as ``line``; its Hangup gives ``ended_at`` and the cause.
+  A Hangup whose Newchannel was not seen (the call began before the AMI
+  session) is counted and skipped: its start is unknown, and queue_log
+  reconciliation supplies a bound for it.
+
 Each queue entry runs a small state machine (``StayState``): an event that
 does not fit raises ``IllegalStayMove`` (or the entry transitions'
 ``IllegalTransition``); ``feed`` catches both, counts and logs them, and
@@ -77,6 +86,7 @@ from ami.events import (
     AmiEvent,
     GenericEvent,
     Hangup,
+    Newchannel,
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
@@ -87,7 +97,7 @@ from ami.events import (
 )
 from callctl.facts import entry_transitions as transitions
 from callctl.facts.agent_fold import AgentFolder, EntryId
-from callctl.facts.models import Fact, QueueEntryFact
+from callctl.facts.models import CallFact, Fact, QueueEntryFact
 from callctl.facts.queue_log import (
     NONE,
     Abandon,
@@ -105,6 +115,7 @@ from callctl.facts.queue_log import (
     WaitEnded,
     Withdraw,
 )
+from routing.render import TRUNK_CONTEXT
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +216,10 @@ class NormalizerStats:
     """Events used without a readable ``Timestamp``: timed by ``received_at``."""
     agent_orphans: int = 0
     """Member removals and similar with nothing to close (``AgentFolder``)."""
+    calls_without_start: int = 0
+    """Hangups of a call's first channel whose Newchannel was not seen: no call fact."""
+    calls_lost: int = 0
+    """Calls whose Hangup never came within ``retention_s``: left as last emitted."""
 
 
 @dataclass(slots=True)
@@ -217,6 +232,8 @@ class _Counts:
     lost_entries: int = 0
     exits_without_status: int = 0
     untimed_events: int = 0
+    calls_without_start: int = 0
+    calls_lost: int = 0
 
 
 _Handler = Callable[[Any], list[Fact]]
@@ -268,8 +285,10 @@ class AmiNormalizer:
         exit_status_grace_s: int = 5,
         retention_s: int = 12 * 3600,
         queue_exit_event: str = QUEUE_EXIT_EVENT,
+        trunk_context: str = TRUNK_CONTEXT,
     ) -> None:
         self._node = node
+        self._trunk_context = trunk_context
         self._grace_s = exit_status_grace_s
         self._retention_s = retention_s
         self._queue_exit_event = queue_exit_event
@@ -283,6 +302,8 @@ class AmiNormalizer:
         # Last seq per (Uniqueid, queue), in order of last use, so that a second
         # stay in the same queue gets seq 2 and pruning pops from the front.
         self._seq: dict[tuple[str, str], tuple[int, int]] = {}
+        # Calls whose first channel is up, by Linkedid, in order of start.
+        self._calls: dict[str, CallFact] = {}
         self._counts = _Counts()
         self._last_prune = 0
         self._handlers: dict[type[AmiEvent], _Handler] = {
@@ -295,6 +316,7 @@ class AmiNormalizer:
             AgentConnect: self._on_connect,
             AgentComplete: self._on_complete,
             Hangup: self._on_hangup,
+            Newchannel: self._on_new_channel,
             UserEvent: self._on_user_event,
             QueueMemberPause: self._on_member_pause,
             QueueMemberAdded: self._on_member_added,
@@ -321,6 +343,8 @@ class AmiNormalizer:
             exits_without_status=c.exits_without_status,
             untimed_events=c.untimed_events,
             agent_orphans=self._agents.orphans,
+            calls_without_start=c.calls_without_start,
+            calls_lost=c.calls_lost,
         )
 
     @property
@@ -368,7 +392,6 @@ class AmiNormalizer:
         last = self._seq.pop(pair, None)
         seq = 1 if last is None else last[0] + 1
         self._seq[pair] = (seq, at)
-        number = event.caller_id_num
         enter = EnterQueue(
             0,
             at,
@@ -377,7 +400,7 @@ class AmiNormalizer:
             NONE,
             event.name,
             url="",
-            caller_num=None if not number or number == _UNKNOWN_NUMBER else number,
+            caller_num=_known(event.caller_id_num),
             position=event.position,
         )
         stay = _Stay(transitions.open_entry(self._node, enter, seq))
@@ -458,15 +481,46 @@ class AmiNormalizer:
         return []
 
     def _on_hangup(self, event: Hangup) -> list[Fact]:
+        facts = self._end_call(event)
         stay = self._waiting.get(event.uniqueid)
         if stay is None:
-            return []  # an agent leg, a caller not in a queue, or already closed
+            return facts  # an agent leg, a caller not in a queue, or already closed
         if stay.state is StayState.WAITING:
             # Gone with no QueueCallerAbandon/Leave: events were lost.
             self._counts.lost_entries += 1
             self._drop(stay)
+            return facts
+        return facts + self._settle(stay, event.name)
+
+    # --- calls -----------------------------------------------------------------------------
+
+    def _on_new_channel(self, event: Newchannel) -> list[Fact]:
+        if event.linkedid != event.uniqueid or event.uniqueid in self._calls:
+            return []  # a further leg of a call (agent, Local ...), or a repeat
+        at = self._time(event)
+        self._prune(at)
+        call = CallFact(
+            self._node,
+            event.uniqueid,
+            at,
+            line=(event.exten or None) if event.context == self._trunk_context else None,
+            caller_num=_known(event.caller_id_num),
+            caller_name=_known(event.caller_id_name),
+        )
+        self._calls[event.uniqueid] = call
+        return [call]
+
+    def _end_call(self, event: Hangup) -> list[Fact]:
+        if event.linkedid != event.uniqueid:
             return []
-        return self._settle(stay, event.name)
+        call = self._calls.pop(event.uniqueid, None)
+        if call is None:
+            self._counts.calls_without_start += 1
+            return []
+        ended = replace(
+            call, ended_at=max(self._time(event), call.started_at), hangup_cause=event.cause
+        )
+        return [ended]
 
     def _settle(self, stay: _Stay, cause: str) -> list[Fact]:
         """Close a LEFT or EXITING stay whose dialplan exit event will not come."""
@@ -696,6 +750,19 @@ class AmiNormalizer:
             old.append(pair)
         for pair in old:
             del seq[pair]
+        stale_calls = []
+        for linkedid, call in self._calls.items():
+            if call.started_at >= horizon:
+                break
+            stale_calls.append(linkedid)
+        for linkedid in stale_calls:
+            del self._calls[linkedid]
+        self._counts.calls_lost += len(stale_calls)
+
+
+def _known(value: str | None) -> str | None:
+    """A caller ID field, or None when Asterisk says it is unknown (or sends nothing)."""
+    return None if not value or value == _UNKNOWN_NUMBER else value
 
 
 def _ring_key(event: AgentEvent) -> str:

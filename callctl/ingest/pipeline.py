@@ -23,6 +23,7 @@ from ami.connection import Gap
 from ami.events import AmiEvent
 from callctl.db import asyncpg_dsn
 from callctl.ingest.normalizer import AmiNormalizer
+from callctl.ingest.qlog_window import DEFAULT_MAX_CALL
 from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
 from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps
 from callctl.ingest.writer import FactWriter
@@ -76,6 +77,7 @@ class IngestPipeline:
         follow_up_s: float = 5.0,
         follow_up_horizon: timedelta = timedelta(hours=4),
         raw_event_retention_months: int = 13,
+        reconcile_max_call: timedelta = DEFAULT_MAX_CALL,
     ) -> None:
         self._url = database_url
         self._queue_logs = dict(queue_log_paths)
@@ -83,6 +85,7 @@ class IngestPipeline:
         self.writer = FactWriter(database_url, spool_dir)
         self.raw_events = RawEventWriter(database_url)
         self._retention_months = raw_event_retention_months
+        self._max_call = reconcile_max_call
         self._retention: asyncio.Task[None] | None = None
         self.stats = PipelineStats()
         self._gaps: asyncio.Queue[PendingGap] = asyncio.Queue()
@@ -164,7 +167,9 @@ class IngestPipeline:
             await conn.close()
         started = last or (now - timedelta(days=1))
         await self._insert_gap(PendingGap(node, started, now, "startup"))
-        await reconcile_pending_gaps(self._url, self._queue_logs[node], node)
+        await reconcile_pending_gaps(
+            self._url, self._queue_logs[node], node, max_call=self._max_call
+        )
         self.stats.reconciles += 1
         self._follow_ups[node] = (started, now)
 
@@ -181,7 +186,13 @@ class IngestPipeline:
         # The AMI facts of the gap's neighbourhood may still sit in the writer: let them
         # land first so reconcile only fills in what is missing.
         await self.writer.flush()
-        await reconcile(self._url, self._queue_logs[gap.node], gap.node, gap.started_at)
+        await reconcile(
+            self._url,
+            self._queue_logs[gap.node],
+            gap.node,
+            gap.started_at,
+            max_call=self._max_call,
+        )
         self.stats.reconciles += 1
         self._follow_ups[gap.node] = (gap.started_at, gap.ended_at)
 
@@ -200,7 +211,7 @@ class IngestPipeline:
                 del self._follow_ups[node]
                 continue
             await self.writer.flush()
-            await reconcile(self._url, self._queue_logs[node], node, since)
+            await reconcile(self._url, self._queue_logs[node], node, since, max_call=self._max_call)
             self.stats.reconciles += 1
 
     async def _retrying(self, step: Callable[..., Awaitable[None]], *args: object) -> None:

@@ -3,7 +3,9 @@
 ``fold_file`` reads the file as it is now, complete lines only (a line being
 written is left out, as the tailer would), with the same decoding and parsing
 as the tailer, and keeps only the last value of each fact: memory follows the
-number of facts, not of lines. It blocks; run it with ``asyncio.to_thread``.
+number of facts, not of lines. The calls that queue_log tells of
+(``callctl.facts.calls``) follow the other facts. It blocks; run it with
+``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
+from callctl.facts.calls import calls_from_entries
 from callctl.facts.from_queue_log import FoldStats, QueueLogFolder
-from callctl.facts.models import Fact, QueueEntryFact
-from callctl.facts.queue_log import Malformed
+from callctl.facts.models import CallFact, Fact, QueueEntryFact
+from callctl.facts.queue_log import (
+    AddMember,
+    Malformed,
+    Pause,
+    RemoveMember,
+    Unpause,
+    parse_line,
+)
+from callctl.ingest.qlog_window import AgentLines, ReadFrom, agent_lines, plan_reads
 from callctl.ingest.queue_log_tail import split_complete_lines
 
 log = logging.getLogger(__name__)
@@ -26,6 +38,10 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _LOGGED_MALFORMED = 20
 """Malformed lines logged one by one per fold; the rest are only counted."""
+
+
+AgentLine = AddMember | RemoveMember | Pause | Unpause
+"""What the part of a file before a reconcile window is scanned for."""
 
 
 class QueueLogMissingError(FileNotFoundError):
@@ -71,7 +87,7 @@ class FileFold:
     end_offset: int
     """Just after the last complete line read."""
     facts: list[Fact]
-    """The last value of every fact, in order of first appearance."""
+    """The last value of every fact, in order of first appearance; then the calls."""
     lines: int
     """Non-blank lines parsed, malformed included."""
     malformed: int
@@ -80,10 +96,24 @@ class FileFold:
     """Time of the first event; ``None`` when the file holds none."""
     last_time: int | None
     malformed_samples: list[Malformed] = field(default_factory=list)
+    read: tuple[ReadFrom, ...] = ()
+    """The files read and where each began, oldest first."""
 
     @property
     def entries(self) -> list[QueueEntryFact]:
         return [fact for fact in self.facts if isinstance(fact, QueueEntryFact)]
+
+    def facts_since(self, horizon: int | None) -> list[Fact]:
+        """Facts an event changed at or after ``horizon`` (all if ``None``), and the
+        calls of the entries among them."""
+        if horizon is None:
+            return list(self.facts)
+        kept: list[Fact] = [
+            f for f in self.facts if not isinstance(f, CallFact) and last_time(f) >= horizon
+        ]
+        callids = {f.callid for f in kept if isinstance(f, QueueEntryFact)}
+        kept += [f for f in self.facts if isinstance(f, CallFact) and f.linkedid in callids]
+        return kept
 
 
 def fold_file(
@@ -92,57 +122,118 @@ def fold_file(
     *,
     agent_names: Mapping[str, str] | None = None,
     acw_reason: str = "acw",
+    read_from: int | None = None,
 ) -> FileFold:
-    """Fold the whole of ``path`` (blocking); raises ``QueueLogMissingError``."""
-    folder = QueueLogFolder(node, agent_names=agent_names, acw_reason=acw_reason)
-    latest: dict[tuple[object, ...], Fact] = {}
-    malformed: list[Malformed] = []
-    malformed_count = lines = 0
-    first: int | None = None
-    newest: int | None = None
-    try:
-        file = path.open("rb")
-    except FileNotFoundError as exc:
-        raise QueueLogMissingError(f"queue_log not found: {path}") from exc
-    with file:
-        inode = os.fstat(file.fileno()).st_ino
-        offset, line_no, carry = 0, 1, b""
+    """Fold ``path`` (blocking); raises ``QueueLogMissingError``.
+
+    Without ``read_from``, the whole current file. With it, only what a window
+    from epoch ``read_from`` needs (``qlog_window``): rotated siblings first
+    if the window reaches back before the current file, the oldest file from
+    its first line stamped ``read_from`` or later, and before that line its
+    agent lines only. Facts of calls that began at or after ``read_from`` are
+    then those of a whole fold.
+    """
+    run = _Fold(QueueLogFolder(node, agent_names=agent_names, acw_reason=acw_reason), agent_names)
+    if not path.exists():
+        raise QueueLogMissingError(f"queue_log not found: {path}")
+    plan = [ReadFrom(path, 0)] if read_from is None else plan_reads(path, read_from)
+    inode = end_offset = 0
+    for number, source in enumerate(plan):
+        try:
+            file = source.path.open("rb")
+        except FileNotFoundError as exc:
+            raise QueueLogMissingError(f"queue_log not found: {source.path}") from exc
+        with file:
+            line_no = 1
+            if number == 0 and source.offset:
+                line_no = run.agents_before(file, source.offset)
+            inode = os.fstat(file.fileno()).st_ino
+            end_offset = run.read(source.path, file, source.offset, line_no)
+    if run.malformed_count > _LOGGED_MALFORMED:
+        log.warning("queue_log %s: %d malformed lines in all", path, run.malformed_count)
+    facts = list(run.latest.values())
+    facts += calls_from_entries(f for f in facts if isinstance(f, QueueEntryFact))
+    return FileFold(
+        path=path,
+        inode=inode,
+        end_offset=end_offset,
+        facts=facts,
+        lines=run.lines,
+        malformed=run.malformed_count,
+        stats=run.folder.stats,
+        first_time=run.first,
+        last_time=run.newest,
+        malformed_samples=run.malformed,
+        read=tuple(plan),
+    )
+
+
+class _Fold:
+    """One fold's running state across the files it reads."""
+
+    def __init__(self, folder: QueueLogFolder, agent_names: Mapping[str, str] | None) -> None:
+        self.folder = folder
+        self._agent_names = agent_names
+        self.latest: dict[tuple[object, ...], Fact] = {}
+        self.malformed: list[Malformed] = []
+        self.malformed_count = 0
+        self.lines = 0
+        self.first: int | None = None
+        self.newest: int | None = None
+
+    def _keep(self, facts: list[Fact]) -> None:
+        for fact in facts:
+            self.latest[(type(fact).__name__, *fact.key)] = fact
+
+    def agents_before(self, file: BinaryIO, end: int) -> int:
+        """Fold the agent lines of ``file`` before ``end``; returns the line number at ``end``."""
+        offset, newlines = 0, 0
+        needed = AgentLines(self._agent_names)
+        while offset < end:
+            data = os.pread(file.fileno(), min(_CHUNK, end - offset), offset)
+            complete = data.rfind(b"\n") + 1
+            if complete == 0:
+                break  # ``end`` is a line start: only a line longer than a chunk gets here
+            data = data[:complete]
+            for _, raw in agent_lines(data):
+                needed.add(raw)
+            newlines += data.count(b"\n")
+            offset += complete
+        for raw in needed.lines():
+            item = parse_line(raw.decode("utf-8", errors="replace"), 0)
+            if isinstance(item, AgentLine):
+                self._keep(self.folder.feed(item))
+        return 1 + newlines
+
+    def read(self, path: Path, file: BinaryIO, offset: int, line_no: int) -> int:
+        """Fold every line of ``file`` from ``offset``; returns the offset after the last."""
+        carry = b""
+        file.seek(offset)
         while chunk := file.read(_CHUNK):
             data = carry + chunk
             split = split_complete_lines(data, offset, line_no)
             carry = data[split.consumed :]
             offset += split.consumed
             line_no += split.newlines
-            lines += len(split.lines)
+            self.lines += len(split.lines)
             for line in split.lines:
                 item = line.item
                 if isinstance(item, Malformed):
-                    malformed_count += 1
-                    if malformed_count <= _LOGGED_MALFORMED:
-                        malformed.append(item)
-                        log.warning(
-                            "queue_log %s line %d malformed (%s): %.200r",
-                            path,
-                            item.line_no,
-                            item.why,
-                            item.raw,
-                        )
+                    self._malformed(path, item)
                     continue
-                first = item.time if first is None else first
-                newest = item.time if newest is None else max(newest, item.time)
-                for fact in folder.feed(item):
-                    latest[(type(fact).__name__, *fact.key)] = fact
-    if malformed_count > _LOGGED_MALFORMED:
-        log.warning("queue_log %s: %d malformed lines in all", path, malformed_count)
-    return FileFold(
-        path=path,
-        inode=inode,
-        end_offset=offset,
-        facts=list(latest.values()),
-        lines=lines,
-        malformed=malformed_count,
-        stats=folder.stats,
-        first_time=first,
-        last_time=newest,
-        malformed_samples=malformed,
-    )
+                self.first = item.time if self.first is None else self.first
+                self.newest = item.time if self.newest is None else max(self.newest, item.time)
+                self._keep(self.folder.feed(item))
+        return offset
+
+    def _malformed(self, path: Path, item: Malformed) -> None:
+        self.malformed_count += 1
+        if self.malformed_count <= _LOGGED_MALFORMED:
+            self.malformed.append(item)
+            log.warning(
+                "queue_log %s line %d malformed (%s): %.200r",
+                path,
+                item.line_no,
+                item.why,
+                item.raw,
+            )

@@ -11,17 +11,24 @@ The position is what the caller persists (``qlog_offsets``), and only after the
 facts folded from the batch are committed: a crash in between replays the
 batch, which the idempotent upserts make harmless; saving first would lose it.
 
-Rotation and truncation:
+Rotation and truncation (nothing lost, nothing read twice):
 
 * the path now names another inode (logger rotate, logrotate ``create``): the
-  old file is read to its last complete line, then the new one from offset 0;
+  old file, still open, is read to its last complete line, then the new one
+  from offset 0;
 * the file is shorter than the position, or the byte before the position is no
-  longer a ``\\n`` (logrotate ``copytruncate`` followed by new writes): it is
-  read again from offset 0.
+  longer a ``\\n`` (logrotate ``copytruncate`` followed by new writes): the
+  rest of the copy (``queue_log.1`` or the like, see ``qlog_rotation``) is read
+  from the position, then the file from offset 0. Without such a copy it is
+  read again from offset 0;
+* at start, the saved position names a file that is no longer at the path
+  (rotated while callctl was down): the rest of that file, found by its inode
+  among the rotated siblings (or a ``copytruncate`` copy, as above), is read
+  from the saved offset first, then the new file from offset 0. Without it the
+  new file is read from 0 and the lines in between are for ``reconcile``.
 
-Either way the batch is flagged ``restarted``. Reading a new file from its
-start is what a fresh queue_log needs; lines written to a rotated file while
-nobody tailed it are for ``reconcile`` to recover.
+The first batch from the new file is flagged ``restarted``. While a rotated
+file is read, positions carry its inode, so a restart in the middle resumes it.
 
 File reads run in a worker thread (``asyncio.to_thread``): a slow disk must not
 stall the event loop that reads AMI (design principle 1).
@@ -38,6 +45,7 @@ from pathlib import Path
 from typing import BinaryIO, Self
 
 from callctl.facts.queue_log import Malformed, QueueLogEvent, parse_line
+from callctl.ingest.qlog_rotation import Sibling, by_inode, copy_holding
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +106,9 @@ class TailMetrics:
     """Polls that found no file at the path."""
     torn_tails: int = 0
     """Rotated files left with an incomplete last line (it is dropped)."""
+    rotated_reads: int = 0
+    """Rotated files (found by inode, or a copytruncate copy) read to their end
+    before the new file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +168,8 @@ class _Follower:
         self._replay_until = 0
         self._restarted = False
         self._opened = False
+        self._draining = False
+        """Reading a rotated file to its end; the file at the path comes next."""
 
     @property
     def position(self) -> QueueLogPosition | None:
@@ -176,7 +189,13 @@ class _Follower:
             if not self._open_first():
                 return None
         batch = self._read_current()
-        if batch is not None or not self._replaced():
+        if batch is not None:
+            return batch
+        if self._draining:
+            # The rotated file is read to its end: on to the file at the path.
+            self._draining = False
+            return self._read_current() if self._switch() else None
+        if not self._replaced():
             return batch
         # Lines may have reached the old file between the read and the stat.
         batch = self._read_current()
@@ -198,7 +217,12 @@ class _Follower:
         if resume is None:
             return True
         if resume.inode != stat.st_ino or not _ends_line(file, resume.offset, stat.st_size):
-            # The file the stored offset belongs to is gone or was rewritten.
+            # The file the stored offset belongs to was rotated away or rewritten.
+            rotated = by_inode(self._path, resume.inode)
+            if rotated is None:
+                rotated = copy_holding(self._path, resume.offset, exclude_inode=stat.st_ino)
+            if rotated is not None and self._drain_first(rotated, resume.offset, self._warm_up):
+                return True
             log.warning(
                 "queue_log %s: stored position (inode %d, offset %d) is not in the current "
                 "file (inode %d, %d bytes): reading it from the start",
@@ -210,11 +234,44 @@ class _Follower:
             )
             self._restarted = True
             return True
-        if self._warm_up:
-            self._replay_until = resume.offset
+        self._start_at(resume.offset, self._warm_up)
+        return True
+
+    def _start_at(self, offset: int, replay: bool) -> None:
+        """Go to ``offset``, or with ``replay`` hand out the lines before it as replays."""
+        assert self._file is not None
+        if replay:
+            self._replay_until = offset
         else:
-            self._offset = resume.offset
-            self._line_no = 1 + _count_newlines(file, resume.offset)
+            self._offset = offset
+            self._line_no = 1 + _count_newlines(self._file, offset)
+
+    def _drain_first(self, rotated: Sibling, offset: int, replay: bool) -> bool:
+        """Read ``rotated`` from ``offset`` to its end before the file at the path."""
+        try:
+            file = rotated.path.open("rb")
+        except FileNotFoundError:
+            return False
+        stat = os.fstat(file.fileno())
+        if stat.st_ino != rotated.inode or not _ends_line(file, offset, stat.st_size):
+            file.close()  # rotated further meanwhile, or not the copy it looked like
+            return False
+        if self._file is not None:
+            self._file.close()
+        self._file = file
+        self._inode = stat.st_ino
+        self._offset = 0
+        self._line_no = 1
+        self._replay_until = 0
+        self._draining = True
+        self._metrics.rotated_reads += 1
+        log.warning(
+            "queue_log %s was rotated: reading the rest of %s from offset %d first",
+            self._path,
+            rotated.path,
+            offset,
+        )
+        self._start_at(offset, replay)
         return True
 
     def _open_path(self) -> BinaryIO | None:
@@ -232,6 +289,12 @@ class _Follower:
         assert self._file is not None
         fd = self._file.fileno()
         if not _ends_line(self._file, self._offset, os.fstat(fd).st_size):
+            copy = None
+            if not self._draining:
+                copy = copy_holding(self._path, self._offset, exclude_inode=self._inode)
+            if copy is not None and self._drain_first(copy, self._offset, replay=False):
+                self._metrics.truncations += 1
+                return self._read_current()
             self._restart_same_file()
         replay = self._replay_until > self._offset
         limit = self._max_batch_bytes

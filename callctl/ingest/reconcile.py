@@ -1,13 +1,19 @@
 """Fill in, from queue_log, what the AMI path missed (design principle 2).
 
-``reconcile`` folds the whole queue_log (an entry that began before ``since``
-needs its ENTERQUEUE), keeps the facts that an event changed at or after
-``since - margin``, and upserts them with source ``queue_log`` through the
+``reconcile`` folds queue_log from ``since - margin - max_call`` on (an entry
+that began before ``since`` needs its ENTERQUEUE, and no call lasts longer
+than ``max_call``; see ``qlog_window`` for how that start is found, how agent
+lines before it are still folded, and how rotated files are read when the
+window reaches back before the current file), keeps the facts that an event
+changed at or after ``since - margin``, and upserts them with source ``queue_log`` through the
 writer's own SQL (``upserts.commit_facts``). Its merge is what makes this
 safe next to the AMI path: a stored value is never replaced by a NULL,
 ``ring_attempts`` only grows, and a fact identical to the stored row is not
-written at all (so the row keeps source ``ami``). Where both know a value,
-queue_log's wins: it is Asterisk's durable record.
+written at all (so the row keeps source ``ami``). Where both know a value of
+a queue entry, queue_log's wins: it is Asterisk's durable record. Calls are
+the exception: queue_log knows only the caller number and a late bound of the
+start (``callctl.facts.calls``), so it fills a call in where AMI left a
+blank and never replaces what AMI told (``upserts.Merge.AMI_FIRST``, LEAST).
 
 Reconciling is idempotent; run it after a start, after a recorded gap
 (``reconcile_pending_gaps``) or by hand (``callctl reconcile --since``).
@@ -36,9 +42,9 @@ from callctl.ingest.qlog_fold import (
     fold_file,
     from_epoch,
     iso_utc,
-    last_time,
     to_epoch,
 )
+from callctl.ingest.qlog_window import DEFAULT_MAX_CALL
 from callctl.ingest.upserts import commit_facts, create_stage_tables
 from callctl.settings import Settings
 
@@ -112,6 +118,7 @@ async def reconcile(
     margin: timedelta = DEFAULT_MARGIN,
     agent_names: Mapping[str, str] | None = None,
     acw_reason: str = "acw",
+    max_call: timedelta = DEFAULT_MAX_CALL,
 ) -> ReconcileReport:
     """Upsert the facts queue_log holds for ``[since - margin, now]`` (all of it if ``None``).
 
@@ -119,11 +126,17 @@ async def reconcile(
     asyncpg/OS errors when the database is unreachable.
     """
     horizon = None if since is None else to_epoch(since - margin)
+    read_from = None if since is None else to_epoch(since - margin - max_call)
     read_at = datetime.now(UTC)
     fold = await asyncio.to_thread(
-        fold_file, queue_log_path, node, agent_names=agent_names, acw_reason=acw_reason
+        fold_file,
+        queue_log_path,
+        node,
+        agent_names=agent_names,
+        acw_reason=acw_reason,
+        read_from=read_from,
     )
-    facts = [f for f in fold.facts if horizon is None or last_time(f) >= horizon]
+    facts = fold.facts_since(horizon)
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await create_stage_tables(connection)
@@ -170,6 +183,7 @@ async def reconcile_pending_gaps(
     margin: timedelta = DEFAULT_MARGIN,
     agent_names: Mapping[str, str] | None = None,
     acw_reason: str = "acw",
+    max_call: timedelta = DEFAULT_MAX_CALL,
 ) -> ReconcileReport | None:
     """Reconcile from the start of the oldest unreconciled gap; ``None`` if there is none."""
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
@@ -187,12 +201,13 @@ async def reconcile_pending_gaps(
         margin=margin,
         agent_names=agent_names,
         acw_reason=acw_reason,
+        max_call=max_call,
     )
 
 
 def _covered_from(fold: FileFold, since: datetime | None) -> datetime | None:
-    """Gaps from here on are covered; before the file's first event they may lie
-    in a rotated file this run did not read."""
+    """Gaps from here on are covered; before the first event read they may lie
+    in an older rotated file this run did not (or could not) read."""
     if fold.first_time is None:
         return None
     start = fold.first_time if since is None else max(to_epoch(since), fold.first_time)
@@ -271,6 +286,7 @@ async def run_reconcile_cli(settings: Settings, since: datetime | None) -> int:
             path,
             settings.node_id,
             assume_zone(since, settings.timezone),
+            max_call=timedelta(seconds=settings.reconcile_max_call_s),
         )
     except (DatabaseNotConfiguredError, OSError, asyncpg.PostgresError) as exc:
         print(f"callctl reconcile: {exc}", file=sys.stderr)

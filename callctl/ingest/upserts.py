@@ -8,6 +8,18 @@ less complete snapshot (spool replay, queue_log reconciliation), therefore
 changes nothing, and the ``WHERE ... IS DISTINCT FROM`` guard skips such no-op
 updates entirely (no dead tuple, no ``updated_at`` bump).
 
+Calls (``CallFact``) merge by other rules, because their two sources do not
+know the same things: AMI sees the call's first channel from Newchannel to
+Hangup, queue_log only the caller's ENTERQUEUE. ``started_at`` keeps the
+earliest value written (queue_log's entry time is at or after the real start,
+so it only stands in until AMI's Newchannel time arrives), ``ended_at`` the
+latest, and caller number, name and line are filled in by queue_log only where
+AMI has not given them, while AMI's values replace queue_log's
+(``Merge.AMI_FIRST``, decided by the ``source`` of the incoming row).
+``calls.source`` becomes ``ami`` once AMI wrote the call and stays so. Every
+rule is commutative and idempotent: replays and out-of-order arrivals give the
+same row.
+
 The same merge is applied in Python to collapse duplicates inside one batch,
 because PostgreSQL refuses an ``ON CONFLICT DO UPDATE`` that touches a row twice
 in one statement.
@@ -30,6 +42,7 @@ from callctl.facts.models import (
     AcwInterval,
     AgentSession,
     AgentStateInterval,
+    CallFact,
     Fact,
     QueueEntryFact,
 )
@@ -46,8 +59,17 @@ class Merge(Enum):
     """The newer value unless it is NULL."""
     GREATEST = "greatest"
     """Monotonic counters."""
+    LEAST = "least"
+    """The earliest known time (NULLs ignored, as SQL's LEAST does)."""
+    AMI_FIRST = "ami_first"
+    """Filled by any source, replaced only by AMI: queue_log never overwrites AMI."""
     SOURCE = "source"
     """Replaced with the data, but a change of source alone is not a change."""
+    BEST_SOURCE = "best_source"
+    """``ami`` once any snapshot came from AMI (``'ami' < 'queue_log'``: LEAST)."""
+
+
+_SOURCES: Final = frozenset({Merge.SOURCE, Merge.BEST_SOURCE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +85,13 @@ class Column:
             return f"COALESCE({new}, {old})"
         if self.merge is Merge.GREATEST:
             return f"GREATEST({new}, {old})"
+        if self.merge in (Merge.LEAST, Merge.BEST_SOURCE):
+            return f"LEAST({new}, {old})"
+        if self.merge is Merge.AMI_FIRST:
+            return (
+                f"CASE WHEN EXCLUDED.source = 'ami' THEN COALESCE({new}, {old}) "
+                f"ELSE COALESCE({old}, {new}) END"
+            )
         return new
 
 
@@ -70,7 +99,7 @@ def _col(name: str, stage_type: str, merge: Merge, *, time: bool = False) -> Col
     return Column(name, stage_type, merge, time)
 
 
-K, R, C, G = Merge.KEY, Merge.REPLACE, Merge.COALESCE, Merge.GREATEST
+K, R, C, G, L = Merge.KEY, Merge.REPLACE, Merge.COALESCE, Merge.GREATEST, Merge.LEAST
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -98,7 +127,7 @@ class TableSpec:
 
     @property
     def has_source(self) -> bool:
-        return any(c.merge is Merge.SOURCE for c in self.columns)
+        return any(c.merge in _SOURCES for c in self.columns)
 
     def stage_ddl(self) -> str:
         columns = ", ".join(f"{c.name} {c.stage_type}" for c in self.columns)
@@ -188,11 +217,26 @@ TABLES: Final[tuple[TableSpec, ...]] = (
             _col("seq", "integer", C),
         ),
     ),
+    TableSpec(
+        "calls",
+        CallFact,
+        (
+            _col("node", "text", K),
+            _col("linkedid", "text", K),
+            _col("started_at", "bigint", L, time=True),
+            _col("line", "text", Merge.AMI_FIRST),
+            _col("caller_num", "text", Merge.AMI_FIRST),
+            _col("caller_name", "text", Merge.AMI_FIRST),
+            _col("ended_at", "bigint", G, time=True),
+            _col("hangup_cause", "integer", C),
+            _col("source", "text", Merge.BEST_SOURCE),
+        ),
+    ),
 )
 
 
 def _row_builder(spec: TableSpec) -> Callable[[Fact, FactSource], Row]:
-    names = [c.name for c in spec.columns if c.merge is not Merge.SOURCE]
+    names = [c.name for c in spec.columns if c.merge not in _SOURCES]
     # attrgetter with 2+ names returns a tuple in one C call: the hot path.
     getter = attrgetter(*names)
     if spec.has_source:
@@ -215,11 +259,19 @@ _PLANS: Final[dict[type[Fact], _Plan]] = {
 def merge_rows(spec: TableSpec, older: Row, newer: Row) -> Row:
     """The Python twin of the SQL merge, for two snapshots of one key."""
     merged: list[Any] = []
+    # A source column is always last (``_row_builder``).
+    newer_from_ami = spec.has_source and newer[-1] == "ami"
     for column, old, new in zip(spec.columns, older, newer, strict=True):
-        if column.merge is Merge.COALESCE:
+        merge = column.merge
+        if merge is Merge.COALESCE:
             merged.append(old if new is None else new)
-        elif column.merge is Merge.GREATEST:
-            merged.append(max(old, new))
+        elif merge is Merge.GREATEST:
+            merged.append(old if new is None else new if old is None else max(old, new))
+        elif merge is Merge.LEAST or merge is Merge.BEST_SOURCE:
+            merged.append(old if new is None else new if old is None else min(old, new))
+        elif merge is Merge.AMI_FIRST:
+            first, second = (new, old) if newer_from_ami else (old, new)
+            merged.append(second if first is None else first)
         else:
             merged.append(new)
     return tuple(merged)

@@ -57,6 +57,7 @@ TABLES = {
     "agent_state_intervals": "agent, state, started_at",
     "agent_sessions": "agent, queue, started_at",
     "acw_intervals": "agent, started_at",
+    "calls": "linkedid",
 }
 
 
@@ -118,6 +119,16 @@ async def test_reconcile_into_an_empty_database_then_verify_is_clean(
         None,  # still waiting at the end of the log
     ]
     assert "小休" in {row["reason"] for row in rows["agent_state_intervals"]}
+    # One call per caller, known from its first ENTERQUEUE only.
+    calls = {row["linkedid"]: row for row in rows["calls"]}
+    assert set(calls) == {row["callid"] for row in rows["queue_entries"]}
+    assert {row["source"] for row in calls.values()} == {"queue_log"}
+    answered = calls["1795291045.14"]  # ami_recorded/answered.queue_log
+    assert (answered["caller_num"], answered["started_at"], answered["ended_at"]) == (
+        "13812345678",
+        at(1795291045),
+        None,
+    )
     assert len(rows["acw_intervals"]) == 4
     assert all(row["callid"] is not None for row in rows["acw_intervals"])
 

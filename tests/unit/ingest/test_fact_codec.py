@@ -15,6 +15,7 @@ from callctl.facts.models import (
     AgentSession,
     AgentState,
     AgentStateInterval,
+    CallFact,
     Fact,
     HangupSide,
     QueueEntryFact,
@@ -61,12 +62,23 @@ COMPLETE_FACTS: list[Fact] = [
         "hotline",
         2,
     ),
+    CallFact(
+        node="lab",
+        linkedid="1700000000.1",
+        started_at=1_699_999_990,
+        line="12345",
+        caller_num="13800000000",
+        caller_name="张三丰",
+        ended_at=1_700_000_140,
+        hangup_cause=16,
+    ),
 ]
 MINIMAL_FACTS: list[Fact] = [
     QueueEntryFact(node="lab", callid="c", queue="q", seq=1, entered_at=1),
     AgentStateInterval("lab", "a", AgentState.PAUSED, "", 1),
     AgentSession("lab", "a", "q", 1),
     AcwInterval("lab", "a", 1),
+    CallFact("lab", "c", 1),
 ]
 
 
@@ -116,7 +128,8 @@ def test_every_fact_type_and_enum_field_is_covered() -> None:
         (b"\xff\xfe", "not JSON"),
         (b"[1, 2]", "not an object"),
         (b'{"s": "sip", "t": "queue_entry", "f": {}}', "unknown source"),
-        (b'{"s": "ami", "t": "call", "f": {}}', "unknown fact type"),
+        (b'{"s": "ami", "t": "cdr", "f": {}}', "unknown fact type"),
+        (b'{"s": "ami", "t": "call", "f": {"node": "n", "linkedid": "l"}}', "CallFact"),
         (b'{"s": "ami", "t": "agent_session", "f": []}', "fields are not an object"),
         (
             b'{"s": "ami", "t": "agent_session", "f": '

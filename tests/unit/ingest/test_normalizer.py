@@ -19,6 +19,7 @@ from callctl.facts.models import (
     AgentSession,
     AgentState,
     AgentStateInterval,
+    CallFact,
     Fact,
     HangupSide,
     QueueEntryFact,
@@ -112,6 +113,12 @@ class Caller:
 
     def hangup(self, at: float) -> AmiEvent:
         return event("Hangup", at, **self._channel(), Cause="16")
+
+    def new_channel(
+        self, at: float, context: str = "from-trunk", exten: str = "12345", name: str = "李四"
+    ) -> AmiEvent:
+        headers = self._channel() | {"CallerIDName": name}
+        return event("Newchannel", at, **headers, Context=context, Exten=exten)
 
     def queue_exit(self, at: float, status: str, queue: str = "hotline") -> AmiEvent:
         return event(
@@ -669,3 +676,76 @@ def test_shuffled_and_corrupted_streams_never_crash(seed: int) -> None:
         normalizer.feed(parse_event(Frame.from_pairs(headers.items()), NODE, T0))
 
     assert normalizer.stats.events_seen == len(frames)
+
+
+# --- calls --------------------------------------------------------------------------------
+
+
+def calls(facts: Iterable[Fact]) -> list[CallFact]:
+    return [fact for fact in latest_facts(facts) if isinstance(fact, CallFact)]
+
+
+def test_call_from_the_first_channel_of_a_trunk_call() -> None:
+    normalizer = AmiNormalizer(NODE)
+    agent_leg = {
+        "Channel": "PJSIP/1008-00000002",
+        "CallerIDNum": "1008",
+        "Context": "agents",
+        "Exten": "s",
+        "Uniqueid": f"{T0}.2",
+        "Linkedid": CALLER.uniqueid,
+    }
+    facts = feed_all(
+        normalizer,
+        [
+            CALLER.new_channel(T0 + 0.4),
+            CALLER.join(T0 + 1),
+            event("Newchannel", T0 + 1.2, **agent_leg),
+            event("Hangup", T0 + 30.5, **agent_leg, Cause="16"),
+            CALLER.hangup(T0 + 30.6),
+        ],
+    )
+
+    assert calls(facts) == [
+        CallFact(NODE, CALLER.uniqueid, T0, "12345", "13900000000", "李四", T0 + 30, 16)
+    ]
+    assert normalizer.stats.calls_without_start == 0
+
+
+def test_unknown_caller_id_is_null_and_no_line_outside_the_trunk_context() -> None:
+    caller = Caller(number="<unknown>")
+    facts = feed_all(AmiNormalizer(NODE), [caller.new_channel(T0, "internal", "8001", "")])
+
+    assert calls(facts) == [CallFact(NODE, caller.uniqueid, T0)]
+
+
+def test_trunk_context_is_a_setting() -> None:
+    normalizer = AmiNormalizer(NODE, trunk_context="dids")
+    facts = feed_all(normalizer, [CALLER.new_channel(T0, "dids", "12333")])
+
+    assert [call.line for call in calls(facts)] == ["12333"]
+
+
+def test_hangup_of_a_call_whose_start_was_not_seen_is_counted_not_guessed() -> None:
+    normalizer = AmiNormalizer(NODE)
+
+    assert normalizer.feed(CALLER.hangup(T0 + 5)) == []
+    assert normalizer.stats.calls_without_start == 1
+
+
+def test_a_repeated_newchannel_does_not_restart_the_call() -> None:
+    normalizer = AmiNormalizer(NODE)
+    facts = feed_all(normalizer, [CALLER.new_channel(T0), CALLER.new_channel(T0 + 9)])
+
+    assert [call.started_at for call in calls(facts)] == [T0]
+
+
+def test_calls_whose_hangup_never_comes_are_dropped_after_retention() -> None:
+    normalizer = AmiNormalizer(NODE, retention_s=3600)
+    later = Caller(uniqueid=f"{T0 + 4000}.7")
+    feed_all(normalizer, [CALLER.new_channel(T0), later.new_channel(T0 + 4000)])
+
+    assert normalizer.stats.calls_lost == 1
+    # The dropped call's hangup is now one whose start is unknown.
+    assert normalizer.feed(CALLER.hangup(T0 + 4001)) == []
+    assert calls(normalizer.feed(later.hangup(T0 + 4002)))[0].ended_at == T0 + 4002

@@ -16,6 +16,7 @@ import pytest
 from ami.events import parse_event
 from ami.frames import FrameParser
 from ami.testing import load_transcript
+from callctl.facts.calls import calls_from_entries
 from callctl.facts.from_queue_log import fold_queue_log, latest_facts
 from callctl.facts.models import (
     AcwEnd,
@@ -23,6 +24,7 @@ from callctl.facts.models import (
     AgentSession,
     AgentState,
     AgentStateInterval,
+    CallFact,
     Fact,
     HangupSide,
     QueueEntryFact,
@@ -37,6 +39,16 @@ NODE = "ast1"
 
 
 def from_ami(path: Path, chunk: int = 4096) -> tuple[list[Fact], NormalizerStats]:
+    """The facts queue_log also has (all but calls): see ``calls_from_ami``."""
+    facts, stats = all_from_ami(path, chunk)
+    return [f for f in facts if not isinstance(f, CallFact)], stats
+
+
+def calls_from_ami(path: Path) -> list[CallFact]:
+    return [f for f in all_from_ami(path)[0] if isinstance(f, CallFact)]
+
+
+def all_from_ami(path: Path, chunk: int = 4096) -> tuple[list[Fact], NormalizerStats]:
     """Replay a transcript as a socket would deliver it, in ``chunk``-byte reads."""
     data = load_transcript(path)
     parser = FrameParser()
@@ -204,3 +216,61 @@ def test_logoff_during_acw_ends_the_acw() -> None:
             seq=1,
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "started_at", "ended_at", "cause"),
+    [
+        ("answered", 1795291045, 1795291048, 16),
+        ("abandoned", 1795291051, 1795291054, 127),
+        ("ring_no_answer", 1795291067, 1795291087, 127),
+    ],
+)
+def test_recorded_call_fact(name: str, started_at: int, ended_at: int, cause: int) -> None:
+    """The trunk channel's Newchannel and Hangup; the agent legs add nothing."""
+    calls = calls_from_ami(FIXTURES / "ami_recorded" / f"{name}.ami")
+
+    (entry,) = entries(from_ami(FIXTURES / "ami_recorded" / f"{name}.ami")[0])
+    assert calls == [
+        CallFact(
+            node=NODE,
+            linkedid=entry.callid,  # the caller's Uniqueid is the call's Linkedid
+            started_at=started_at,
+            line="12345",
+            caller_num="13812345678",
+            caller_name="张三丰",
+            ended_at=ended_at,
+            hangup_cause=cause,
+        )
+    ]
+
+
+def test_call_fact_is_emitted_at_the_start_and_completed_at_hangup() -> None:
+    emitted = [
+        f
+        for f in all_from_ami_emitted(FIXTURES / "ami_recorded" / "answered.ami")
+        if isinstance(f, CallFact)
+    ]
+    assert [(f.started_at, f.ended_at) for f in emitted] == [
+        (1795291045, None),
+        (1795291045, 1795291048),
+    ]
+
+
+def all_from_ami_emitted(path: Path) -> list[Fact]:
+    normalizer = AmiNormalizer(NODE)
+    emitted: list[Fact] = []
+    for frame in FrameParser().feed(load_transcript(path)):
+        emitted += normalizer.feed(parse_event(frame, NODE, 0.0))
+    return emitted
+
+
+@pytest.mark.parametrize("path", RECORDED + HAND_MADE, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_queue_log_call_facts_are_a_subset_of_ami_ones(path: Path) -> None:
+    """What queue_log tells of a call agrees with AMI, and starts no earlier."""
+    ami_calls = {c.linkedid: c for c in calls_from_ami(path)}
+    for call in calls_from_entries(entries(from_queue_log(path))):
+        ami = ami_calls[call.linkedid]
+        assert call.caller_num == ami.caller_num
+        assert call.started_at >= ami.started_at
+        assert (call.line, call.caller_name, call.ended_at, call.hangup_cause) == (None,) * 4

@@ -53,8 +53,8 @@ def overwrite(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def rotate(path: Path) -> None:
-    path.rename(path.with_name(path.name + ".0"))
+def rotate(path: Path, archive: str = ".0") -> None:
+    path.rename(path.with_name(path.name + archive))
 
 
 def names(batch: TailBatch | None) -> list[str]:
@@ -321,3 +321,114 @@ def test_split_complete_lines_is_pure() -> None:
 def test_poll_interval_must_be_positive(queue_log: Path) -> None:
     with pytest.raises(ValueError):
         QueueLogTailer(queue_log, poll_interval_s=0)
+
+
+# --- rotated files read to their end first ------------------------------------------------
+
+
+def copytruncate(path: Path, data: bytes, archive: str = ".1") -> None:
+    """logrotate's copytruncate, then Asterisk writing ``data`` to the emptied file."""
+    path.with_name(path.name + archive).write_bytes(path.read_bytes())
+    overwrite(path, data)
+
+
+async def read_all(tailer: QueueLogTailer) -> list[TailBatch]:
+    batches = []
+    while (batch := await tailer.read_batch()) is not None:
+        batches.append(batch)
+    return batches
+
+
+@pytest.mark.parametrize("archive", [".1", ".0", "-20261121"])
+async def test_rotated_while_down_reads_the_rest_of_the_old_file_first(
+    queue_log: Path, archive: str
+) -> None:
+    append(queue_log, ENTER + CONNECT)
+    old_inode = os.stat(queue_log).st_ino
+    saved = QueueLogPosition(str(queue_log), old_inode, len(ENTER))
+    rotate(queue_log, archive)
+    append(queue_log, COMPLETE)
+
+    async with QueueLogTailer(queue_log, resume=saved) as tailer:
+        batches = await read_all(tailer)
+
+    assert [names(b) for b in batches] == [["CONNECT"], ["COMPLETECALLER"]]
+    assert [b.restarted for b in batches] == [False, True]
+    assert batches[0].position == QueueLogPosition(str(queue_log), old_inode, len(ENTER + CONNECT))
+    assert batches[1].position == QueueLogPosition(
+        str(queue_log), os.stat(queue_log).st_ino, len(COMPLETE)
+    )
+    assert [line.item.line_no for line in batches[0].lines] == [2]
+    assert tailer.metrics.rotated_reads == 1
+
+
+async def test_a_restart_while_reading_the_rotated_file_resumes_it(queue_log: Path) -> None:
+    append(queue_log, ENTER + CONNECT + COMPLETE)
+    saved = QueueLogPosition(str(queue_log), os.stat(queue_log).st_ino, len(ENTER))
+    rotate(queue_log)
+    append(queue_log, PAUSE_CN)
+    async with QueueLogTailer(queue_log, resume=saved, max_batch_bytes=len(CONNECT)) as first:
+        batch = await first.read_batch()
+    assert names(batch) == ["CONNECT"]
+    assert batch is not None
+
+    async with QueueLogTailer(queue_log, resume=batch.position) as second:
+        batches = await read_all(second)
+
+    assert [names(b) for b in batches] == [["COMPLETECALLER"], ["PAUSE"]]
+
+
+async def test_copytruncate_while_down_reads_the_rest_of_the_copy_first(queue_log: Path) -> None:
+    append(queue_log, ENTER + CONNECT)
+    saved = QueueLogPosition(str(queue_log), os.stat(queue_log).st_ino, len(ENTER))
+    copytruncate(queue_log, COMPLETE)
+
+    async with QueueLogTailer(queue_log, resume=saved) as tailer:
+        batches = await read_all(tailer)
+
+    assert [names(b) for b in batches] == [["CONNECT"], ["COMPLETECALLER"]]
+
+
+async def test_copytruncate_while_following_loses_nothing_and_repeats_nothing(
+    queue_log: Path, tailer: QueueLogTailer
+) -> None:
+    append(queue_log, ENTER)
+    assert names(await tailer.read_batch()) == ["ENTERQUEUE"]
+    append(queue_log, CONNECT)  # written, not read yet, when logrotate copies
+    copytruncate(queue_log, COMPLETE)
+
+    batches = await read_all(tailer)
+
+    assert [names(b) for b in batches] == [["CONNECT"], ["COMPLETECALLER"]]
+    assert [b.restarted for b in batches] == [False, True]
+    assert tailer.metrics.truncations == 1
+
+
+async def test_warm_up_replays_the_rotated_file_from_its_start(queue_log: Path) -> None:
+    append(queue_log, ENTER + CONNECT)
+    saved = QueueLogPosition(str(queue_log), os.stat(queue_log).st_ino, len(ENTER))
+    rotate(queue_log)
+    append(queue_log, COMPLETE)
+
+    async with QueueLogTailer(queue_log, resume=saved, warm_up=True) as tailer:
+        batches = await read_all(tailer)
+
+    assert [(names(b), b.replay) for b in batches] == [
+        (["ENTERQUEUE"], True),
+        (["CONNECT"], False),
+        (["COMPLETECALLER"], False),
+    ]
+
+
+async def test_a_sibling_that_cannot_be_the_copy_is_not_read(queue_log: Path) -> None:
+    append(queue_log, ENTER + CONNECT)
+    saved = QueueLogPosition(str(queue_log), os.stat(queue_log).st_ino, len(ENTER) + 3)
+    copytruncate(queue_log, COMPLETE)  # no line boundary at the saved offset in the copy
+    queue_log.with_name("queue_log.2.gz").write_bytes(ENTER + CONNECT)  # never read
+
+    async with QueueLogTailer(queue_log, resume=saved) as tailer:
+        batches = await read_all(tailer)
+
+    assert [names(b) for b in batches] == [["COMPLETECALLER"]]
+    assert batches[0].restarted
+    assert tailer.metrics.rotated_reads == 0

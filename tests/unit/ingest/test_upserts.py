@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import fields, replace
+
+import pytest
 
 from callctl.facts.models import (
     AcwEnd,
@@ -10,6 +13,7 @@ from callctl.facts.models import (
     AgentSession,
     AgentState,
     AgentStateInterval,
+    CallFact,
     Fact,
     HangupSide,
     QueueEntryFact,
@@ -40,7 +44,7 @@ def rows_of(table: str, result: list[tuple[TableSpec, list[Row]]]) -> list[dict[
 def test_table_columns_match_the_fact_fields() -> None:
     # A field added to a fact must be written somewhere (or consciously left out).
     for spec in TABLES:
-        written = {c.name for c in spec.columns if c.merge is not Merge.SOURCE}
+        written = {c.name for c in spec.columns if c.merge not in (Merge.SOURCE, Merge.BEST_SOURCE)}
         assert written == {f.name for f in fields(spec.fact_type)}, spec.table
 
 
@@ -100,3 +104,68 @@ def test_upsert_sql_merges_and_skips_no_op_updates() -> None:
     # source changes with the data, but is not itself a reason to rewrite the row
     where = sql.split(" WHERE ", 1)[1]
     assert "source" not in where
+
+
+# One call as each path sees it: AMI at Newchannel and at Hangup, queue_log at ENTERQUEUE.
+CALL_STARTED = CallFact("lab", "1795291045.14", 1_795_291_045, "12345", "13812345678", "张三丰")
+CALL_ENDED = replace(CALL_STARTED, ended_at=1_795_291_048, hangup_cause=16)
+# queue_log: the number as the queue saw it (here rewritten by the dialplan), entered 2 s later.
+CALL_FROM_QUEUE_LOG = CallFact("lab", "1795291045.14", 1_795_291_047, caller_num="013812345678")
+CALL_ROW = {
+    "node": "lab", "linkedid": "1795291045.14", "started_at": 1_795_291_045, "line": "12345",
+    "caller_num": "13812345678", "caller_name": "张三丰", "ended_at": 1_795_291_048,
+    "hangup_cause": 16, "source": "ami",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "order",
+    list(
+        itertools.permutations(
+            [(CALL_STARTED, "ami"), (CALL_ENDED, "ami"), (CALL_FROM_QUEUE_LOG, "queue_log")]
+        )
+    ),
+    ids=lambda order: "-".join(f"{f.ended_at is not None:d}{s}" for f, s in order),
+)
+def test_call_snapshots_merge_to_the_same_row_in_any_order(
+    order: tuple[tuple[Fact, FactSource], ...],
+) -> None:
+    replayed = [*order, *order]  # and twice over
+    assert rows_of("calls", collapse(replayed)) == [CALL_ROW]
+
+
+def test_queue_log_fills_a_call_only_where_ami_knows_nothing() -> None:
+    unknown_caller = replace(CALL_ENDED, caller_num=None, caller_name=None, line=None)
+    facts: list[tuple[Fact, FactSource]] = [
+        (unknown_caller, "ami"),
+        (CALL_FROM_QUEUE_LOG, "queue_log"),
+    ]
+    for order in (facts, facts[::-1]):
+        (row,) = rows_of("calls", collapse(order))
+        assert row["caller_num"] == "013812345678"
+        assert row["caller_name"] is None
+        assert row["started_at"] == 1_795_291_045  # the earlier of the two
+        assert row["source"] == "ami"
+
+
+def test_a_call_known_from_queue_log_alone() -> None:
+    (row,) = rows_of("calls", collapse([(CALL_FROM_QUEUE_LOG, "queue_log")] * 2))
+    assert row == {
+        "node": "lab", "linkedid": "1795291045.14", "started_at": 1_795_291_047, "line": None,
+        "caller_num": "013812345678", "caller_name": None, "ended_at": None,
+        "hangup_cause": None, "source": "queue_log",
+    }  # fmt: skip
+
+
+def test_calls_upsert_sql() -> None:
+    (calls,) = [s for s in TABLES if s.table == "calls"]
+    sql = calls.upsert_sql()
+    assert "ON CONFLICT (node, linkedid) DO UPDATE" in sql
+    assert "started_at = LEAST(EXCLUDED.started_at, t.started_at)" in sql
+    assert "ended_at = GREATEST(EXCLUDED.ended_at, t.ended_at)" in sql
+    assert (
+        "caller_num = CASE WHEN EXCLUDED.source = 'ami' "
+        "THEN COALESCE(EXCLUDED.caller_num, t.caller_num) "
+        "ELSE COALESCE(t.caller_num, EXCLUDED.caller_num) END"
+    ) in sql
+    assert "source = LEAST(EXCLUDED.source, t.source)" in sql
