@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from callctl.api import facts, health, metrics, users
+from callctl.api import facts, health, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
+from callctl.live.service import build_live_hub
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 
@@ -40,6 +41,9 @@ def create_app(
         app.state.db = await create_api_pool(url)
         runtime = build_runtime(settings, url) if ingest else None
         app.state.runtime = runtime
+        # The live state: the runtime's, fed by ingest; without ingest an empty one.
+        live = runtime.live if runtime is not None else None
+        app.state.live = live.hub if live is not None else build_live_hub(settings)
         try:
             if runtime is not None:
                 await runtime.start(lab_nodes(settings))
@@ -62,4 +66,5 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(users.router)
     app.include_router(facts.router)
+    app.include_router(wallboard_ws.router)
     return app

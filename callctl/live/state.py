@@ -114,8 +114,9 @@ class LiveState:
         return [{"type": "node", "node": snapshot.node, **board.as_json()}]
 
     def seed(self, facts: Iterable[Fact]) -> list[Delta]:
-        """Today's stored facts, read at start; a fact already seen live is newer."""
-        self.today.apply(facts, only_new=True)
+        """Today's stored facts, read at start or after a reconcile: they fill in what
+        was not seen live; a live fact at least as far along is kept."""
+        self.today.apply(facts, stored=True)
         self.seeded = True
         return [{"type": "today", "today": self.today_json()}]
 

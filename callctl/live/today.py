@@ -68,6 +68,15 @@ class KpiChange:
     interval: int
 
 
+def _progress(fact: QueueEntryFact | AcwInterval) -> int:
+    """How far along a fact is: a newer version of a fact never goes back."""
+    if isinstance(fact, AcwInterval):
+        return (fact.ended_at is not None) + (fact.entry_key is not None)
+    if fact.outcome is None:
+        return 0
+    return 2 if fact.is_closed else 1
+
+
 class TodayKpis:
     """Counters of one day's queue entries (all nodes), per queue and per interval."""
 
@@ -83,17 +92,24 @@ class TodayKpis:
 
     # --- folding -------------------------------------------------------------------------
 
-    def apply(self, facts: Iterable[Fact], *, only_new: bool = False) -> list[KpiChange]:
-        """Fold facts in; ``only_new`` keeps facts already known (seeding from the database
-        after live facts may have arrived). Returns the sums that changed."""
+    def apply(self, facts: Iterable[Fact], *, stored: bool = False) -> list[KpiChange]:
+        """Fold facts in; returns the sums that changed.
+
+        ``stored`` facts come from the database (seeding at start, or after a
+        reconcile filled a gap): one replaces a fact already known only if it is
+        further along (see ``_progress``), since the live one may be newer than the
+        stored row while the writer still holds it.
+        """
         changes: dict[KpiChange, None] = {}
         for fact in facts:
             if isinstance(fact, QueueEntryFact):
-                if only_new and fact.key in self._entries:
+                known = self._entries.get(fact.key)
+                if stored and known is not None and _progress(known.entry) >= _progress(fact):
                     continue
                 change = self._put_entry(fact)
             elif isinstance(fact, AcwInterval):
-                if only_new and fact.key in self._acws:
+                acw = self._acws.get(fact.key)
+                if stored and acw is not None and _progress(acw) >= _progress(fact):
                     continue
                 change = self._put_acw(fact)
             else:

@@ -279,3 +279,18 @@ def _with(entry: QueueEntryFact, **changes: Any) -> QueueEntryFact:
     values = {name: getattr(entry, name) for name in entry.__slots__}
     values.update(changes)
     return QueueEntryFact(**values)
+
+
+def test_a_stored_fact_further_along_fills_in_what_a_gap_hid() -> None:
+    state = LiveState(T_ANSWERED)
+    waiting = QueueEntryFact(NODE, "g", "hotline", 1, T_ANSWERED)
+    state.on_facts([waiting])  # joined live, then the AMI link dropped
+    reconciled = _with(
+        waiting, outcome=Outcome.ANSWERED, wait_s=4, agent="1001", talk_s=30,
+        ended_wait_at=T_ANSWERED + 4, completed_at=T_ANSWERED + 34,
+    )  # fmt: skip
+    missed = QueueEntryFact(NODE, "h", "hotline", 1, T_ANSWERED + 5, outcome=Outcome.ABANDONED,
+                            wait_s=2)  # fmt: skip
+    state.seed([reconciled, missed])
+    total = state.today_json()["total"]
+    assert (total["offered"], total["answered"], total["abandoned"]) == (2, 1, 1)
