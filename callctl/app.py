@@ -14,6 +14,7 @@ from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
+from callctl.web import pages
 
 
 async def create_api_pool(database_url: str) -> asyncpg.Pool:
@@ -67,4 +68,5 @@ def create_app(
     app.include_router(users.router)
     app.include_router(facts.router)
     app.include_router(wallboard_ws.router)
+    app.include_router(pages.router)
     return app

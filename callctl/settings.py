@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     raw_event_retention_months: int = Field(
         default=13, ge=1, description="Months of raw AMI events kept (partitions dropped after)."
     )
+    wallboard_answer_rate_target: float = Field(
+        default=90.0, ge=0, le=100, description="Wallboard target for the answer rate, %."
+    )
+    wallboard_service_level_target: float = Field(
+        default=90.0, ge=0, le=100, description="Wallboard target for the 15-second rate, %."
+    )
+    wallboard_acw_target_s: float = Field(
+        default=180.0, ge=0, le=3600, description="Wallboard target for the average ACW, s."
+    )
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )

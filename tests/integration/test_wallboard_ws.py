@@ -123,3 +123,17 @@ async def test_rest_snapshot_by_role(api_client: httpx.AsyncClient, make_token: 
         assert r.status_code == 200
         body = r.json()
         assert body["type"] == "snapshot" and "summary" in body and "today" in body
+
+
+async def test_wallboard_page_and_its_assets_are_served(api_client: httpx.AsyncClient) -> None:
+    page = await api_client.get("/wallboard")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-CN">' in page.text
+    assert "&quot;answer_rate&quot;: 90.0" in page.text  # targets from the settings
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    script = await api_client.get("/wallboard/wallboard.js")
+    assert script.status_code == 200 and "/ws/wallboard" in script.text
+    assert (await api_client.get("/wallboard/wallboard.css")).status_code == 200
+    assert (await api_client.get("/wallboard/..%2Fpages.py")).status_code == 404
+    assert (await api_client.get("/wallboard/wallboard.html")).status_code == 404
