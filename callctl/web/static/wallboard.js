@@ -194,8 +194,9 @@
   }
 
   function setFigure(id, box, text, colour) {
-    $(id).textContent = text;
-    $(box).className = "figure" + (colour ? " " + colour : "");
+    const className = "figure" + (colour ? " " + colour : "");
+    if ($(id).textContent !== text) $(id).textContent = text;
+    if ($(box).className !== className) $(box).className = className;
   }
 
   function percent(v) { return v === null || v === undefined ? "—" : v.toFixed(2) + "%"; }
@@ -207,29 +208,41 @@
     return m > 0 ? m + ":" + String(s % 60).padStart(2, "0") : s + t("seconds");
   }
 
-  function render() {
-    if (model === null) return;
+  function waitingNow() {
     let waiting = 0;
     let oldest = null;
-    const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
-    const agents = [];
-    for (const name of Object.keys(model.nodes)) {
-      const board = model.nodes[name];
+    for (const board of Object.values(model.nodes)) {
       for (const q of Object.values(board.queues)) {
         waiting += q.waiting;
         if (q.oldest_joined_at !== null && (oldest === null || q.oldest_joined_at < oldest)) {
           oldest = q.oldest_joined_at;
         }
       }
+    }
+    return [waiting, oldest];
+  }
+
+  // Cheap: runs on every clock tick, since the longest wait grows by itself.
+  function renderWait() {
+    if (model === null) return;
+    const [waiting, oldest] = waitingNow();
+    const longest = oldest === null ? null : now() - oldest;
+    setFigure("waiting", "fig-waiting", String(waiting), waiting > 0 ? "amber" : "green");
+    setFigure("longest-wait", "fig-longest", duration(longest),
+      band(longest, SHORT_WAIT_S, false, SHORT_WAIT_S));
+  }
+
+  function render() {
+    if (model === null) return;
+    renderWait();
+    const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
+    const agents = [];
+    for (const board of Object.values(model.nodes)) {
       for (const [agent, view] of Object.entries(board.agents)) {
         counts[view.state] = (counts[view.state] || 0) + 1;
         agents.push([agent, view]);
       }
     }
-    const longest = oldest === null ? null : now() - oldest;
-    setFigure("waiting", "fig-waiting", String(waiting), waiting > 0 ? "amber" : "green");
-    setFigure("longest-wait", "fig-longest", duration(longest),
-      band(longest, SHORT_WAIT_S, false, SHORT_WAIT_S));
 
     const total = model.today.total;
     setFigure("answer-rate", "fig-answer-rate", percent(total.answer_rate),
@@ -345,11 +358,12 @@
 
   function tick() {
     const clock = new Date(now() * 1000);
-    $("clock").textContent = clock.toLocaleTimeString(lang, { timeZone: model ? model.today.timezone : undefined });
-    queueRender(); // the longest wait grows by itself
+    const zone = model ? model.today.timezone : undefined;
+    $("clock").textContent = clock.toLocaleTimeString(lang, { timeZone: zone });
+    renderWait();
   }
 
   translate();
-  setInterval(tick, 1000);
+  setInterval(tick, 250);
   connect();
 })();
