@@ -12,6 +12,8 @@ from callctl.api import facts, health, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
+from callctl.routing_config import agent_api
+from callctl.routing_config import api as routing_api
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 from callctl.web import pages
@@ -67,6 +69,8 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(users.router)
     app.include_router(facts.router)
+    app.include_router(routing_api.router)
+    app.include_router(agent_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
     return app

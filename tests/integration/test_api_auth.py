@@ -205,6 +205,11 @@ async def test_call_detail_drills_down_to_its_ami_events(
 ) -> None:
     pool = api_app.state.db
     await insert_entry(pool, "1700000000.301", "13812340000")
+    # Events go to their month's partition, as the raw-event writer does.
+    await pool.execute(
+        "SELECT callctl_ensure_event_partition(date_trunc('month', $1::timestamptz)::date)",
+        NOW - timedelta(minutes=1),
+    )
     await pool.execute(
         "INSERT INTO ami_events (node, received_at, seq, name, linkedid, uniqueid, headers) "
         "VALUES ('lab', $1, 1, 'QueueCallerJoin', '1700000000.301', '1700000000.301', $2::jsonb)",
