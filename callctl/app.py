@@ -8,13 +8,15 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from callctl.api import facts, health, metrics, users
+from callctl.api import facts, health, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
+from callctl.live.service import build_live_hub
 from callctl.routing_config import agent_api
 from callctl.routing_config import api as routing_api
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
+from callctl.web import pages
 
 
 async def create_api_pool(database_url: str) -> asyncpg.Pool:
@@ -42,6 +44,9 @@ def create_app(
         app.state.db = await create_api_pool(url)
         runtime = build_runtime(settings, url) if ingest else None
         app.state.runtime = runtime
+        # The live state: the runtime's, fed by ingest; without ingest an empty one.
+        live = runtime.live if runtime is not None else None
+        app.state.live = live.hub if live is not None else build_live_hub(settings)
         try:
             if runtime is not None:
                 await runtime.start(lab_nodes(settings))
@@ -66,4 +71,6 @@ def create_app(
     app.include_router(facts.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
+    app.include_router(wallboard_ws.router)
+    app.include_router(pages.router)
     return app

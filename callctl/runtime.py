@@ -10,6 +10,7 @@ from ami.connection import AmiNode, Gap, NodeConnection
 from ami.state import StateChange
 from callctl.ingest.pipeline import IngestPipeline
 from callctl.lab.state import LabState
+from callctl.live.service import LiveService, build_live_hub
 from callctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,16 +46,20 @@ class Runtime:
 
     settings: Settings
     pipeline: IngestPipeline
+    live: LiveService | None = None
     connections: dict[str, NodeConnection] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
 
     async def start(self, nodes: list[AmiNode]) -> None:
         await self.pipeline.start()
+        if self.live is not None:  # live state (callctl.live): attached before any event
+            self.live.start()
         for node in nodes:
             conn = NodeConnection(
                 node,
                 on_event=self.pipeline.on_event,
                 on_state_change=self._on_state_change,
+                on_resync=None if self.live is None else self.live.hub.on_resync,
                 on_gap=self._on_gap,
             )
             self.connections[node.node_id] = conn
@@ -63,6 +68,8 @@ class Runtime:
     async def stop(self) -> None:
         for conn in self.connections.values():
             await conn.stop()
+        if self.live is not None:
+            await self.live.stop()
         await self.pipeline.close()
 
     def node_states(self) -> dict[str, str]:
@@ -90,4 +97,5 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         raw_event_retention_months=settings.raw_event_retention_months,
         reconcile_max_call=timedelta(seconds=settings.reconcile_max_call_s),
     )
-    return Runtime(settings=settings, pipeline=pipeline)
+    live = LiveService(build_live_hub(settings), pipeline, database_url)
+    return Runtime(settings=settings, pipeline=pipeline, live=live)

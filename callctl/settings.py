@@ -60,6 +60,15 @@ class Settings(BaseSettings):
         description="Longest call reconcile allows for: it reads queue_log from a gap's "
         "start minus this (and the margin) on.",
     )
+    wallboard_answer_rate_target: float = Field(
+        default=90.0, ge=0, le=100, description="Wallboard target for the answer rate, %."
+    )
+    wallboard_service_level_target: float = Field(
+        default=90.0, ge=0, le=100, description="Wallboard target for the 15-second rate, %."
+    )
+    wallboard_acw_target_s: float = Field(
+        default=180.0, ge=0, le=3600, description="Wallboard target for the average ACW, s."
+    )
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from ami.state import ConnectionState
+from callctl.live.state import LiveState
 from callctl.runtime import Runtime
 
 router = APIRouter()
@@ -51,7 +52,33 @@ def render_metrics(runtime: Runtime, now: float) -> str:
     for node, conn in sorted(runtime.connections.items()):
         up = int(conn.state is ConnectionState.CONNECTED)
         lines.append(f'callctl_ami_connected{{node="{node}"}} {up}')
+    if runtime.live is not None:
+        lines += live_metrics(runtime.live.hub.state)
     return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def live_metrics(state: LiveState) -> list[str]:
+    """Callers waiting per queue and agents per state, now (pure)."""
+    lines = [
+        "# HELP callctl_calls_waiting Callers waiting in the queue now.",
+        "# TYPE callctl_calls_waiting gauge",
+    ]
+    for (node, queue), waiting in sorted(state.waiting_by_queue().items()):
+        lines.append(
+            f'callctl_calls_waiting{{node="{_label(node)}",queue="{_label(queue)}"}} {waiting}'
+        )
+    lines += [
+        "# HELP callctl_agents Agents logged in, by state now.",
+        "# TYPE callctl_agents gauge",
+    ]
+    for (node, agent_state), count in sorted(state.agents_by_state().items()):
+        lines.append(f'callctl_agents{{node="{_label(node)}",state="{agent_state}"}} {count}')
+    return lines
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

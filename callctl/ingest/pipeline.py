@@ -22,6 +22,7 @@ import asyncpg
 from ami.connection import Gap
 from ami.events import AmiEvent
 from callctl.db import asyncpg_dsn
+from callctl.facts.models import Fact
 from callctl.ingest.normalizer import AmiNormalizer
 from callctl.ingest.qlog_window import DEFAULT_MAX_CALL
 from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
@@ -44,6 +45,10 @@ SELECT count(*) FROM queue_entries
 WHERE node = $1 AND entered_at <= $2 AND entered_at >= $3
   AND (outcome IS NULL OR (outcome = 'answered' AND completed_at IS NULL))
 """
+
+
+LiveSink = Callable[[AmiEvent, list[Fact]], None]
+"""Takes each event and its facts on the reader's path (``callctl.live.hub.LiveHub``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,7 @@ class IngestPipeline:
         self._follow_ups: dict[str, tuple[datetime, datetime]] = {}
         self._worker: asyncio.Task[None] | None = None
         self.startup_reconciled = asyncio.Event()
+        self.live: LiveSink | None = None
 
     async def start(self) -> None:
         await self.writer.start()
@@ -123,11 +129,14 @@ class IngestPipeline:
         self.stats.by_event[event.name] = self.stats.by_event.get(event.name, 0) + 1
         self.raw_events.submit(event)
         normalizer = self._normalizers.get(event.node)
-        if normalizer is None:
-            return
-        for fact in normalizer.feed(event):
+        facts = normalizer.feed(event) if normalizer is not None else []
+        for fact in facts:
             self.writer.submit(fact, "ami")
             self.stats.facts += 1
+        # Live state (callctl.live): every event, in the reader's order, with the very
+        # facts just handed to the writer. Synchronous and non-blocking by contract.
+        if self.live is not None:
+            self.live(event, facts)
 
     def on_gap(self, gap: Gap) -> None:
         self._gaps.put_nowait(

@@ -1,0 +1,172 @@
+"""The live state's publisher: numbers each delta and fans it out to subscribers.
+
+Everything here runs on the event loop and never awaits on the AMI reader's path:
+``on_event`` folds the event into the state, gives each delta the next ``seq``,
+encodes it once and offers the text to every subscriber's bounded buffer. A
+subscriber that falls ``limit`` frames behind loses its buffer and is marked
+stale; its sender then sends a fresh snapshot instead (and skips any frame the
+snapshot already covers), so a slow client never holds up the event path and
+never sees a gap it does not know about.
+
+``seq`` increases by one per delta for the life of the server process; a
+snapshot carries the ``seq`` of the last delta it includes. A client that sees
+``seq`` jump (or go back, after a server restart) asks for a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ami.connection import ResyncSnapshot
+from ami.events import AmiEvent
+from callctl.facts.models import Fact
+from callctl.live.state import Delta, LiveState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 1000
+"""Frames a subscriber may fall behind before it is resynced with a snapshot."""
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+class Subscription:
+    """One client's bounded buffer of encoded frames."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._frames: deque[tuple[int, str]] = deque()
+        self._wake = asyncio.Event()
+        self.stale = False
+        self.overflows = 0
+
+    def offer(self, seq: int, text: str) -> None:
+        if self.stale:
+            return  # a snapshot comes next anyway
+        if len(self._frames) >= self._limit:
+            self._frames.clear()
+            self.stale = True
+            self.overflows += 1
+        else:
+            self._frames.append((seq, text))
+        self._wake.set()
+
+    def want_snapshot(self) -> None:
+        """The client asked for a fresh snapshot (it saw a gap)."""
+        self._frames.clear()
+        self.stale = True
+        self._wake.set()
+
+    async def next(self) -> tuple[int, str] | None:
+        """The next frame, or ``None`` when a fresh snapshot must be sent instead."""
+        while not self._frames and not self.stale:
+            self._wake.clear()
+            await self._wake.wait()
+        if self.stale:
+            self.stale = False
+            self._frames.clear()
+            return None
+        return self._frames.popleft()
+
+    @property
+    def pending(self) -> int:
+        return len(self._frames)
+
+
+@dataclass(slots=True)
+class HubStats:
+    deltas: int = 0
+    errors: int = 0
+    resnapshots: int = 0
+
+
+class LiveHub:
+    """The live state of this process and the clients watching it."""
+
+    def __init__(
+        self,
+        state: LiveState,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.seq = 0
+        self.stats = HubStats()
+        self._limit = limit
+        self._clock = clock
+        self._subscribers: set[Subscription] = set()
+
+    # --- input (synchronous, on the reader's path) ---------------------------------------
+
+    def on_event(self, event: AmiEvent, facts: Iterable[Fact] = ()) -> None:
+        self._guarded(lambda: self.state.apply(event, facts))
+
+    def on_resync(self, snapshot: ResyncSnapshot) -> None:
+        self._guarded(lambda: self.state.on_resync(snapshot))
+
+    def seed(self, facts: Iterable[Fact]) -> None:
+        self._guarded(lambda: self.state.seed(facts))
+
+    def tick(self) -> None:
+        self._guarded(lambda: self.state.tick(self._clock()))
+
+    def _guarded(self, change: Callable[[], list[Delta]]) -> None:
+        # A bug in the live view must never stop ingest: log it, count it, carry on.
+        try:
+            deltas = change()
+        except Exception:
+            self.stats.errors += 1
+            log.exception("live state update failed")
+            return
+        self.publish(deltas)
+
+    def publish(self, deltas: list[Delta]) -> None:
+        for delta in deltas:
+            self.seq += 1
+            delta["seq"] = self.seq
+            text = encode(delta)
+            for subscriber in self._subscribers:
+                subscriber.offer(self.seq, text)
+        self.stats.deltas += len(deltas)
+
+    # --- output --------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.state.snapshot(self._clock()), "seq": self.seq}
+
+    def subscribe(self) -> tuple[Subscription, int, str]:
+        """A new subscriber, and its first frame (a snapshot) with the ``seq`` it is at.
+
+        Taken together, with no await in between: every later delta reaches the
+        subscriber, none that the snapshot already holds does."""
+        subscription = Subscription(self._limit)
+        self._subscribers.add(subscription)
+        return subscription, self.seq, encode(self.snapshot())
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    async def next_frame(self, subscription: Subscription, after: int) -> tuple[int, str]:
+        """The subscriber's next frame after ``seq`` ``after``: a delta, or a fresh
+        snapshot when it fell behind or asked for one."""
+        while True:
+            item = await subscription.next()
+            if item is None:
+                self.stats.resnapshots += 1
+                return self.seq, encode(self.snapshot())
+            if item[0] > after:
+                return item
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)

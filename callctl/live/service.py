@@ -1,0 +1,92 @@
+"""The live state's life in the service: built from settings, seeded, ticked (I/O edge).
+
+Seeding waits for the pipeline's startup reconcile (facts of the time callctl was
+down land in the database first), then loads today's facts; it is done again
+after each later reconcile, which fills in what an AMI gap hid from the live view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from callctl.ingest.pipeline import IngestPipeline
+from callctl.live.hub import LiveHub
+from callctl.live.seed import load_today
+from callctl.live.state import LiveState
+from callctl.settings import Settings
+from routing.lab_model import LAB_LINE, LAB_QUEUE
+
+log = logging.getLogger(__name__)
+
+
+def build_live_hub(settings: Settings, clock: Callable[[], float] = time.time) -> LiveHub:
+    # The lab's one line; lines and queues become data with the routing config.
+    state = LiveState(clock(), timezone=settings.timezone, lines={LAB_QUEUE: LAB_LINE})
+    return LiveHub(state, clock=clock)
+
+
+class LiveService:
+    """Keeps ``hub`` seeded from the database and rolled over at midnight."""
+
+    def __init__(
+        self,
+        hub: LiveHub,
+        pipeline: IngestPipeline,
+        database_url: str,
+        *,
+        tick_s: float = 1.0,
+        retry_s: float = 5.0,
+    ) -> None:
+        self.hub = hub
+        self._pipeline = pipeline
+        self._url = database_url
+        self._tick_s = tick_s
+        self._retry_s = retry_s
+        self._task: asyncio.Task[None] | None = None
+        self._seeded_after = -1  # pipeline.stats.reconciles at the last seed
+
+    def start(self) -> None:
+        """Attach to the pipeline before the AMI connections start: no event is missed."""
+        self._pipeline.live = self.hub.on_event
+        self._task = asyncio.create_task(self._run(), name="callctl-live")
+        self._task.add_done_callback(_log_crash)
+
+    async def stop(self) -> None:
+        self._pipeline.live = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self.hub.tick()
+            reconciles = self._pipeline.stats.reconciles
+            if self._pipeline.startup_reconciled.is_set() and reconciles != self._seeded_after:
+                try:
+                    await self._seed()
+                    self._seeded_after = reconciles
+                except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                    log.warning("live: seeding today's figures failed (%s); will retry", exc)
+                    await asyncio.sleep(self._retry_s)
+                    continue
+            await asyncio.sleep(self._tick_s)
+
+    async def _seed(self) -> None:
+        # Facts still in the writer's queue are live already and at least as far
+        # along as their stored rows: the merge in LiveState.seed keeps them.
+        facts = await load_today(self._url, self.hub.state.today.window)
+        self.hub.seed(facts)
+        log.info("live: seeded today's figures from %d stored facts", len(facts))
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("live service crashed", exc_info=task.exception())
