@@ -147,7 +147,9 @@ def render_queue_context(queue: Queue) -> str:
         f"\n[callctl-queue-{queue.name}]\n"
         f"exten => s,1,Set(__CALLCTL_QUEUE={queue.name})\n"
         f" same => n,Set(QUEUE_MAX_PENALTY={max_penalty})\n"
-        f" same => n,Queue({queue.name},r,,,{queue.max_wait_s},,callctl-agent-connected{rule})\n"
+        # The 3rd argument (URL) carries the line into queue_log's ENTERQUEUE.
+        f" same => n,Queue({queue.name},r,${{CALLCTL_LINE}},,{queue.max_wait_s},,"
+        f"callctl-agent-connected{rule})\n"
         " same => n,UserEvent(CallctlQueueExit,Line: ${CALLCTL_LINE},"
         f"Queue: {queue.name},Status: ${{QUEUESTATUS}})\n"
         f"{on_timeout}"

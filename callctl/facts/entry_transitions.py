@@ -9,6 +9,7 @@ folder that drives them turns that into a counted, logged anomaly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from callctl.facts.models import HangupSide, QueueEntryFact
@@ -53,7 +54,21 @@ def open_entry(node: str, event: EnterQueue, seq: int) -> QueueEntryFact:
         entered_at=event.time,
         caller_num=event.caller_num,
         position=event.position,
+        line=line_of(event.url),
     )
+
+
+LINE_RE = re.compile(r"[0-9A-Za-z_-]{1,32}")
+
+
+def line_of(value: str | None) -> str | None:
+    """The service line the dialplan passed along (Queue's URL argument / CALLCTL_LINE).
+
+    Anything that does not look like a line id is ignored, never stored.
+    """
+    if value is None or not LINE_RE.fullmatch(value):
+        return None
+    return value
 
 
 def _require_waiting(entry: QueueEntryFact, event: str) -> None:

@@ -74,6 +74,7 @@ class QueueEntryFact:
     talk_s: int | None = None
     hangup_side: HangupSide | None = None
     completed_at: int | None = None
+    line: str | None = None  # the service line (DNIS) the call came in on, when known
 
     @property
     def key(self) -> tuple[str, str, str, int]:

@@ -71,7 +71,7 @@ cannot drift apart there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
@@ -399,7 +399,7 @@ class AmiNormalizer:
             event.queue,
             NONE,
             event.name,
-            url="",
+            url=_chan_variable(event.headers, LINE_VARIABLE) or "",
             caller_num=_known(event.caller_id_num),
             position=event.position,
         )
@@ -758,6 +758,19 @@ class AmiNormalizer:
         for linkedid in stale_calls:
             del self._calls[linkedid]
         self._counts.calls_lost += len(stale_calls)
+
+
+LINE_VARIABLE = "CALLCTL_LINE"
+"""Set by the dialplan on the caller's channel; manager.conf's ``channelvars`` makes
+Asterisk add it to every channel event as ``ChanVariable: CALLCTL_LINE=12345``."""
+
+
+def _chan_variable(headers: Mapping[str, str], name: str) -> str | None:
+    raw = headers.get("ChanVariable")
+    if raw is None:
+        return None
+    key, sep, value = raw.partition("=")
+    return value if sep and key == name and value else None
 
 
 def _known(value: str | None) -> str | None:

@@ -176,6 +176,7 @@ TABLES: Final[tuple[TableSpec, ...]] = (
             _col("talk_s", "integer", C),
             _col("hangup_side", "text", C),
             _col("completed_at", "bigint", C, time=True),
+            _col("line", "text", C),
             _col("source", "text", Merge.SOURCE),
         ),
         has_updated_at=True,

@@ -46,6 +46,7 @@ KPI_FIELDS: Final[tuple[str, ...]] = (
     "ring_attempts",
     "talk_s",
     "hangup_side",
+    "line",
 )
 """What KPIs are computed from, hence what must agree."""
 

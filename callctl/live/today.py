@@ -87,6 +87,8 @@ class TodayKpis:
         self._acws: dict[tuple[str, str, int], AcwInterval] = {}
         self._acw_of_entry: dict[EntryKey, AcwInterval] = {}
         self.by_queue: dict[str, KpiCounters] = {}
+        # Per (line the entry came in on, or None when unknown; queue).
+        self.by_line_queue: dict[tuple[str | None, str], KpiCounters] = {}
         self.by_queue_interval: dict[tuple[str, int], KpiCounters] = {}
         self.by_interval: dict[int, KpiCounters] = {}
 
@@ -128,8 +130,10 @@ class TodayKpis:
         if old is not None:
             # The key fixes queue and entered_at, hence the interval.
             self._move(entry.queue, interval, old.counters, new)
+            self._move_line(old.entry.line, entry.queue, old.counters, ZERO)
         else:
             self._move(entry.queue, interval, ZERO, new)
+        self._move_line(entry.line, entry.queue, ZERO, new)
         self._entries[entry.key] = _Counted(entry, interval, new)
         return KpiChange(entry.queue, interval)
 
@@ -170,6 +174,10 @@ class TodayKpis:
         self.by_queue_interval[pair] = subtract(self.by_queue_interval.get(pair, ZERO), old) + new
         self.by_interval[interval] = subtract(self.by_interval.get(interval, ZERO), old) + new
 
+    def _move_line(self, line: str | None, queue: str, old: KpiCounters, new: KpiCounters) -> None:
+        pair = (line, queue)
+        self.by_line_queue[pair] = subtract(self.by_line_queue.get(pair, ZERO), old) + new
+
     # --- reading -------------------------------------------------------------------------
 
     def total(self) -> KpiCounters:
@@ -179,10 +187,11 @@ class TodayKpis:
         return total
 
     def by_line(self, lines: Mapping[str, str]) -> dict[str, KpiCounters]:
-        """Sums per service line, given each queue's line (queues of no line left out)."""
+        """Sums per service line: the entry's own line (from the dialplan), else its
+        queue's line in ``lines``; entries of neither are left out."""
         sums: dict[str, KpiCounters] = {}
-        for queue, counters in self.by_queue.items():
-            line = lines.get(queue)
+        for (entry_line, queue), counters in self.by_line_queue.items():
+            line = entry_line or lines.get(queue)
             if line is not None:
                 sums[line] = sums.get(line, ZERO) + counters
         return sums

@@ -57,6 +57,7 @@ def test_duplicates_in_a_batch_merge_like_the_upsert() -> None:
         "outcome": Outcome.ANSWERED, "ended_wait_at": 110, "wait_s": 10, "agent": "a1",
         "ring_attempts": 2,  # never decreases
         "talk_s": 60, "hangup_side": HangupSide.CALLER, "completed_at": 170,
+        "line": None,
         "source": "queue_log",  # the last writer
     }  # fmt: skip
 
