@@ -13,6 +13,7 @@ from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.routing_config import agent_api
 from callctl.routing_config import api as routing_api
+from callctl.routing_config.service import routing_acw_limits
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 
@@ -40,7 +41,11 @@ def create_app(
         url = database_url or resolve_database_url(settings)
         app.state.settings = settings
         app.state.db = await create_api_pool(url)
-        runtime = build_runtime(settings, url) if ingest else None
+        runtime = (
+            build_runtime(settings, url, acw_limits=routing_acw_limits(app.state.db, settings))
+            if ingest
+            else None
+        )
         app.state.runtime = runtime
         try:
             if runtime is not None:

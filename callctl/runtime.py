@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ami.connection import AmiNode, Gap, NodeConnection
+from ami.events import AmiEvent
 from ami.state import StateChange
 from callctl.ingest.pipeline import IngestPipeline
 from callctl.lab.state import LabState
+from callctl.routing_config.acw_watch import AcwWatch, LimitsLoader
 from callctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,20 +49,30 @@ class Runtime:
     pipeline: IngestPipeline
     connections: dict[str, NodeConnection] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
+    # --- issue #6 (ACW): ends after-call work past its line's acw_max_s, per node. ---
+    acw_limits: LimitsLoader | None = None
+    acw_watches: dict[str, AcwWatch] = field(default_factory=dict)
 
     async def start(self, nodes: list[AmiNode]) -> None:
         await self.pipeline.start()
         for node in nodes:
+            watch = AcwWatch(self.acw_limits) if self.acw_limits is not None else None
             conn = NodeConnection(
                 node,
-                on_event=self.pipeline.on_event,
+                on_event=self.pipeline.on_event if watch is None else _both(self, watch),
                 on_state_change=self._on_state_change,
                 on_gap=self._on_gap,
+                on_resync=None if watch is None else watch.on_resync,
             )
             self.connections[node.node_id] = conn
             conn.start()
+            if watch is not None:
+                self.acw_watches[node.node_id] = watch
+                watch.start(conn)
 
     async def stop(self) -> None:
+        for watch in self.acw_watches.values():
+            await watch.stop()
         for conn in self.connections.values():
             await conn.stop()
         await self.pipeline.close()
@@ -81,11 +94,23 @@ class Runtime:
         )
 
 
-def build_runtime(settings: Settings, database_url: str) -> Runtime:
+def _both(runtime: Runtime, watch: AcwWatch) -> Callable[[AmiEvent], None]:
+    """Every event to the ingest pipeline first, then to the ACW watch."""
+
+    def deliver(event: AmiEvent) -> None:
+        runtime.pipeline.on_event(event)
+        watch.on_event(event)
+
+    return deliver
+
+
+def build_runtime(
+    settings: Settings, database_url: str, *, acw_limits: LimitsLoader | None = None
+) -> Runtime:
     pipeline = IngestPipeline(
         database_url,
         settings.spool_dir or settings.cache_dir / "spool",
         {settings.node_id: settings.queue_log_file},
         raw_event_retention_months=settings.raw_event_retention_months,
     )
-    return Runtime(settings=settings, pipeline=pipeline)
+    return Runtime(settings=settings, pipeline=pipeline, acw_limits=acw_limits)

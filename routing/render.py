@@ -216,6 +216,7 @@ def render_agent_context(agent: Agent) -> str:
         " same => n,Return()\n"
         f"exten => logout,1,NoOp(callctl logout {agent.agent_id})\n"
         f"{logout}"
+        f" same => n,NoOp(${{DB_DELETE(callctl-acw/{agent.agent_id})}})\n"
         " same => n,Return()\n"
     )
 
