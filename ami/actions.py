@@ -46,6 +46,7 @@ ACTION_NAMES: Final = frozenset(
         "PJSIPShowEndpoints",
         "PJSIPShowContacts",
         "ShowDialPlan",
+        "DBDel",
     }
 )
 HEADER_NAMES: Final = frozenset(
@@ -82,6 +83,8 @@ HEADER_NAMES: Final = frozenset(
         "Cause",
         "Module",
         "Extension",
+        "Family",
+        "Key",
     }
 )
 EVENT_CLASSES: Final = frozenset(
@@ -128,6 +131,7 @@ _EVENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _UNIQUE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
 _MODULE = re.compile(r"[a-z0-9_]{1,64}(?:\.so)?")
+_ASTDB_PART = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 _CALLER_NUMBER = re.compile(r"[0-9+*#]{0,40}")
 _APP_DATA = re.compile(r"[A-Za-z0-9_./@:;,=+*#-]{0,256}")
 # Text that also lands in queue_log, whose fields are '|'-separated and not escaped.
@@ -504,6 +508,17 @@ def reload(module: str | None = None) -> Action:
     if module is None:
         return Action("Reload")
     return Action("Reload", (("Module", _match("Module", module, _MODULE, "module name")),))
+
+
+def db_del(family: str, key: str) -> Action:
+    """Delete one astdb key (e.g. the dialplan's after-call-work mark); needs write=system."""
+    return Action(
+        "DBDel",
+        (
+            ("Family", _match("Family", family, _ASTDB_PART, "astdb family")),
+            ("Key", _match("Key", key, _ASTDB_PART, "astdb key")),
+        ),
+    )
 
 
 # --- config checks -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.routing_config import agent_api
 from callctl.routing_config import api as routing_api
+from callctl.routing_config.service import routing_acw_limits
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 from callctl.web import pages
@@ -42,7 +43,11 @@ def create_app(
         url = database_url or resolve_database_url(settings)
         app.state.settings = settings
         app.state.db = await create_api_pool(url)
-        runtime = build_runtime(settings, url) if ingest else None
+        runtime = (
+            build_runtime(settings, url, acw_limits=routing_acw_limits(app.state.db, settings))
+            if ingest
+            else None
+        )
         app.state.runtime = runtime
         # The live state: the runtime's, fed by ingest; without ingest an empty one.
         live = runtime.live if runtime is not None else None

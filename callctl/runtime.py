@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ami.connection import AmiNode, Gap, NodeConnection
+from ami.connection import AmiNode, Gap, NodeConnection, ResyncSnapshot
+from ami.events import AmiEvent
 from ami.state import StateChange
 from callctl.ingest.pipeline import IngestPipeline
 from callctl.lab.state import LabState
 from callctl.live.service import LiveService, build_live_hub
+from callctl.routing_config.acw_watch import AcwWatch, LimitsLoader
 from callctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,23 +52,37 @@ class Runtime:
     live: LiveService | None = None
     connections: dict[str, NodeConnection] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
+    # --- issue #6 (ACW): ends after-call work past its line's acw_max_s, per node. ---
+    acw_limits: LimitsLoader | None = None
+    acw_watches: dict[str, AcwWatch] = field(default_factory=dict)
 
     async def start(self, nodes: list[AmiNode]) -> None:
         await self.pipeline.start()
         if self.live is not None:  # live state (callctl.live): attached before any event
             self.live.start()
         for node in nodes:
+            watch = AcwWatch(self.acw_limits) if self.acw_limits is not None else None
             conn = NodeConnection(
                 node,
-                on_event=self.pipeline.on_event,
+                on_event=self.pipeline.on_event if watch is None else _both(self, watch),
                 on_state_change=self._on_state_change,
-                on_resync=None if self.live is None else self.live.hub.on_resync,
                 on_gap=self._on_gap,
+                on_resync=_all_resync(
+                    [
+                        *([] if self.live is None else [self.live.hub.on_resync]),
+                        *([] if watch is None else [watch.on_resync]),
+                    ]
+                ),
             )
             self.connections[node.node_id] = conn
             conn.start()
+            if watch is not None:
+                self.acw_watches[node.node_id] = watch
+                watch.start(conn)
 
     async def stop(self) -> None:
+        for watch in self.acw_watches.values():
+            await watch.stop()
         for conn in self.connections.values():
             await conn.stop()
         if self.live is not None:
@@ -89,7 +106,33 @@ class Runtime:
         )
 
 
-def build_runtime(settings: Settings, database_url: str) -> Runtime:
+def _both(runtime: Runtime, watch: AcwWatch) -> Callable[[AmiEvent], None]:
+    """Every event to the ingest pipeline first, then to the ACW watch."""
+
+    def deliver(event: AmiEvent) -> None:
+        runtime.pipeline.on_event(event)
+        watch.on_event(event)
+
+    return deliver
+
+
+def _all_resync(
+    callbacks: list[Callable[[ResyncSnapshot], None]],
+) -> Callable[[ResyncSnapshot], None] | None:
+    """One resync callback for the live state and the ACW watch, in that order."""
+    if not callbacks:
+        return None
+
+    def deliver(snapshot: ResyncSnapshot) -> None:
+        for callback in callbacks:
+            callback(snapshot)
+
+    return deliver
+
+
+def build_runtime(
+    settings: Settings, database_url: str, *, acw_limits: LimitsLoader | None = None
+) -> Runtime:
     pipeline = IngestPipeline(
         database_url,
         settings.spool_dir or settings.cache_dir / "spool",
@@ -98,4 +141,4 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         reconcile_max_call=timedelta(seconds=settings.reconcile_max_call_s),
     )
     live = LiveService(build_live_hub(settings), pipeline, database_url)
-    return Runtime(settings=settings, pipeline=pipeline, live=live)
+    return Runtime(settings=settings, pipeline=pipeline, live=live, acw_limits=acw_limits)

@@ -7,6 +7,7 @@ Static files come from ``asterisk-config/static``; templated ones from
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,9 @@ FEATURE_LOGOUT = "*22"
 FEATURE_PAUSE = "*23"  # followed by the pause reason's code, 1-9
 FEATURE_UNPAUSE = "*24"
 FEATURE_END_ACW = "*25"
+# The digest realm agents' softphones authenticate in; part of every stored HA1, so
+# changing it invalidates them all.
+SIP_REALM = "callctl"
 
 
 class TemplateError(Exception):
@@ -65,6 +69,13 @@ def render_trunk(trunk: Trunk) -> str:
     )
 
 
+def digest_ha1(username: str, password: str, realm: str = SIP_REALM) -> str:
+    """RFC 2617's HA1, MD5(username:realm:password): what Asterisk needs to check a
+    softphone's digest, so the rendered config never holds the password itself."""
+    # MD5 is what SIP digest auth (and every softphone) speaks; not our choice.
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+
+
 def render_agent(agent: Agent) -> str:
     aid = agent.agent_id
     contact = ""
@@ -78,9 +89,10 @@ def render_agent(agent: Agent) -> str:
         f'callerid = "{agent.name}" <{aid}>\n'
         f"\n[{aid}-auth]\n"
         "type = auth\n"
-        "auth_type = userpass\n"
+        "auth_type = digest\n"
         f"username = {aid}\n"
-        f"password = {agent.password}\n"
+        f"realm = {SIP_REALM}\n"
+        f"password_digest = MD5:{digest_ha1(aid, agent.password)}\n"
         f"\n[{aid}]\n"
         "type = aor\n"
         "max_contacts = 1\n"
@@ -223,6 +235,7 @@ def render_agent_context(agent: Agent) -> str:
         " same => n,Return()\n"
         f"exten => logout,1,NoOp(callctl logout {agent.agent_id})\n"
         f"{logout}"
+        f" same => n,NoOp(${{DB_DELETE(callctl-acw/{agent.agent_id})}})\n"
         " same => n,Return()\n"
     )
 

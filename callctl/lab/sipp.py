@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +145,127 @@ async def run_callers(
         "-aa",
     ]
     return await _run(cmd, work_dir / "caller-screen.log", timeout_s + 30)
+
+
+@dataclass(frozen=True, slots=True)
+class SipAccount:
+    """An agent's softphone credentials (digest auth), as SIPp's -au/-ap."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.username):
+            raise SippError(f"SIP user name {self.username!r} is not a plain identifier")
+        if not re.fullmatch(r"[A-Za-z0-9_.~+/=-]{1,128}", self.password):
+            raise SippError("SIP password has characters a command line should not carry")
+
+
+def free_udp_port(ip: str) -> int:
+    """A UDP port free on ``ip`` right now (SIPp takes -p 0 as 5060, where the agents'
+    UAS may already listen)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((ip, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+_FEATURE_CODE = re.compile(r"\*[0-9]{2,4}")
+
+
+async def _run_as_agent(
+    scenario: Path,
+    account: SipAccount,
+    dialed: str,
+    *,
+    work_dir: Path,
+    local_ip: str,
+    remote: str,
+    timeout_s: float,
+) -> SippResult:
+    inf = work_dir / f"{scenario.stem}-account.csv"
+    inf.write_text(f"SEQUENTIAL\n{account.username};\n", encoding="ascii")
+    screen = work_dir / f"{scenario.stem}-screen.log"
+    screen.unlink(missing_ok=True)
+    cmd = [
+        sipp_binary(),
+        remote,
+        "-sf",
+        str(scenario),
+        "-inf",
+        str(inf),
+        "-s",
+        dialed,
+        "-au",
+        account.username,
+        "-ap",
+        account.password,
+        "-i",
+        local_ip,
+        "-p",
+        str(free_udp_port(local_ip)),
+        "-m",
+        "1",
+        "-trace_screen",
+        "-screen_file",
+        str(screen),
+        "-nostdin",
+        "-timeout_error",
+        "-timeout",
+        f"{int(timeout_s)}s",
+    ]
+    return await _run(cmd, screen, timeout_s + 30)
+
+
+async def register(
+    account: SipAccount,
+    *,
+    work_dir: Path,
+    local_ip: str,
+    remote: str,
+    expires_s: int = 300,
+    timeout_s: float = 20,
+) -> SippResult:
+    """REGISTER with digest auth; ``counts`` has "200 in" once registered, or "401 in #2"
+    / "403 in" when the credentials were refused. ``expires_s=0``: remove every
+    registration of the agent (``Contact: *``)."""
+    if expires_s == 0:
+        scenario = render_scenario("unregister.xml", {}, work_dir)
+    else:
+        scenario = render_scenario("register.xml", {"expires_s": expires_s}, work_dir)
+    return await _run_as_agent(
+        scenario,
+        account,
+        account.username,
+        work_dir=work_dir,
+        local_ip=local_ip,
+        remote=remote,
+        timeout_s=timeout_s,
+    )
+
+
+async def dial_feature_code(
+    account: SipAccount,
+    code: str,
+    *,
+    work_dir: Path,
+    local_ip: str,
+    remote: str,
+    timeout_s: float = 20,
+) -> SippResult:
+    """Dial a feature code (``*21`` log in, ``*23<n>`` pause...) as the agent, with auth."""
+    if not _FEATURE_CODE.fullmatch(code):
+        raise SippError(f"feature code {code!r} is not * and 2-4 digits")
+    scenario = render_scenario("feature.xml", {}, work_dir)
+    return await _run_as_agent(
+        scenario,
+        account,
+        code,
+        work_dir=work_dir,
+        local_ip=local_ip,
+        remote=remote,
+        timeout_s=timeout_s,
+    )
 
 
 async def start_agents(

@@ -9,6 +9,7 @@ from ami.actions import Action
 from ami.connection import NodeConnection
 from ami.errors import AmiError
 from ami.events import QueueMember
+from callctl.routing_config.acw_watch import ACW_MARK_FAMILY
 from callctl.routing_config.apply import AmiSession, ApplyError, ami_session
 from callctl.routing_config.service import RoutingService
 from routing import agent_state
@@ -45,8 +46,15 @@ class AgentStateService:
             raise AgentStateError(404, "agent.not_found", f"no agent {agent_id!r}") from None
 
     async def _run(
-        self, agent: Agent, commands: list[Action], *, tolerate: str | None = None
+        self,
+        agent: Agent,
+        commands: list[Action],
+        *,
+        tolerate: str | None = None,
+        clear_acw_mark: bool = False,
     ) -> list[MemberState]:
+        """Run ``commands``; ``clear_acw_mark``: this changes the pause, so the dialplan's
+        "in ACW" mark (see extensions.conf.in, callctl-acw) no longer holds."""
         node = self.routing.target(self.routing.settings).node
         try:
             async with self.session(node) as conn:
@@ -63,6 +71,8 @@ class AgentStateService:
                         "agent.action_refused",
                         f"Asterisk refused {command.name}: {result.message}",
                     )
+                if clear_acw_mark:  # a missing key is fine: nothing to clear
+                    await conn.action(actions.db_del(ACW_MARK_FAMILY, agent.agent_id), check=False)
                 return await member_states(conn, agent)
         except ApplyError as exc:
             raise AgentStateError(exc.status, exc.error_id, exc.message) from exc
@@ -75,7 +85,9 @@ class AgentStateService:
 
     async def logout(self, agent_id: str) -> list[MemberState]:
         _, agent = await self._agent(agent_id)
-        return await self._run(agent, agent_state.logout_actions(agent), tolerate="absent")
+        return await self._run(
+            agent, agent_state.logout_actions(agent), tolerate="absent", clear_acw_mark=True
+        )
 
     async def pause(self, agent_id: str, reason: str) -> list[MemberState]:
         model, agent = await self._agent(agent_id)
@@ -83,11 +95,11 @@ class AgentStateService:
             action = agent_state.pause_action(model, agent, reason)
         except agent_state.UnknownPauseReasonError as exc:
             raise AgentStateError(422, exc.error_id, str(exc)) from exc
-        return await self._run(agent, [action])
+        return await self._run(agent, [action], clear_acw_mark=True)
 
     async def unpause(self, agent_id: str) -> list[MemberState]:
         _, agent = await self._agent(agent_id)
-        return await self._run(agent, [agent_state.unpause_action(agent)])
+        return await self._run(agent, [agent_state.unpause_action(agent)], clear_acw_mark=True)
 
     async def end_acw(self, agent_id: str) -> list[MemberState]:
         """Unpause only if the pause in force is after-call work (409 otherwise)."""
@@ -96,7 +108,7 @@ class AgentStateService:
         if not any(agent_state.is_in_acw(s.paused, s.paused_reason) for s in states):
             raise AgentStateError(409, "agent.not_in_acw", f"agent {agent_id} is not in ACW")
         action = agent_state.unpause_action(agent, agent_state.END_ACW_REASON)
-        return await self._run(agent, [action])
+        return await self._run(agent, [action], clear_acw_mark=True)
 
 
 async def member_states(conn: NodeConnection, agent: Agent) -> list[MemberState]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from callctl.routing_config.convert import from_model, to_model
 from callctl.routing_config.schemas import RoutingDoc
 from callctl.routing_config.target import default_model, deployment, lab_target
 from callctl.settings import Settings
+from routing.acw_timer import AcwLimits, acw_limits
 from routing.model import PbxModel
 
 Mutation = Callable[[RoutingDoc], RoutingDoc]
@@ -62,3 +63,13 @@ class RoutingService:
                 raise
             await repository.set_status(self.pool, version, "applied")
             return version
+
+
+def routing_acw_limits(pool: Any, settings: Settings) -> Callable[[], Awaitable[AcwLimits]]:
+    """The ACW limits of the routing config in force, loaded when the ACW watch asks."""
+    service = RoutingService(pool, settings)
+
+    async def load() -> AcwLimits:
+        return acw_limits(await service.model_in_force())
+
+    return load

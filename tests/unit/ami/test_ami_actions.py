@@ -226,3 +226,15 @@ def test_config_check_actions() -> None:
     assert dialplan.get("Context") == "from-trunk" and dialplan.get("Extension") == "12345"
     with pytest.raises(UnsafeValueError):
         actions.show_dialplan("from-trunk\r\nAction: Originate")
+
+
+def test_db_del_wire_format_and_refusals() -> None:
+    assert wire_headers(actions.db_del("callctl-acw", "1001"))[2:] == [
+        ("Family", "callctl-acw"),
+        ("Key", "1001"),
+    ]
+    for bad in [*INJECTIONS, "a/b", "", "x" * 81]:
+        with pytest.raises(UnsafeValueError):
+            actions.db_del("callctl-acw", bad)
+        with pytest.raises(UnsafeValueError):
+            actions.db_del(bad, "1001")

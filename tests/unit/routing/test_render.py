@@ -9,7 +9,8 @@ import pytest
 
 from routing.lab_model import lab_model
 from routing.model import Agent, AmiUser, ConfigValueError, Line, Membership, PbxModel, Queue
-from routing.render import TemplateError, fill, render
+from routing.render import SIP_REALM, TemplateError, digest_ha1, fill, render
+from routing.sample_model import sample_model
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "asterisk-config"
 SECRET = "s3cret-generated-0123456789"
@@ -117,3 +118,22 @@ def test_reserved_queue_name_and_dangling_references_refused() -> None:
 def test_fill_refuses_unknown_placeholder() -> None:
     with pytest.raises(TemplateError):
         fill("x @@missing@@", {})
+
+
+def test_digest_ha1_is_rfc_2617s() -> None:
+    # RFC 2617 section 3.5's example credentials.
+    assert (
+        digest_ha1("Mufasa", "Circle Of Life", realm="testrealm@host.com")
+        == "939e7578ed9e3c518a452acee763bce9"
+    )
+
+
+def test_rendered_config_holds_password_digests_never_passwords() -> None:
+    model = sample_model("secret-0123456789abc")
+    files = render(model, CONFIG_DIR)
+    pjsip = files["pjsip.conf"]
+    for agent in model.agents:
+        assert agent.password not in "".join(files.values())
+        ha1 = digest_ha1(agent.agent_id, agent.password)
+        assert f"password_digest = MD5:{ha1}\n" in pjsip
+    assert "auth_type = digest\n" in pjsip and f"realm = {SIP_REALM}\n" in pjsip
