@@ -149,7 +149,7 @@ SELECT callid, queue, seq,
        caller_num, position, outcome,
        floor(extract(epoch FROM ended_wait_at))::bigint AS ended_wait_at,
        wait_s, agent, ring_attempts, talk_s, hangup_side,
-       floor(extract(epoch FROM completed_at))::bigint AS completed_at
+       floor(extract(epoch FROM completed_at))::bigint AS completed_at, line
 FROM queue_entries
 WHERE node = $1 AND entered_at >= to_timestamp($2) AND entered_at <= to_timestamp($3)
 ORDER BY entered_at, callid, queue, seq
@@ -176,6 +176,7 @@ async def load_entries(connection: Any, node: str, start: int, end: int) -> list
             talk_s=row["talk_s"],
             hangup_side=None if row["hangup_side"] is None else HangupSide(row["hangup_side"]),
             completed_at=row["completed_at"],
+            line=row["line"],
         )
         for row in rows
     ]
