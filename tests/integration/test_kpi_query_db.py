@@ -411,3 +411,24 @@ async def test_write_during_refresh_keeps_its_interval_dirty(
     (row,) = await query_kpis(pg, q)
     assert row.kpis.abandoned == 2
     assert await pg.fetchval("SELECT sum(abandoned) FROM kpi_queue_rollups") == 2
+
+
+async def test_service_refresher_rolls_up_new_facts(pg: Any, kpi_database_url: str) -> None:
+    from callctl.ingest.rollup_refresher import RollupRefresher
+
+    entry = QueueEntryFact(
+        node="n1", callid="r1", queue="q1", seq=1, entered_at=T0, outcome=Outcome.TIMEOUT,
+        wait_s=60, ended_wait_at=T0 + 60,
+    )  # fmt: skip
+    await commit_facts(pg, [(entry, "ami")])
+    refresher = RollupRefresher(kpi_database_url, interval_s=0.05)
+    await refresher.start()
+    try:
+        for _ in range(200):
+            if not await pg.fetchval("SELECT count(*) FROM kpi_dirty_intervals"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await refresher.close()
+    assert refresher.stats.intervals_refreshed >= 1
+    assert await pg.fetchval("SELECT sum(timed_out) FROM kpi_queue_rollups") == 1
