@@ -12,10 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 INTERVAL = timedelta(minutes=15)
 _INTERVAL_S = 900
+DAY = timedelta(days=1)
+DAY_ORIGIN = datetime(1970, 1, 1, tzinfo=timezone(timedelta(hours=8)))
+"""Day rollups are blocks of 96 intervals from China Standard Time midnight
+(UTC+8 all year, no DST), so a hotline's local days are whole blocks."""
+_DAY_OFFSET_S = 8 * 3600
 
 Span = tuple[datetime, datetime]
 """A half-open time range ``[start, end)``."""
@@ -86,3 +91,32 @@ def plan_window(
     if last < end:
         raw.append((last, end))
     return WindowPlan(rollup=_merge(rollup), raw=_merge(sorted(raw)))
+
+
+def day_floor(value: datetime) -> datetime:
+    """The start of the day block holding ``value``."""
+    require_utc_aware(value, "value")
+    seconds = value.timestamp() + _DAY_OFFSET_S
+    return datetime.fromtimestamp(seconds - seconds % 86_400 - _DAY_OFFSET_S, UTC)
+
+
+def day_ceil(value: datetime) -> datetime:
+    floor = day_floor(value)
+    return floor if floor == value else floor + DAY
+
+
+def split_days(spans: tuple[Span, ...]) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    """Clean rollup spans → (whole day blocks, the remaining 15-minute spans)."""
+    days: list[Span] = []
+    rest: list[Span] = []
+    for start, end in spans:
+        first, last = day_ceil(start), day_floor(end)
+        if first >= last:
+            rest.append((start, end))
+            continue
+        days.append((first, last))
+        if start < first:
+            rest.append((start, first))
+        if last < end:
+            rest.append((last, end))
+    return tuple(days), tuple(sorted(rest))

@@ -29,7 +29,15 @@ from kpi.counters import KpiCounters
 from kpi.definitions import KpiSet, kpis_from_counters
 from kpi.fold import EntryAggregate, fold_aggregates
 from kpi.inputs import KpiParams
-from kpi.intervals import Span, interval_floor, plan_window, require_utc_aware
+from kpi.intervals import (
+    DAY,
+    DAY_ORIGIN,
+    Span,
+    interval_floor,
+    plan_window,
+    require_utc_aware,
+    split_days,
+)
 from kpi.sql import (
     BUCKET_SQL,
     COUNTER_ARRAYS,
@@ -172,6 +180,8 @@ async def snapshot(conn: Any) -> AsyncIterator[None]:
         yield
         return
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        # Short aggregates over many columns: JIT compilation costs more than it saves.
+        await conn.execute("SET LOCAL jit = off")
         yield
 
 
@@ -181,7 +191,7 @@ async def rollup_acw_max_s(conn: Any) -> int:
 
 
 async def _counters(
-    conn: Any, q: KpiQuery, raw: list[Span], rolled: list[Span]
+    conn: Any, q: KpiQuery, raw: list[Span], rolled: RolledSpans
 ) -> dict[GroupKey, KpiCounters]:
     parts: list[tuple[GroupKey, KpiCounters]] = []
     f = q.entry_filter
@@ -191,10 +201,12 @@ async def _counters(
         rows = await conn.fetch(sql, *p.values)
         folded = fold_aggregates((group_key(r[0]), EntryAggregate(*r[1:])) for r in rows)
         parts.extend(folded.items())
-    if rolled:
+    table = "kpi_agent_rollups" if q.per_agent else "kpi_queue_rollups"
+    for suffix, spans in (("", rolled.intervals), ("_day", rolled.days)):
+        if not spans:
+            continue
         p = SqlParams()
-        table = "kpi_agent_rollups" if q.per_agent else "kpi_queue_rollups"
-        sql = rollup_read_sql(_rollup_group_expr(q, p), table, rolled, f, p)
+        sql = rollup_read_sql(_rollup_group_expr(q, p), table + suffix, list(spans), f, p)
         rows = await conn.fetch(sql, *p.values)
         parts.extend((group_key(r[0]), counters_from_rollup(r[1:])) for r in rows)
     summed: dict[GroupKey, KpiCounters] = {}
@@ -205,17 +217,19 @@ async def _counters(
 
 
 async def _agent_time(
-    conn: Any, q: KpiQuery, raw: list[Span], rolled: list[Span], as_of: datetime
+    conn: Any, q: KpiQuery, raw: list[Span], rolled: RolledSpans, as_of: datetime
 ) -> dict[GroupKey, AgentTimeCounters]:
     by_agent = q.group_by is GroupBy.AGENT
     cap = q.params.acw_max_s
     window = (q.start, q.end)
     talk_acw: list[tuple[GroupKey, int, int]] = []
-    if rolled:
+    for suffix, spans in (("", rolled.intervals), ("_day", rolled.days)):
+        if not spans:
+            continue
         p = SqlParams()
-        sql = time_rollup_read_sql(
-            "r.agent" if by_agent else "NULL::text", rolled, q.node, q.agent, p
-        )
+        group = "r.agent" if by_agent else "NULL::text"
+        table = "kpi_agent_time_rollups" + suffix
+        sql = time_rollup_read_sql(group, list(spans), q.node, q.agent, p, table)
         talk_acw.extend((group_key(r[0]), r[1], r[2]) for r in await conn.fetch(sql, *p.values))
     if raw:
         p = SqlParams()
@@ -242,6 +256,31 @@ async def _agent_time(
     return times
 
 
+@dataclass(frozen=True, slots=True)
+class RolledSpans:
+    """Clean rollup spans: whole day blocks, and 15-minute intervals."""
+
+    days: tuple[Span, ...]
+    intervals: tuple[Span, ...]
+
+
+def _rolled_spans(q: KpiQuery, spans: tuple[Span, ...]) -> RolledSpans:
+    """Use day blocks where the grouping allows: not per interval, and per day only
+    where the query's local midnight is the blocks' (UTC+8)."""
+    if q.group_by is GroupBy.INTERVAL:
+        return RolledSpans((), spans)
+    days, rest = split_days(spans)
+    if q.group_by is GroupBy.DAY:
+        zone = ZoneInfo(q.tz)
+        for start, end in days:
+            day = start
+            while day < end:
+                if day.astimezone(zone).utcoffset() != DAY_ORIGIN.utcoffset():
+                    return RolledSpans((), spans)
+                day += DAY
+    return RolledSpans(days, rest)
+
+
 async def query_kpis(conn: Any, q: KpiQuery) -> list[KpiRow]:
     """KPI rows of ``q``, one per group (sorted; unknown group first).
 
@@ -256,7 +295,7 @@ async def query_kpis(conn: Any, q: KpiQuery) -> list[KpiRow]:
             q.end,
         )
         plan = plan_window(q.start, q.end, {r[0] for r in dirty_rows}, use_rollups=use_rollups)
-        raw, rolled = list(plan.raw), list(plan.rollup)
+        raw, rolled = list(plan.raw), _rolled_spans(q, plan.rollup)
         counters = await _counters(conn, q, raw, rolled)
         times: dict[GroupKey, AgentTimeCounters] = {}
         if q.has_utilisation:

@@ -15,19 +15,21 @@ interval dirty.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from kpi.counters import KpiCounters
 from kpi.fold import EntryAggregate, fold_aggregates
-from kpi.intervals import INTERVAL, Span
+from kpi.intervals import INTERVAL, Span, day_floor
 from kpi.query import rollup_acw_max_s
 from kpi.sql import (
     COUNTER_ARRAYS,
     COUNTER_SCALARS,
+    ROLLUP_KEYS,
     EntryFilter,
     SqlParams,
-    closed_time_sql,
+    closed_time_by_interval_sql,
+    day_rebuild_sql,
     entry_aggregate_sql,
 )
 
@@ -47,12 +49,21 @@ def _counter_values(c: KpiCounters) -> list[Any]:
     ]
 
 
+def _by_day(starts: Sequence[datetime]) -> list[list[datetime]]:
+    """Interval starts grouped by UTC day, so each time query scans a bounded period."""
+    days: dict[date, list[datetime]] = {}
+    for start in starts:
+        days.setdefault(start.astimezone(UTC).date(), []).append(start)
+    return list(days.values())
+
+
 async def refresh_intervals(conn: Any, starts: Sequence[datetime]) -> None:
     """Rebuild the rollups of the intervals starting at ``starts`` (in one transaction)."""
     if not starts:
         return
     spans: list[Span] = [(s, s + INTERVAL) for s in starts]
     async with conn.transaction():
+        await conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
         cap = await rollup_acw_max_s(conn)
         p = SqlParams()
         sql = entry_aggregate_sql(
@@ -69,9 +80,11 @@ async def refresh_intervals(conn: Any, starts: Sequence[datetime]) -> None:
         per_agent = fold_aggregates(
             ((r[0], r[1], r[2], r[3], r[4]), EntryAggregate(*r[5:])) for r in rows if r[4]
         )
-        p = SqlParams()
-        sql = closed_time_sql(["w.s", "t.node", "t.agent"], spans, cap, None, None, p)
-        time_rows = await conn.fetch(sql, *p.values)
+        time_rows = []
+        for day in _by_day(starts):
+            p = SqlParams()
+            sql = closed_time_by_interval_sql(day, cap, p)
+            time_rows.extend(await conn.fetch(sql, *p.values))
 
         for table in ("kpi_queue_rollups", "kpi_agent_rollups", "kpi_agent_time_rollups"):
             await conn.execute(
@@ -92,6 +105,12 @@ async def refresh_intervals(conn: Any, starts: Sequence[datetime]) -> None:
             records=[tuple(r) for r in time_rows],
             columns=["interval_start", "node", "agent", "talking_s", "acw_s"],
         )
+        days = sorted({day_floor(s) for s in starts})
+        for table in ROLLUP_KEYS:
+            await conn.execute(
+                f"DELETE FROM {table}_day WHERE interval_start = ANY($1::timestamptz[])", days
+            )
+            await conn.execute(day_rebuild_sql(table, "$1"), days)
 
 
 async def refresh_dirty(conn: Any, *, limit: int = 96) -> int:

@@ -64,3 +64,18 @@ def test_naive_or_empty_windows_are_refused() -> None:
         plan_window(datetime(2026, 3, 1), DAY, set())
     with pytest.raises(ValueError, match="after start"):
         plan_window(DAY, DAY, set())
+
+
+def test_day_blocks_start_at_china_midnight() -> None:
+    from kpi.intervals import DAY as ONE_DAY
+    from kpi.intervals import day_ceil, day_floor, split_days
+
+    cst_midnight = datetime(2026, 2, 28, 16, tzinfo=UTC)  # 2026-03-01 00:00 UTC+8
+    assert day_floor(cst_midnight + timedelta(hours=23, minutes=59)) == cst_midnight
+    assert day_ceil(cst_midnight + M) == cst_midnight + ONE_DAY
+    start, end = cst_midnight - INTERVAL, cst_midnight + 2 * ONE_DAY + 3 * INTERVAL
+    days, rest = split_days(((start, end),))
+    assert days == ((cst_midnight, cst_midnight + 2 * ONE_DAY),)
+    assert rest == ((start, cst_midnight), (cst_midnight + 2 * ONE_DAY, end))
+    short = ((cst_midnight + INTERVAL, cst_midnight + 2 * INTERVAL),)
+    assert split_days(short) == ((), short)
