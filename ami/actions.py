@@ -43,6 +43,9 @@ ACTION_NAMES: Final = frozenset(
         "BlindTransfer",
         "Hangup",
         "Reload",
+        "PJSIPShowEndpoints",
+        "PJSIPShowContacts",
+        "ShowDialPlan",
     }
 )
 HEADER_NAMES: Final = frozenset(
@@ -78,6 +81,7 @@ HEADER_NAMES: Final = frozenset(
         "OtherChannelId",
         "Cause",
         "Module",
+        "Extension",
     }
 )
 EVENT_CLASSES: Final = frozenset(
@@ -500,3 +504,26 @@ def reload(module: str | None = None) -> Action:
     if module is None:
         return Action("Reload")
     return Action("Reload", (("Module", _match("Module", module, _MODULE, "module name")),))
+
+
+# --- config checks -------------------------------------------------------------------------
+
+
+def pjsip_show_endpoints() -> Action:
+    """List PJSIP endpoints (EndpointList events, ``ObjectName``)."""
+    return Action("PJSIPShowEndpoints")
+
+
+def pjsip_show_contacts() -> Action:
+    """List PJSIP contacts (ContactList events: ``Endpoint``, ``Uri``, ``Status``)."""
+    return Action("PJSIPShowContacts")
+
+
+def show_dialplan(context: str | None = None, extension: str | None = None) -> Action:
+    """List the dialplan (ListDialplan events), optionally one context or extension."""
+    headers: list[tuple[str, str]] = []
+    if context is not None:
+        headers.append(("Context", _match("Context", context, _CONTEXT, "context")))
+    if extension is not None:
+        headers.append(("Extension", _match("Extension", extension, _EXTEN, "extension")))
+    return Action("ShowDialPlan", tuple(headers))

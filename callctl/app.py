@@ -5,26 +5,65 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI
 
-from callctl.api import health, metrics
-from callctl.db import resolve_database_url
+from callctl.api import facts, health, metrics, users
+from callctl.api.errors import install_error_handlers
+from callctl.db import asyncpg_dsn, resolve_database_url
+from callctl.routing_config import agent_api
+from callctl.routing_config import api as routing_api
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
+async def create_api_pool(database_url: str) -> asyncpg.Pool:
+    """The API's pool; min_size 0 so that callctl starts while PostgreSQL is down."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(database_url),
+        min_size=0,
+        max_size=8,
+        timeout=5,
+        command_timeout=30,
+        server_settings={"application_name": "callctl-api"},
+    )
+    return pool
+
+
+def create_app(
+    settings: Settings, *, ingest: bool = True, database_url: str | None = None
+) -> FastAPI:
+    """The service. ``ingest=False`` gives the API alone (no AMI, no pipeline), for tests."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = build_runtime(settings, resolve_database_url(settings))
+        url = database_url or resolve_database_url(settings)
+        app.state.settings = settings
+        app.state.db = await create_api_pool(url)
+        runtime = build_runtime(settings, url) if ingest else None
         app.state.runtime = runtime
-        await runtime.start(lab_nodes(settings))
         try:
-            yield
+            if runtime is not None:
+                await runtime.start(lab_nodes(settings))
+            try:
+                yield
+            finally:
+                if runtime is not None:
+                    await runtime.stop()
         finally:
-            await runtime.stop()
+            await app.state.db.close()
 
-    app = FastAPI(title="callctl", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="callctl",
+        version="0.1.0",
+        description="12345 热线呼叫中心控制平面 · call-center control plane for 12345 hotlines",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(users.router)
+    app.include_router(facts.router)
+    app.include_router(routing_api.router)
+    app.include_router(agent_api.router)
     return app

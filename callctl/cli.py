@@ -72,6 +72,23 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_verify_cli(settings, args.since))
 
 
+def _user(args: argparse.Namespace, settings: Settings) -> int:
+    from callctl.auth.cli import run_user_add, run_user_token
+
+    if args.user_command == "token":
+        return asyncio.run(run_user_token(settings, args.username))
+    return asyncio.run(
+        run_user_add(
+            settings,
+            args.username,
+            args.role,
+            agent_id=args.agent_id,
+            can_see_numbers=args.can_see_numbers,
+            display_name=args.display_name,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callctl", description="12345 hotline control plane")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
     serve = sub.add_parser("serve", help="run callctl against the configured Asterisk")
     serve.set_defaults(handler=_serve)
+    user = sub.add_parser("user", help="users of the API")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create a user and print its first API token")
+    add.add_argument("username")
+    add.add_argument(
+        "--role", default="admin", choices=["agent", "supervisor", "ops", "admin", "auditor"]
+    )
+    add.add_argument("--agent-id", default=None, help="the agent's number (role agent)")
+    add.add_argument("--display-name", default="")
+    add.add_argument(
+        "--can-see-numbers", action="store_true", help="may see callers' numbers unmasked"
+    )
+    add.set_defaults(handler=_user)
+    token = user_sub.add_parser("token", help="print a new API token for an existing user")
+    token.add_argument("username")
+    token.set_defaults(handler=_user)
     for name, handler, text in (
         ("reconcile", _reconcile, "fill in facts from Asterisk's queue_log"),
         (

@@ -38,6 +38,7 @@ def lab_model(
                 password=lab_agent_password(aid, ami_secret),
                 memberships=(Membership(queue=LAB_QUEUE),),
                 static_contact_ip=agents_ip,
+                static_member=True,
             )
             for aid in ids
         ),

@@ -6,9 +6,12 @@ that could break out of its place in a config file (newline, ``;``, ``[``, ``,``
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
+import zoneinfo
 from dataclasses import dataclass, field
+from functools import cache
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _DIGITS = re.compile(r"^[0-9]{3,20}$")
@@ -17,6 +20,20 @@ _SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{12,128}$")
 # A display name: letters (any script, e.g. Chinese), digits, spaces and a little
 # punctuation; never quotes, separators, comment characters or control characters.
 _DISPLAY = re.compile(r"^[\w .·()（）-]{1,40}$")
+_TIMEZONE = re.compile(r"^[A-Za-z]+(?:/[A-Za-z0-9_+-]+){0,2}$")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_SOUND = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}(?:/[a-z0-9][a-z0-9_-]{0,63})?$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Built into the dialplan: the after-call-work pause. Never a configurable reason.
+ACW_REASON = "acw"
+# Queue penalties by skill: an agent's own skill at level L (1-10, 10 = expert) gives
+# penalty 10 - L (band 0..9); an overflow member gets 10 more (band 10..19). A caller of
+# a queue with overflow starts with QUEUE_MAX_PENALTY = OWN_BAND_MAX and is widened to
+# OVERFLOW_BAND_MAX after ``Overflow.after_s`` seconds.
+OWN_BAND_MAX = 9
+OVERFLOW_BAND_MAX = 19
+# Without overflow every member is eligible: Asterisk's own penalties top out far below.
+NO_PENALTY_LIMIT = 1000
 _RESERVED_QUEUE_NAMES = frozenset({"general"})
 STRATEGIES = frozenset(
     {
@@ -63,6 +80,27 @@ def check_display(field_name: str, value: str) -> str:
     return value
 
 
+def check_label(field_name: str, value: str) -> str:
+    return check_display(field_name, value)
+
+
+def check_timezone(field_name: str, value: str) -> str:
+    if not _TIMEZONE.fullmatch(value) or value not in _timezones():
+        raise ConfigValueError(field_name, value, "not a known IANA time zone")
+    return value
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_sound(field_name: str, value: str) -> str:
+    if not _SOUND.fullmatch(value):
+        raise ConfigValueError(field_name, value, "a sound file name: [a-z0-9_-], one '/' at most")
+    return value
+
+
 def check_secret(field_name: str, value: str) -> str:
     if not _SECRET.fullmatch(value):
         raise ConfigValueError(field_name, "***", "12-128 characters of [A-Za-z0-9_.~+/=-]")
@@ -84,8 +122,36 @@ def check_range(field_name: str, value: int, low: int, high: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Skill:
+    """A skill agents hold at a level (e.g. 人社 social security, 卫健 health)."""
+
+    name: str
+    label: str
+
+    def __post_init__(self) -> None:
+        check_name("skill.name", self.name)
+        check_label("skill.label", self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """After ``after_s`` seconds of waiting, agents holding ``skill`` may take the call."""
+
+    after_s: int
+    skill: str
+
+    def __post_init__(self) -> None:
+        check_range("queue.overflow.after_s", self.after_s, 1, 3600)
+        check_name("queue.overflow.skill", self.skill)
+
+
+@dataclass(frozen=True, slots=True)
 class Queue:
-    """An Asterisk queue (one per line and skill)."""
+    """An Asterisk queue (one per line and skill).
+
+    ``timeout_queue``: where a caller goes once ``max_wait_s`` has passed (none: the
+    call ends with SIP 480, which the caller can tell from a busy line).
+    """
 
     name: str
     strategy: str = "rrmemory"
@@ -93,6 +159,9 @@ class Queue:
     retry_s: int = 1
     service_level_s: int = 15
     max_wait_s: int = 300
+    skill: str | None = None
+    overflow: Overflow | None = None
+    timeout_queue: str | None = None
 
     def __post_init__(self) -> None:
         check_name("queue.name", self.name)
@@ -104,21 +173,65 @@ class Queue:
         check_range("queue.retry_s", self.retry_s, 0, 60)
         check_range("queue.service_level_s", self.service_level_s, 1, 600)
         check_range("queue.max_wait_s", self.max_wait_s, 1, 86_400)
+        if self.skill is not None:
+            check_name("queue.skill", self.skill)
+        if self.timeout_queue is not None:
+            check_name("queue.timeout_queue", self.timeout_queue)
+            if self.timeout_queue == self.name:
+                raise ConfigValueError("queue.timeout_queue", self.timeout_queue, "itself")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHours:
+    """Open from ``start`` to ``end`` (HH:MM, the line's local time) on ``days``."""
+
+    days: tuple[str, ...]
+    start: str
+    end: str
+
+    def __post_init__(self) -> None:
+        if not self.days or any(day not in WEEKDAYS for day in self.days):
+            raise ConfigValueError("line.hours.days", self.days, f"non-empty, of {WEEKDAYS}")
+        if len(set(self.days)) != len(self.days):
+            raise ConfigValueError("line.hours.days", self.days, "duplicate day")
+        for name, value in (("line.hours.start", self.start), ("line.hours.end", self.end)):
+            if not _HHMM.fullmatch(value):
+                raise ConfigValueError(name, value, "must be HH:MM")
+        if self.start >= self.end:
+            raise ConfigValueError("line.hours.end", self.end, "must be after start")
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """A service line: a dialed number (DNIS) that lands in a queue."""
+    """A service line: a dialed number (DNIS) that lands in a queue.
+
+    No ``hours``: open around the clock. ``holidays`` close the line all day, in its
+    time zone. ACW: the agent is paused with reason ``acw`` when the call ends, and
+    callctl ends a pause that exceeds ``acw_max_s``.
+    """
 
     number: str
     name: str
     queue: str
     acw: bool = True
+    acw_max_s: int = 300
+    timezone: str = "Asia/Shanghai"
+    hours: tuple[OpenHours, ...] = ()
+    holidays: tuple[dt.date, ...] = ()
+    after_hours_sound: str = "ss-noservice"
 
     def __post_init__(self) -> None:
         check_digits("line.number", self.number)
         check_display("line.name", self.name)
         check_name("line.queue", self.queue)
+        check_range("line.acw_max_s", self.acw_max_s, 1, 7200)
+        check_timezone("line.timezone", self.timezone)
+        check_sound("line.after_hours_sound", self.after_hours_sound)
+        for day in self.holidays:
+            if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
+                raise ConfigValueError("line.holidays", day, "not a date")
+        if len(set(self.holidays)) != len(self.holidays):
+            raise ConfigValueError("line.holidays", self.holidays, "duplicate date")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +248,9 @@ class Membership:
 class Agent:
     """An agent seat: a PJSIP endpoint with digest auth, and its queue memberships.
 
+    Members are dynamic by default: the agent logs in (feature code or REST) and
+    Asterisk keeps the membership across restarts (``persistentmembers``).
+    ``static_member`` (lab) makes them permanent ``member =>`` lines instead.
     ``static_contact`` (lab only) points the AOR at a fixed SIP URI, e.g. the SIPp
     UAS that answers for many agents; real softphones register instead.
     """
@@ -145,6 +261,7 @@ class Agent:
     memberships: tuple[Membership, ...] = ()
     static_contact_ip: str | None = None
     static_contact_port: int = 5060
+    static_member: bool = False
 
     def __post_init__(self) -> None:
         if not _AGENT_ID.fullmatch(self.agent_id):
@@ -154,10 +271,36 @@ class Agent:
         if self.static_contact_ip is not None:
             check_ipv4("agent.static_contact_ip", self.static_contact_ip)
         check_range("agent.static_contact_port", self.static_contact_port, 1, 65535)
+        _check_unique("membership.queue", [m.queue for m in self.memberships])
 
     @property
     def interface(self) -> str:
         return f"PJSIP/{self.agent_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PauseReason:
+    """A reason an agent pauses for, dialed as ``*23<code>`` (e.g. 1 = 小休 break)."""
+
+    name: str
+    label_zh: str
+    label_en: str
+    code: int
+
+    def __post_init__(self) -> None:
+        check_name("pause_reason.name", self.name)
+        if self.name == ACW_REASON or self.name.startswith(ACW_REASON + "-"):
+            raise ConfigValueError("pause_reason.name", self.name, "reserved for after-call work")
+        check_label("pause_reason.label_zh", self.label_zh)
+        check_label("pause_reason.label_en", self.label_en)
+        check_range("pause_reason.code", self.code, 1, 9)
+
+
+DEFAULT_PAUSE_REASONS = (
+    PauseReason("break", "小休", "Break", 1),
+    PauseReason("training", "培训", "Training", 2),
+    PauseReason("meeting", "会议", "Meeting", 3),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +351,8 @@ class PbxModel:
     queues: tuple[Queue, ...] = ()
     lines: tuple[Line, ...] = ()
     agents: tuple[Agent, ...] = ()
+    skills: tuple[Skill, ...] = ()
+    pause_reasons: tuple[PauseReason, ...] = DEFAULT_PAUSE_REASONS
 
     def __post_init__(self) -> None:
         queue_names = [q.name for q in self.queues]
@@ -215,7 +360,21 @@ class PbxModel:
         _check_unique("line.number", [ln.number for ln in self.lines])
         _check_unique("agent.agent_id", [a.agent_id for a in self.agents])
         _check_unique("trunk.name", [t.name for t in self.trunks])
+        _check_unique("skill.name", [s.name for s in self.skills])
+        _check_unique("pause_reason.name", [r.name for r in self.pause_reasons])
+        _check_unique("pause_reason.code", [str(r.code) for r in self.pause_reasons])
         known = set(queue_names)
+        skills = {s.name for s in self.skills}
+        for queue in self.queues:
+            if queue.skill is not None and queue.skill not in skills:
+                raise ConfigValueError("queue.skill", queue.skill, "no such skill")
+            if queue.overflow is not None and queue.overflow.skill not in skills:
+                raise ConfigValueError(
+                    "queue.overflow.skill", queue.overflow.skill, "no such skill"
+                )
+            if queue.timeout_queue is not None and queue.timeout_queue not in known:
+                raise ConfigValueError("queue.timeout_queue", queue.timeout_queue, "no such queue")
+        _check_no_timeout_cycle(self.queues)
         for line in self.lines:
             if line.queue not in known:
                 raise ConfigValueError("line.queue", line.queue, "no such queue")
@@ -223,6 +382,31 @@ class PbxModel:
             for membership in agent.memberships:
                 if membership.queue not in known:
                     raise ConfigValueError("membership.queue", membership.queue, "no such queue")
+
+    def queue(self, name: str) -> Queue:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        raise KeyError(name)
+
+    def agent(self, agent_id: str) -> Agent:
+        for agent in self.agents:
+            if agent.agent_id == agent_id:
+                return agent
+        raise KeyError(agent_id)
+
+
+def _check_no_timeout_cycle(queues: tuple[Queue, ...]) -> None:
+    """A caller handed from queue to queue on timeout must eventually leave."""
+    next_queue = {q.name: q.timeout_queue for q in queues}
+    for start in next_queue:
+        seen = {start}
+        current = next_queue[start]
+        while current is not None:
+            if current in seen:
+                raise ConfigValueError("queue.timeout_queue", current, "timeout queues form a loop")
+            seen.add(current)
+            current = next_queue.get(current)
 
 
 def _check_unique(field_name: str, values: list[str]) -> None:

@@ -11,9 +11,25 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from routing.model import Agent, Line, PbxModel, Queue, Trunk
+from routing.model import (
+    NO_PENALTY_LIMIT,
+    OVERFLOW_BAND_MAX,
+    OWN_BAND_MAX,
+    Agent,
+    Line,
+    PauseReason,
+    PbxModel,
+    Queue,
+    Trunk,
+)
 
 _PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
+# Agents' feature codes (dialed from the softphone; see extensions.conf.in).
+FEATURE_LOGIN = "*21"
+FEATURE_LOGOUT = "*22"
+FEATURE_PAUSE = "*23"  # followed by the pause reason's code, 1-9
+FEATURE_UNPAUSE = "*24"
+FEATURE_END_ACW = "*25"
 
 
 class TemplateError(Exception):
@@ -69,12 +85,16 @@ def render_agent(agent: Agent) -> str:
 
 
 def render_queue(queue: Queue, agents: tuple[Agent, ...]) -> str:
+    # Static members (the lab) are config lines; dynamic ones log in and Asterisk keeps
+    # them in its astdb across restarts (persistentmembers = yes).
     members = "".join(
         f"member => {a.interface},{m.penalty},{a.agent_id},{a.interface}\n"
         for a in agents
+        if a.static_member
         for m in a.memberships
         if m.queue == queue.name
     )
+    rule = f"defaultrule = {overflow_rule_name(queue)}\n" if queue.overflow else ""
     return (
         f"\n[{queue.name}]\n"
         f"strategy = {queue.strategy}\n"
@@ -82,6 +102,7 @@ def render_queue(queue: Queue, agents: tuple[Agent, ...]) -> str:
         f"retry = {queue.retry_s}\n"
         "wrapuptime = 0\n"
         "ringinuse = no\n"
+        "autofill = yes\n"
         f"servicelevel = {queue.service_level_s}\n"
         "joinempty = yes\n"
         "leavewhenempty = no\n"
@@ -89,23 +110,125 @@ def render_queue(queue: Queue, agents: tuple[Agent, ...]) -> str:
         "announce-position = no\n"
         "reportholdtime = no\n"
         "timeoutpriority = conf\n"
+        f"{rule}"
         f"{members}"
     )
 
 
-def render_line(line: Line, queue: Queue) -> str:
+def overflow_rule_name(queue: Queue) -> str:
+    return f"callctl-overflow-{queue.name}"
+
+
+def render_queue_rule(queue: Queue) -> str:
+    """Widen the caller's maximum penalty from the own-skill band to the overflow band."""
+    if queue.overflow is None:
+        return ""
+    return (
+        f"\n[{overflow_rule_name(queue)}]\n"
+        f"penaltychange => {queue.overflow.after_s},{OVERFLOW_BAND_MAX}\n"
+    )
+
+
+def render_queue_context(queue: Queue) -> str:
+    max_penalty = OWN_BAND_MAX if queue.overflow else NO_PENALTY_LIMIT
+    rule = f",{overflow_rule_name(queue)}" if queue.overflow else ""
+    on_timeout = ""
+    if queue.timeout_queue is not None:
+        on_timeout = (
+            f' same => n,GotoIf($["${{QUEUESTATUS}}" = "TIMEOUT"]'
+            f"?callctl-queue-{queue.timeout_queue},s,1)\n"
+        )
+    return (
+        f"\n[callctl-queue-{queue.name}]\n"
+        f"exten => s,1,Set(__CALLCTL_QUEUE={queue.name})\n"
+        f" same => n,Set(QUEUE_MAX_PENALTY={max_penalty})\n"
+        f" same => n,Queue({queue.name},r,,,{queue.max_wait_s},,callctl-agent-connected{rule})\n"
+        " same => n,UserEvent(CallctlQueueExit,Line: ${CALLCTL_LINE},"
+        f"Queue: {queue.name},Status: ${{QUEUESTATUS}})\n"
+        f"{on_timeout}"
+        " same => n,Hangup(19)\n"
+    )
+
+
+def render_line(line: Line) -> str:
+    hours = closed = ""
+    if line.hours or line.holidays:
+        hours = (
+            f" same => n,Gosub(callctl-hours-{line.number},s,1)\n"
+            ' same => n,GotoIf($["${GOSUB_RETVAL}" = "closed"]?closed)\n'
+        )
+        closed = (
+            f" same => n(closed),UserEvent(CallctlAfterHours,Line: {line.number})\n"
+            " same => n,Answer()\n"
+            f" same => n,Playback({line.after_hours_sound})\n"
+            " same => n,Hangup(16)\n"
+        )
     return (
         f"exten => {line.number},1,NoOp(callctl line {line.number})\n"
         f" same => n,Set(__CALLCTL_LINE={line.number})\n"
-        f" same => n,Set(__CALLCTL_QUEUE={queue.name})\n"
         f" same => n,Set(__CALLCTL_ACW={'yes' if line.acw else 'no'})\n"
-        f" same => n,Set(CALLCTL_MAX_WAIT={queue.max_wait_s})\n"
-        " same => n,Goto(callctl-queue,s,1)\n"
+        f"{hours}"
+        " same => n,MixMonitor(callctl/${UNIQUEID}.raw,D)\n"
+        f" same => n,Goto(callctl-queue-{line.queue},s,1)\n"
+        f"{closed}"
+    )
+
+
+def render_line_hours(line: Line) -> str:
+    """Returns ``open`` or ``closed``, judged in the line's own time zone."""
+    if not line.hours and not line.holidays:
+        return ""
+    tz = line.timezone
+    out = [
+        f"\n[callctl-hours-{line.number}]\n",
+        f"exten => s,1,Set(CALLCTL_TODAY=${{STRFTIME(${{EPOCH}},{tz},%Y-%m-%d)}})\n",
+    ]
+    out.extend(
+        f' same => n,GotoIf($["${{CALLCTL_TODAY}}" = "{day.isoformat()}"]?closed)\n'
+        for day in sorted(line.holidays)
+    )
+    if not line.hours:
+        out.append(" same => n,Return(open)\n")
+    out.extend(
+        f" same => n,GotoIfTime({h.start}-{h.end},{'&'.join(h.days)},*,*,{tz}?open)\n"
+        for h in line.hours
+    )
+    out.append(" same => n(closed),Return(closed)\n")
+    if line.hours:
+        out.append(" same => n(open),Return(open)\n")
+    return "".join(out)
+
+
+def render_agent_context(agent: Agent) -> str:
+    """Log in/out across the agent's queues; Gosub'd from the agent's feature codes."""
+    iface = agent.interface
+    login = "".join(
+        f" same => n,AddQueueMember({m.queue},{iface},{m.penalty},,{agent.agent_id},{iface})\n"
+        for m in agent.memberships
+    )
+    logout = "".join(
+        f" same => n,RemoveQueueMember({m.queue},{iface})\n" for m in agent.memberships
+    )
+    return (
+        f"\n[callctl-agent-{agent.agent_id}]\n"
+        f"exten => login,1,NoOp(callctl login {agent.agent_id})\n"
+        f"{login}"
+        " same => n,Return()\n"
+        f"exten => logout,1,NoOp(callctl logout {agent.agent_id})\n"
+        f"{logout}"
+        " same => n,Return()\n"
+    )
+
+
+def render_feature_codes(reasons: tuple[PauseReason, ...]) -> str:
+    return "".join(
+        f"exten => {FEATURE_PAUSE}{r.code},1,Gosub(callctl-pause,s,1({r.name}))\n"
+        " same => n,Goto(callctl-feature-done,s,1)\n"
+        for r in sorted(reasons, key=lambda r: r.code)
     )
 
 
 def template_values(model: PbxModel, etc_dir: str) -> dict[str, str]:
-    queues = {q.name: q for q in model.queues}
     return {
         "etc_dir": etc_dir,
         "ami_bind": model.network.ami_bind,
@@ -118,7 +241,12 @@ def template_values(model: PbxModel, etc_dir: str) -> dict[str, str]:
         "trunks": "".join(render_trunk(t) for t in model.trunks),
         "agents": "".join(render_agent(a) for a in model.agents),
         "queues": "".join(render_queue(q, model.agents) for q in model.queues),
-        "lines": "".join(render_line(ln, queues[ln.queue]) for ln in model.lines),
+        "queue_rules": "".join(render_queue_rule(q) for q in model.queues),
+        "lines": "".join(render_line(ln) for ln in model.lines),
+        "line_hours": "".join(render_line_hours(ln) for ln in model.lines),
+        "queue_contexts": "".join(render_queue_context(q) for q in model.queues),
+        "agent_contexts": "".join(render_agent_context(a) for a in model.agents),
+        "pause_codes": render_feature_codes(model.pause_reasons),
     }
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from callctl.db import scratch_database
 from callctl.settings import Settings
@@ -64,3 +67,45 @@ def database_url(empty_database_url: str) -> str:
 
     run_migrations(empty_database_url)
     return empty_database_url
+
+
+@pytest.fixture
+async def api_app(settings: Settings, database_url: str) -> AsyncIterator[FastAPI]:
+    """The API alone (no AMI, no ingest) on the migrated scratch database, lifespan run."""
+    from callctl.app import create_app
+
+    app = create_app(settings, ingest=False, database_url=database_url)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def api_client(api_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=api_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://callctl.test") as client:
+        yield client
+
+
+MakeToken = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def make_token(api_app: FastAPI) -> MakeToken:
+    """``await make_token(Role.SUPERVISOR, can_see_numbers=False, agent_id=None)`` → a token."""
+    from callctl.auth.roles import Role
+    from callctl.auth.tokens import issue_token
+    from callctl.auth.users import create_user
+
+    async def make(
+        role: Role, *, can_see_numbers: bool = False, agent_id: str | None = None
+    ) -> str:
+        if role is Role.AGENT and agent_id is None:
+            agent_id = "1001"
+        username = f"{role.value}-{uuid.uuid4().hex[:10]}"
+        pool = api_app.state.db
+        user_id = await create_user(
+            pool, username, role, agent_id=agent_id, can_see_numbers=can_see_numbers
+        )
+        return await issue_token(pool, user_id, "test")
+
+    return make

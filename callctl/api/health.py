@@ -21,6 +21,8 @@ class Health(BaseModel):
 @router.get("/health", response_model=Health)
 async def health(request: Request) -> Health:
     runtime = request.app.state.runtime
+    if runtime is None:  # the API alone, without ingest
+        return Health(status="ok", nodes=[])
     nodes = [NodeHealth(node=node, state=state) for node, state in runtime.node_states().items()]
     ok = bool(nodes) and all(n.state == "connected" for n in nodes)
     return Health(status="ok" if ok else "degraded", nodes=nodes)

@@ -56,4 +56,7 @@ def render_metrics(runtime: Runtime, now: float) -> str:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> str:
-    return render_metrics(request.app.state.runtime, time.time())
+    runtime = request.app.state.runtime
+    if runtime is None:  # the API alone, without ingest
+        return "# callctl: ingest is off in this process\n"
+    return render_metrics(runtime, time.time())

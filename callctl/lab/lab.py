@@ -9,7 +9,7 @@ from callctl.lab import asterisk, postgres, rootfs
 from callctl.lab.state import LabState
 from callctl.settings import Settings
 from routing.lab_model import lab_model
-from routing.model import Network
+from routing.model import Network, PbxModel
 from routing.render import render
 
 
@@ -30,8 +30,9 @@ def embedded_pg(settings: Settings) -> postgres.EmbeddedPostgres:
     return postgres.embedded_for(settings.cache_dir, settings.embedded_pg_port)
 
 
-def render_lab_config(settings: Settings, state: LabState) -> dict[str, str]:
-    model = lab_model(
+def lab_pbx_model(settings: Settings, state: LabState) -> PbxModel:
+    """The lab's own model: also the routing config in force before any change."""
+    return lab_model(
         state.ami_secret,
         trunk_ip=settings.trunk_ip,
         agents_ip=settings.agents_ip,
@@ -43,6 +44,10 @@ def render_lab_config(settings: Settings, state: LabState) -> dict[str, str]:
             sip_port=settings.sip_port,
         ),
     )
+
+
+def render_lab_config(settings: Settings, state: LabState) -> dict[str, str]:
+    model = lab_pbx_model(settings, state)
     return render(model, settings.asterisk_config_dir, etc_dir=asterisk.ETC_IN_ROOTFS)
 
 

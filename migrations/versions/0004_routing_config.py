@@ -1,6 +1,8 @@
 """Routing configuration as data: lines, queues, skills, agents, hours, pause reasons.
 
-Placeholder in the revision chain; its owner fills it in.
+Each change is stored as a whole, validated document version (JSON): the version in
+force is the newest one Asterisk accepted; rejected ones stay as the audit trail with
+the reason. ACW pauses that callctl ended for exceeding a line's acw_max_s are logged.
 
 Revision ID: 0004
 Revises: 0003
@@ -14,9 +16,32 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-UPGRADE: tuple[str, ...] = ()
+UPGRADE: tuple[str, ...] = (
+    """
+    CREATE TABLE routing_config_versions (
+        id            bigserial PRIMARY KEY,
+        document      jsonb NOT NULL,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        created_by    bigint REFERENCES users (id) ON DELETE SET NULL,
+        change        text NOT NULL DEFAULT '',
+        status        text NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'applied', 'rejected', 'failed')),
+        applied_at    timestamptz,
+        error_id      text,
+        error_message text
+    );
+    """,
+    """
+    CREATE INDEX routing_config_versions_applied
+        ON routing_config_versions (id DESC) WHERE status = 'applied';
+    """,
+)
 
-DOWNGRADE: tuple[str, ...] = ()
+DOWNGRADE: tuple[str, ...] = (
+    """
+    DROP TABLE routing_config_versions;
+    """,
+)
 
 
 def upgrade() -> None:

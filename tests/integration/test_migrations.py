@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from callctl.db import asyncpg_dsn
+from callctl.db import asyncpg_dsn, scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.db
@@ -26,15 +26,16 @@ async def _tables(url: str) -> set[str]:
         await conn.close()
 
 
-def test_alembic_upgrade_head_on_empty_database(empty_database_url: str) -> None:
-    assert asyncio.run(_tables(empty_database_url)) == set()
-    env = {**os.environ, "CALLCTL_DATABASE_URL": empty_database_url}
-    alembic = Path(sys.executable).with_name("alembic")
-    proc = subprocess.run(
-        [str(alembic), "upgrade", "head"], cwd=REPO, env=env, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr
-    tables = asyncio.run(_tables(empty_database_url))
+def test_alembic_upgrade_head_on_empty_database(server_url: str) -> None:
+    with scratch_database(server_url, "callctl_migrate", migrate=False) as url:
+        assert asyncio.run(_tables(url)) == set()
+        env = {**os.environ, "CALLCTL_DATABASE_URL": url}
+        alembic = Path(sys.executable).with_name("alembic")
+        proc = subprocess.run(
+            [str(alembic), "upgrade", "head"], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr
+        tables = asyncio.run(_tables(url))
     for table in (
         "calls",
         "queue_entries",
@@ -42,6 +43,8 @@ def test_alembic_upgrade_head_on_empty_database(empty_database_url: str) -> None
         "agent_state_intervals",
         "ingest_gaps",
         "queue_log_offsets",
+        "users",
+        "api_tokens",
         "alembic_version",
     ):
         assert table in tables

@@ -217,3 +217,12 @@ def test_action_id_is_checked() -> None:
 def test_unsafe_value_error_has_stable_id() -> None:
     assert UnsafeValueError.error_id == "ami_unsafe_value"
     assert issubclass(UnsafeValueError, AmiError)
+
+
+def test_config_check_actions() -> None:
+    assert actions.pjsip_show_endpoints().name == "PJSIPShowEndpoints"
+    assert actions.pjsip_show_contacts().name == "PJSIPShowContacts"
+    dialplan = actions.show_dialplan("from-trunk", "12345")
+    assert dialplan.get("Context") == "from-trunk" and dialplan.get("Extension") == "12345"
+    with pytest.raises(UnsafeValueError):
+        actions.show_dialplan("from-trunk\r\nAction: Originate")

@@ -78,7 +78,9 @@ def test_queue_and_line_dialplan() -> None:
     assert "member => PJSIP/1001,0,1001,PJSIP/1001" in files["queues.conf"]
     ext = files["extensions.conf"]
     assert "exten => 12345,1," in ext
-    assert "MixMonitor(" in ext and "Queue(${CALLCTL_QUEUE}" in ext
+    assert "MixMonitor(" in ext and "Goto(callctl-queue-hotline,s,1)" in ext
+    assert "Queue(hotline,r,,,20,,callctl-agent-connected)" in ext
+    assert "Status: ${QUEUESTATUS})\n same => n,Hangup(19)" in ext
 
 
 @pytest.mark.parametrize(

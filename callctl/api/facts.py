@@ -1,0 +1,298 @@
+"""Facts behind the figures: queue entries, one call's entries and AMI events, agents' states."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from callctl.api.deps import db_pool, require
+from callctl.api.errors import ApiError
+from callctl.api.window import parse_window
+from callctl.auth.principal import Principal
+from callctl.auth.roles import READERS, Role
+from callctl.privacy import mask_number
+
+router = APIRouter(prefix="/api/v1", tags=["facts"])
+
+ID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+NUMBER_HEADERS = frozenset({"calleridnum", "connectedlinenum", "callerid", "dnid"})
+OUTCOMES = ("answered", "abandoned", "timeout", "empty", "key", "transfer")
+
+
+class QueueEntryOut(BaseModel):
+    node: str
+    callid: str
+    queue: str
+    seq: int
+    linkedid: str | None
+    line: str | None
+    entered_at: datetime
+    caller_num: str | None
+    position: int | None
+    outcome: str | None
+    ended_wait_at: datetime | None
+    wait_s: int | None
+    agent: str | None
+    ring_attempts: int
+    talk_s: int | None
+    hangup_side: str | None
+    completed_at: datetime | None
+    acw_s: int | None
+    source: str
+
+
+class AmiEventOut(BaseModel):
+    received_at: datetime
+    seq: int
+    name: str
+    uniqueid: str | None
+    headers: dict[str, str]
+
+
+class CallDetail(BaseModel):
+    entries: list[QueueEntryOut]
+    events: list[AmiEventOut]
+
+
+class StateIntervalOut(BaseModel):
+    state: str
+    reason: str
+    started_at: datetime
+    ended_at: datetime | None
+    callid: str | None
+
+
+class AgentHistory(BaseModel):
+    agent: str
+    start: datetime
+    end: datetime
+    states: list[StateIntervalOut]
+
+
+def _entry(row: Any, principal: Principal) -> QueueEntryOut:
+    data = dict(row)
+    data.pop("updated_at", None)
+    if not principal.can_see_numbers:
+        data["caller_num"] = mask_number(data["caller_num"])
+    return QueueEntryOut(**data)
+
+
+def _masked_headers(headers: dict[str, str], principal: Principal) -> dict[str, str]:
+    if principal.can_see_numbers:
+        return headers
+    return {
+        key: (mask_number(value) or "") if key.lower() in NUMBER_HEADERS else value
+        for key, value in headers.items()
+    }
+
+
+def _agent_scope(principal: Principal, agent: str | None) -> str | None:
+    """Agents see only their own facts."""
+    if principal.role is not Role.AGENT:
+        return agent
+    if agent is not None and agent != principal.agent_id:
+        raise ApiError(403, "auth.other_agent", "an agent may only read its own facts")
+    return principal.agent_id
+
+
+async def _fetch_entries(
+    request: Request,
+    pool: Any,
+    principal: Principal,
+    start: str | None,
+    end: str | None,
+    queue: str | None,
+    line: str | None,
+    agent: str | None,
+    outcome: str | None,
+    limit: int,
+    offset: int,
+) -> list[QueueEntryOut]:
+    window = parse_window(start, end, request.app.state.settings.timezone)
+    rows = await pool.fetch(
+        """
+        SELECT * FROM queue_entries
+        WHERE entered_at >= $1 AND entered_at < $2
+          AND ($3::text IS NULL OR queue = $3) AND ($4::text IS NULL OR line = $4)
+          AND ($5::text IS NULL OR agent = $5) AND ($6::text IS NULL OR outcome = $6)
+        ORDER BY entered_at, node, callid, queue, seq
+        LIMIT $7 OFFSET $8
+        """,
+        window.start,
+        window.end,
+        queue,
+        line,
+        _agent_scope(principal, agent),
+        outcome,
+        limit,
+        offset,
+    )
+    return [_entry(r, principal) for r in rows]
+
+
+ENTRY_ROLES = (*READERS, Role.AGENT)
+
+
+@router.get("/entries", response_model=list[QueueEntryOut])
+async def list_entries(
+    request: Request,
+    start: str | None = None,
+    end: str | None = None,
+    queue: str | None = Query(default=None, pattern=ID_PATTERN),
+    line: str | None = Query(default=None, pattern=ID_PATTERN),
+    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    outcome: str | None = Query(default=None, pattern="^(" + "|".join(OUTCOMES) + ")$"),
+    limit: int = Query(default=500, ge=1, le=10_000),
+    offset: int = Query(default=0, ge=0),
+    principal: Principal = Depends(require(*ENTRY_ROLES)),  # noqa: B008
+    pool: Any = Depends(db_pool),  # noqa: B008
+) -> list[QueueEntryOut]:
+    """Queue entries that entered in the window (default: today, Asia/Shanghai)."""
+    return await _fetch_entries(
+        request, pool, principal, start, end, queue, line, agent, outcome, limit, offset
+    )
+
+
+CSV_HEADERS = {
+    "zh-CN": {
+        "entered_at": "进线时间",
+        "line": "热线",
+        "queue": "队列",
+        "caller_num": "主叫号码",
+        "outcome": "结果",
+        "wait_s": "等待秒数",
+        "agent": "坐席",
+        "talk_s": "通话秒数",
+        "acw_s": "话后处理秒数",
+        "hangup_side": "挂机方",
+        "callid": "呼叫ID",
+    },
+    "en": {},
+}
+
+
+@router.get("/entries.csv", response_class=Response)
+async def entries_csv(
+    request: Request,
+    start: str | None = None,
+    end: str | None = None,
+    queue: str | None = Query(default=None, pattern=ID_PATTERN),
+    line: str | None = Query(default=None, pattern=ID_PATTERN),
+    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    outcome: str | None = Query(default=None, pattern="^(" + "|".join(OUTCOMES) + ")$"),
+    lang: str = Query(default="zh-CN", pattern="^(zh-CN|en)$"),
+    limit: int = Query(default=100_000, ge=1, le=1_000_000),
+    principal: Principal = Depends(require(*ENTRY_ROLES)),  # noqa: B008
+    pool: Any = Depends(db_pool),  # noqa: B008
+) -> Response:
+    """The same entries as CSV (UTF-8 with BOM, so that Excel reads the Chinese headers)."""
+    entries = await _fetch_entries(
+        request, pool, principal, start, end, queue, line, agent, outcome, limit, 0
+    )
+    tz = request.app.state.settings.timezone
+    columns = list(CSV_HEADERS["zh-CN"])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([CSV_HEADERS[lang].get(c, c) for c in columns])
+    zone = ZoneInfo(tz)
+    for entry in entries:
+        values = entry.model_dump()
+        values["entered_at"] = entry.entered_at.astimezone(zone).isoformat()
+        writer.writerow(["" if values[c] is None else values[c] for c in columns])
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="queue_entries.csv"'},
+    )
+
+
+@router.get("/calls/{node}/{callid}", response_model=CallDetail)
+async def call_detail(
+    node: str,
+    callid: str,
+    principal: Principal = Depends(require(*READERS)),  # noqa: B008
+    pool: Any = Depends(db_pool),  # noqa: B008
+) -> CallDetail:
+    """A call's queue entries and the raw AMI events behind them (drill-down)."""
+    for name, value in (("node", node), ("callid", callid)):
+        if not _valid_id(value):
+            raise ApiError(422, "request.invalid_id", f"{name}: not a valid id", {"field": name})
+    entries = await pool.fetch(
+        "SELECT * FROM queue_entries WHERE node = $1 AND (callid = $2 OR linkedid = $2) "
+        "ORDER BY entered_at, queue, seq",
+        node,
+        callid,
+    )
+    if not entries:
+        raise ApiError(404, "calls.not_found", f"no queue entry for call {callid} on {node}")
+    linkedids = sorted({r["linkedid"] or r["callid"] for r in entries})
+    events = await pool.fetch(
+        "SELECT received_at, seq, name, uniqueid, headers FROM ami_events "
+        "WHERE node = $1 AND linkedid = ANY($2::text[]) ORDER BY received_at, seq",
+        node,
+        linkedids,
+    )
+    return CallDetail(
+        entries=[_entry(r, principal) for r in entries],
+        events=[
+            AmiEventOut(
+                received_at=e["received_at"],
+                seq=e["seq"],
+                name=e["name"],
+                uniqueid=e["uniqueid"],
+                headers=_masked_headers(_headers(e["headers"]), principal),
+            )
+            for e in events
+        ],
+    )
+
+
+def _valid_id(value: str) -> bool:
+    return re.fullmatch(ID_PATTERN, value) is not None
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    return {str(k): str(v) for k, v in data.items()}
+
+
+@router.get("/agents/{agent}/states", response_model=AgentHistory)
+async def agent_states(
+    request: Request,
+    agent: str,
+    start: str | None = None,
+    end: str | None = None,
+    principal: Principal = Depends(require(*ENTRY_ROLES)),  # noqa: B008
+    pool: Any = Depends(db_pool),  # noqa: B008
+) -> AgentHistory:
+    """The agent's state intervals overlapping the window (default: today)."""
+    if not _valid_id(agent):
+        raise ApiError(422, "request.invalid_id", "agent: not a valid id", {"field": "agent"})
+    scoped = _agent_scope(principal, agent)
+    assert scoped is not None
+    window = parse_window(start, end, request.app.state.settings.timezone)
+    rows = await pool.fetch(
+        """
+        SELECT state, reason, started_at, ended_at, callid FROM agent_state_intervals
+        WHERE agent = $1 AND started_at < $3 AND (ended_at IS NULL OR ended_at > $2)
+        ORDER BY started_at, state
+        """,
+        scoped,
+        window.start,
+        window.end,
+    )
+    return AgentHistory(
+        agent=scoped,
+        start=window.start,
+        end=window.end,
+        states=[StateIntervalOut(**dict(r)) for r in rows],
+    )

@@ -1,0 +1,61 @@
+"""Time windows in query strings: ISO date-times, today in the hotline's zone by default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from callctl.api.errors import ApiError
+
+MAX_WINDOW = timedelta(days=400)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime  # UTC, inclusive
+    end: datetime  # UTC, exclusive
+
+
+def _parse(name: str, value: str, tz: ZoneInfo) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ApiError(
+            422,
+            "request.invalid_time",
+            f"{name}: not an ISO 8601 date/time: {value[:40]!r}",
+            {"field": name},
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def today(tz_name: str, now: datetime | None = None) -> Window:
+    tz = ZoneInfo(tz_name)
+    local = (now or datetime.now(UTC)).astimezone(tz)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return Window(start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC))
+
+
+def parse_window(
+    start: str | None, end: str | None, tz_name: str, now: datetime | None = None
+) -> Window:
+    """``start``/``end`` as given (zone-less values are in ``tz_name``), else today there."""
+    tz = ZoneInfo(tz_name)
+    default = today(tz_name, now)
+    window = Window(
+        _parse("start", start, tz) if start else default.start,
+        _parse("end", end, tz) if end else default.end,
+    )
+    if window.end <= window.start:
+        raise ApiError(422, "request.empty_window", "end must be after start", {"field": "end"})
+    if window.end - window.start > MAX_WINDOW:
+        raise ApiError(
+            422,
+            "request.window_too_long",
+            f"a window may span at most {MAX_WINDOW.days} days",
+            {"field": "end"},
+        )
+    return window

@@ -1,0 +1,1 @@
+"""Routing config as data: stored versions, REST, and applying them to Asterisk."""

@@ -1,0 +1,221 @@
+"""Apply a validated PBX model: render → check → write atomically → reload → verify.
+
+If Asterisk does not take the new config (a reload fails, or the objects it should
+now hold are not there, or hold old values), the previous files are put back and
+reloaded, so the config in force stays the previous one; the error says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ami import actions
+from ami.connection import AmiNode, NodeConnection
+from ami.errors import AmiError
+from ami.events import AmiEvent, QueueParams
+from ami.state import ConnectionState
+from routing.model import PbxModel
+from routing.render import render
+
+log = logging.getLogger(__name__)
+
+# Modules whose config callctl renders, in reload order.
+RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
+_UNSAFE_CHAR = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class ApplyError(Exception):
+    """Applying failed; the previous config is in force. ``status`` maps it to HTTP."""
+
+    def __init__(self, status: int, error_id: str, message: str, detail: object = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_id = error_id
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyTarget:
+    """Where the config goes: the directory Asterisk reads (``etc_dir`` on this host,
+    ``etc_in_asterisk`` as Asterisk names it, e.g. inside its chroot) and its AMI."""
+
+    config_dir: Path
+    etc_dir: Path
+    etc_in_asterisk: str
+    node: AmiNode
+    reload_modules: tuple[str, ...] = RELOAD_MODULES
+
+    @property
+    def previous_dir(self) -> Path:
+        return self.etc_dir.with_name(self.etc_dir.name + ".previous")
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    changed: tuple[str, ...]
+    reloaded: tuple[str, ...]
+
+
+AmiSession = Callable[[AmiNode], AbstractAsyncContextManager[NodeConnection]]
+
+
+@asynccontextmanager
+async def ami_session(node: AmiNode) -> AsyncIterator[NodeConnection]:
+    """A short AMI session for one apply; 503 if Asterisk does not answer."""
+
+    def ignore(event: AmiEvent) -> None:
+        return None
+
+    conn = NodeConnection(node, on_event=ignore)
+    conn.start()
+    try:
+        try:
+            await conn.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
+        except TimeoutError:
+            raise ApplyError(
+                503, "ami.unavailable", f"Asterisk's AMI on {node.host}:{node.port} does not answer"
+            ) from None
+        yield conn
+    finally:
+        await conn.stop()
+
+
+def check_rendered(files: dict[str, str]) -> None:
+    """The rendered set is whole: no placeholder left, no control character."""
+    for name, text in files.items():
+        if "@@" in text:
+            raise ApplyError(500, "config.render_invalid", f"{name}: placeholder left")
+        if _UNSAFE_CHAR.search(text):
+            raise ApplyError(500, "config.render_invalid", f"{name}: control character")
+
+
+def read_set(etc: Path) -> dict[str, str]:
+    if not etc.is_dir():
+        return {}
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(etc.iterdir()) if p.is_file()}
+
+
+def write_set(etc: Path, files: dict[str, str]) -> tuple[str, ...]:
+    """Stage every file beside its target, then rename each into place; stale files go."""
+    etc.mkdir(parents=True, exist_ok=True)
+    current = read_set(etc)
+    changed = [name for name, text in files.items() if current.get(name) != text]
+    staged: list[tuple[Path, Path]] = []
+    for name in changed:
+        tmp = etc / f".{name}.callctl-new"
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write(files[name])
+            out.flush()
+            os.fsync(out.fileno())
+        staged.append((tmp, etc / name))
+    for tmp, target in staged:
+        os.replace(tmp, target)
+    stale = [name for name in current if name not in files]
+    for name in stale:
+        (etc / name).unlink()
+    return tuple(sorted(changed + stale))
+
+
+def keep_previous(target: ApplyTarget, files: dict[str, str]) -> None:
+    """Keep the set in force beside the live directory, for a human to compare or restore."""
+    write_set(target.previous_dir, files)
+
+
+async def reload_modules(conn: NodeConnection, modules: tuple[str, ...]) -> list[str]:
+    """Reload each module (all are tried); the failures, as messages."""
+    failures: list[str] = []
+    for module in modules:
+        try:
+            await conn.action(actions.reload(module), timeout_s=15)
+        except AmiError as exc:
+            failures.append(f"Asterisk did not reload {module}: {exc}")
+    return failures
+
+
+async def problems_in_asterisk(conn: NodeConnection, model: PbxModel) -> list[str]:
+    """What Asterisk, asked over AMI, does not hold of ``model`` (empty: all there)."""
+    found: list[str] = []
+    queues = await conn.action(actions.queue_status(), timeout_s=15)
+    params = {e.queue: e for e in queues.events if isinstance(e, QueueParams)}
+    for queue in model.queues:
+        running = params.get(queue.name)
+        if running is None:
+            found.append(f"queue {queue.name}: not loaded")
+        elif running.strategy is not None and running.strategy != queue.strategy:
+            found.append(
+                f"queue {queue.name}: strategy is still {running.strategy}, not {queue.strategy}"
+            )
+    endpoints = await conn.action(actions.pjsip_show_endpoints(), timeout_s=15)
+    names = {e.headers.get("ObjectName") for e in endpoints.events}
+    for name in [t.name for t in model.trunks] + [a.agent_id for a in model.agents]:
+        if name not in names:
+            found.append(f"endpoint {name}: not loaded")
+    dialplan = await conn.action(actions.show_dialplan("from-trunk"), timeout_s=15, check=False)
+    extensions = {e.headers.get("Extension") for e in dialplan.events}
+    for line in model.lines:
+        if line.number not in extensions:
+            found.append(f"line {line.number}: not in the dialplan")
+    return found
+
+
+async def _reload_and_check(
+    conn: NodeConnection, model: PbxModel, modules: tuple[str, ...]
+) -> list[str]:
+    failures = await reload_modules(conn, modules)
+    if failures:
+        return failures
+    problems = await problems_in_asterisk(conn, model)
+    for _ in range(10):  # a reload may settle a moment after its reply
+        if not problems:
+            break
+        await asyncio.sleep(0.2)
+        problems = await problems_in_asterisk(conn, model)
+    return problems
+
+
+async def apply_model(
+    model: PbxModel,
+    target: ApplyTarget,
+    previous_model: PbxModel | None,
+    *,
+    session: AmiSession = ami_session,
+) -> ApplyReport:
+    files = render(model, target.config_dir, etc_dir=target.etc_in_asterisk)
+    check_rendered(files)
+    async with session(target.node) as conn:
+        previous = read_set(target.etc_dir)
+        changed = write_set(target.etc_dir, files)
+        keep_previous(target, previous)
+        try:
+            problems = await _reload_and_check(conn, model, target.reload_modules)
+        except AmiError as exc:
+            problems = [str(exc)]
+        if not problems:
+            return ApplyReport(changed=changed, reloaded=target.reload_modules)
+        log.warning("config refused by Asterisk, restoring the previous one: %s", problems)
+        write_set(target.etc_dir, previous)
+        restored: list[str] = []
+        try:
+            reload_failures = await reload_modules(conn, target.reload_modules)
+            if previous_model is not None:
+                restored = await problems_in_asterisk(conn, previous_model)
+        except AmiError as exc:
+            reload_failures, restored = [], [str(exc)]
+        raise ApplyError(
+            409,
+            "config.rejected_by_asterisk",
+            "Asterisk did not take the new config; the previous config is in force",
+            {
+                "problems": problems,
+                "previous_config_problems": restored,
+                "restore_reload_failures": reload_failures,
+            },
+        )

@@ -1,0 +1,125 @@
+"""Wire (and storage) shapes of the routing config. Types and sizes only: the domain
+model in ``routing.model`` decides what is valid and names the refused field."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SkillDoc(_Doc):
+    name: str = Field(max_length=40)
+    label: str = Field(max_length=40, description="用户可见名称 · label shown to users")
+
+
+class OverflowDoc(_Doc):
+    after_s: int
+    skill: str = Field(max_length=40)
+
+
+class QueueDoc(_Doc):
+    name: str = Field(max_length=40)
+    strategy: str = Field(default="rrmemory", max_length=20)
+    ring_timeout_s: int = 15
+    retry_s: int = 1
+    service_level_s: int = 15
+    max_wait_s: int = 300
+    skill: str | None = Field(default=None, max_length=40)
+    overflow: OverflowDoc | None = None
+    timeout_queue: str | None = Field(default=None, max_length=40)
+
+
+class HoursDoc(_Doc):
+    days: list[str] = Field(max_length=7)
+    start: str = Field(max_length=5)
+    end: str = Field(max_length=5)
+
+
+class LineDoc(_Doc):
+    number: str = Field(max_length=20)
+    name: str = Field(max_length=40)
+    queue: str = Field(max_length=40)
+    acw: bool = True
+    acw_max_s: int = 300
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    hours: list[HoursDoc] = Field(default_factory=list, max_length=21)
+    holidays: list[dt.date] = Field(default_factory=list, max_length=366)
+    after_hours_sound: str = Field(default="ss-noservice", max_length=128)
+
+
+class AgentSkillDoc(_Doc):
+    skill: str = Field(max_length=40)
+    level: int = 5
+
+
+class MembershipDoc(_Doc):
+    queue: str = Field(max_length=40)
+    penalty: int = 0
+
+
+class AgentPublic(_Doc):
+    agent_id: str = Field(max_length=10)
+    name: str = Field(max_length=40)
+    skills: list[AgentSkillDoc] = Field(default_factory=list, max_length=50)
+    memberships: list[MembershipDoc] = Field(
+        default_factory=list,
+        max_length=50,
+        description="explicit memberships; they win over those derived from skills",
+    )
+    static_contact_ip: str | None = Field(default=None, max_length=15)
+    static_contact_port: int = 5060
+    static_member: bool = False
+
+
+class AgentDoc(AgentPublic):
+    password: str = Field(max_length=128, description="softphone digest password")
+
+
+class AgentIn(AgentPublic):
+    password: str | None = Field(
+        default=None, max_length=128, description="required for a new agent; omit to keep"
+    )
+
+
+class PauseReasonDoc(_Doc):
+    name: str = Field(max_length=40)
+    label_zh: str = Field(max_length=40)
+    label_en: str = Field(max_length=40)
+    code: int
+
+
+class RoutingDoc(_Doc):
+    """The whole routing config: what one stored version holds."""
+
+    skills: list[SkillDoc] = Field(default_factory=list)
+    queues: list[QueueDoc] = Field(default_factory=list)
+    lines: list[LineDoc] = Field(default_factory=list)
+    agents: list[AgentDoc] = Field(default_factory=list)
+    pause_reasons: list[PauseReasonDoc] = Field(default_factory=list)
+
+
+class RoutingView(_Doc):
+    """The routing config as shown: agents' passwords left out."""
+
+    version: int | None
+    skills: list[SkillDoc]
+    queues: list[QueueDoc]
+    lines: list[LineDoc]
+    agents: list[AgentPublic]
+    pause_reasons: list[PauseReasonDoc]
+
+
+class VersionView(_Doc):
+    id: int
+    created_at: dt.datetime
+    created_by: int | None
+    change: str
+    status: str
+    applied_at: dt.datetime | None
+    error_id: str | None
+    error_message: str | None

@@ -1,0 +1,143 @@
+"""Routing config through REST, applied to the real Asterisk: refused, accepted, rolled back.
+
+Every test leaves the lab's own config in force (teardown re-applies it), so other
+tests still find queue ``hotline``, line 12345 and agents 1001-1020.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from ami import actions
+from ami.events import QueueParams
+from callctl.auth.roles import Role
+from callctl.routing_config.apply import (
+    RELOAD_MODULES,
+    ApplyTarget,
+    ami_session,
+    apply_model,
+    read_set,
+)
+from callctl.routing_config.convert import from_model
+from callctl.routing_config.service import RoutingService
+from callctl.routing_config.target import default_model, lab_target
+from callctl.settings import Settings
+from routing.sample_model import sample_model
+
+pytestmark = pytest.mark.integration
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def lab_config_restored(
+    lab: Settings, api_app: FastAPI, api_client: httpx.AsyncClient, make_token: object
+) -> AsyncIterator[Settings]:
+    """After the test, the lab's own config is in force again, in Asterisk and the API."""
+    assert callable(make_token)
+    token = await make_token(Role.ADMIN)
+    yield lab
+    api_app.state.routing = RoutingService(api_app.state.db, lab)
+    doc = from_model(default_model(lab)).model_dump(mode="json")
+    r = await api_client.put("/api/v1/routing/config", json=doc, headers=bearer(token))
+    if r.status_code != 200:  # still leave the lab as other tests expect it
+        await apply_model(default_model(lab), lab_target(lab), None)
+    assert r.status_code == 200, r.text
+
+
+async def running_strategy(lab: Settings, queue: str) -> str | None:
+    async with ami_session(lab_target(lab).node) as conn:
+        result = await conn.action(actions.queue_status(queue))
+    params = [e for e in result.events if isinstance(e, QueueParams)]
+    return params[0].strategy if params else None
+
+
+@pytest.mark.parametrize("bad_name", ["Evil\n[trunk]", "x;type=endpoint", "${SHELL}", "a#b"])
+async def test_malicious_agent_name_is_422_and_running_config_untouched(
+    lab_config_restored: Settings,
+    api_client: httpx.AsyncClient,
+    make_token: object,
+    bad_name: str,
+) -> None:
+    assert callable(make_token)
+    token = await make_token(Role.OPS)
+    etc = lab_target(lab_config_restored).etc_dir
+    before = read_set(etc)
+    body = {"agent_id": "1001", "name": bad_name, "password": "a-good-password-123"}
+    r = await api_client.put("/api/v1/routing/agents/1001", json=body, headers=bearer(token))
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["id"] == "config.invalid_value"
+    assert error["detail"]["field"] == "agent.name"
+    assert read_set(etc) == before
+
+
+async def test_agent_role_may_not_change_routing(
+    lab_config_restored: Settings, api_client: httpx.AsyncClient, make_token: object
+) -> None:
+    assert callable(make_token)
+    token = await make_token(Role.AGENT, agent_id="1001")
+    body = {"name": "x", "label": "技能"}
+    r = await api_client.put("/api/v1/routing/skills/x", json=body, headers=bearer(token))
+    assert r.status_code == 403
+
+
+def failing_reload_target(settings: Settings) -> ApplyTarget:
+    """The lab, plus one module Asterisk cannot reload: a reload failure on demand."""
+    return dataclasses.replace(
+        lab_target(settings), reload_modules=(*RELOAD_MODULES, "res_callctl_missing.so")
+    )
+
+
+async def test_sample_model_applied_then_failed_reload_is_rolled_back(
+    lab_config_restored: Settings,
+    api_app: FastAPI,
+    api_client: httpx.AsyncClient,
+    make_token: object,
+) -> None:
+    assert callable(make_token)
+    lab = lab_config_restored
+    token = await make_token(Role.OPS)
+    doc = from_model(sample_model("unused-secret-0123456789"))
+    r = await api_client.put(
+        "/api/v1/routing/config", json=doc.model_dump(mode="json"), headers=bearer(token)
+    )
+    assert r.status_code == 200, r.text
+    assert await running_strategy(lab, "hrss-expert") == "rrmemory"
+    r = await api_client.get("/api/v1/routing/config", headers=bearer(token))
+    assert [q["name"] for q in r.json()["queues"]] == [
+        "general-12345",
+        "hrss-expert",
+        "health-12320",
+    ]
+    assert all("password" not in a for a in r.json()["agents"])
+
+    # The new files reach Asterisk (pjsip, queues and dialplan reload) but one module
+    # fails to reload: everything goes back to the previous config.
+    api_app.state.routing = RoutingService(api_app.state.db, lab, target=failing_reload_target)
+    etc = lab_target(lab).etc_dir
+    before = read_set(etc)
+    queue = {**doc.queues[1].model_dump(mode="json"), "strategy": "linear"}
+    r = await api_client.put(
+        "/api/v1/routing/queues/hrss-expert", json=queue, headers=bearer(token)
+    )
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["id"] == "config.rejected_by_asterisk"
+    assert any("res_callctl_missing.so" in p for p in error["detail"]["problems"])
+    assert error["detail"]["previous_config_problems"] == []
+    assert read_set(etc) == before
+    assert await running_strategy(lab, "hrss-expert") == "rrmemory"
+
+    r = await api_client.get("/api/v1/routing/versions", headers=bearer(token))
+    statuses = [v["status"] for v in r.json()]
+    assert statuses[:2] == ["rejected", "applied"]
+    r = await api_client.get("/api/v1/routing/config", headers=bearer(token))
+    assert r.json()["queues"][1]["strategy"] == "rrmemory"
