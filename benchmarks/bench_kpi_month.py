@@ -31,6 +31,7 @@ from kpi.rollups import refresh_all
 MONTH_START = datetime(2026, 2, 28, 16, 0, tzinfo=UTC)  # 2026-03-01 00:00 Asia/Shanghai
 DAYS = 31
 AGENTS = 340
+PER_QUEUE = AGENTS // 12
 
 _ENTRIES_OF_DAY = f"""
 INSERT INTO queue_entries (node, callid, queue, seq, line, entered_at, outcome, wait_s,
@@ -40,7 +41,8 @@ SELECT 'n1', 'd' || $2::text || '-' || i, 'q' || (l * 4 + (i % 4)), 1,
        (ARRAY['12345', '12333', '12320'])[l + 1], entered, outcome, wait,
        entered + wait * interval '1 second',
        CASE WHEN outcome = 'answered'
-            THEN 'agent' || ((l * 4 + (i % 4)) * {AGENTS // 12} + (i * 7919 % {AGENTS // 12})) END,
+            THEN 'agent' || ((l * 4 + (i % 4)) * {PER_QUEUE} + (i::bigint * 7919 % {PER_QUEUE}))
+       END,
        CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END,
        CASE WHEN outcome = 'answered' THEN talk END,
        CASE WHEN outcome = 'answered' THEN 'caller' END,

@@ -388,3 +388,16 @@ def closed_time_by_interval_sql(starts: list[datetime], acw_max_s: int, p: SqlPa
     ) t
     WHERE t.s = ANY({starts_sql}::timestamptz[])
     GROUP BY 1, 2, 3"""
+
+
+def entry_rows_sql(
+    span: Span, acw_max_s: int, f: EntryFilter, outcomes: list[str], p: SqlParams
+) -> str:
+    """The entries of ``span`` one by one, with their KPI view, in arrival order."""
+    source = entry_source_sql(p.spans([span]), p.add(acw_max_s))
+    where = entry_filter_sql(f, p)
+    return f"""
+    SELECT qe.node, qe.callid, qe.queue, qe.seq, x.line, qe.entered_at, qe.caller_num,
+           qe.outcome, qe.wait_s, qe.agent, x.talk_s, x.acw_s, x.survey, qe.hangup_side
+    {source}{where} AND qe.outcome = ANY({p.add(outcomes)}::text[])
+    ORDER BY qe.entered_at, qe.node, qe.callid, qe.queue, qe.seq"""
