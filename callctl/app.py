@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from callctl.api import facts, health, metrics, users, wallboard_ws
+from callctl.api import facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
@@ -74,6 +74,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(users.router)
     app.include_router(facts.router)
+    app.include_router(kpis.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
     app.include_router(wallboard_ws.router)

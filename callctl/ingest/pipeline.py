@@ -27,6 +27,7 @@ from callctl.ingest.normalizer import AmiNormalizer
 from callctl.ingest.qlog_window import DEFAULT_MAX_CALL
 from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
 from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps
+from callctl.ingest.rollup_refresher import RollupRefresher
 from callctl.ingest.writer import FactWriter
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class IngestPipeline:
         self._normalizers = {node: AmiNormalizer(node) for node in self._queue_logs}
         self.writer = FactWriter(database_url, spool_dir)
         self.raw_events = RawEventWriter(database_url)
+        # KPI rollups (issue #5): dirty 15-minute intervals refreshed in the background.
+        self.rollups = RollupRefresher(database_url)
         self._retention_months = raw_event_retention_months
         self._max_call = reconcile_max_call
         self._retention: asyncio.Task[None] | None = None
@@ -106,6 +109,7 @@ class IngestPipeline:
     async def start(self) -> None:
         await self.writer.start()
         await self.raw_events.start()
+        await self.rollups.start()  # KPI rollups (issue #5)
         self._worker = asyncio.create_task(self._gap_worker(), name="callctl-gap-worker")
         self._worker.add_done_callback(_log_crash)
         self._retention = asyncio.create_task(self._retention_loop(), name="callctl-retention")
@@ -118,6 +122,7 @@ class IngestPipeline:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._worker = self._retention = None
+        await self.rollups.close()  # KPI rollups (issue #5)
         await self.raw_events.close()
         await self.writer.close()
 

@@ -207,4 +207,17 @@ async def test_api_kpis_equal_the_independent_queue_log_computation(
 
 def api_figures(body: dict[str, Any]) -> dict[str, Any]:
     """The API's figures as exact fractions (its raw numerators and denominators)."""
-    raise NotImplementedError("adapted to the KPI endpoint's shape when it lands")
+    (row,) = body["rows"]
+    figures = row["figures"]
+
+    def exact(name: str) -> Fraction:
+        return Fraction(figures[name]["numerator"], figures[name]["denominator"])
+
+    return {
+        "offered": row["counts"]["offered"],
+        "answered": row["counts"]["answered"],
+        "answer_rate": exact("answer_rate"),
+        "service_level": exact("service_level"),
+        "abandon_rate": exact("abandon_rate"),
+        "asa": exact("asa_s"),
+    }

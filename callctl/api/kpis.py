@@ -1,0 +1,326 @@
+"""KPIs over any window (JSON, CSV) and the queue entries behind each figure.
+
+Every figure carries its numerator and denominator, so it can be checked by
+hand, and every count can be drilled down to its entries (``/kpis/entries``).
+Percentages and seconds are shown with two decimals (half up, ``kpi.presentation``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from callctl.api.deps import db_pool, require
+from callctl.api.errors import ApiError
+from callctl.api.window import parse_window
+from callctl.auth.principal import Principal
+from callctl.auth.roles import READERS, Role
+from callctl.privacy import mask_number
+from kpi.drilldown import drill_down
+from kpi.figures import FIGURE_LABELS, Figure
+from kpi.inputs import MAX_THRESHOLD_S, KpiParams
+from kpi.presentation import as_percent, as_seconds
+from kpi.query import GroupBy, KpiQuery, KpiRow, query_kpis, rollup_acw_max_s
+
+router = APIRouter(prefix="/api/v1", tags=["kpis"])
+
+ID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+KPI_ROLES = (*READERS, Role.AGENT)
+
+Unit = Literal["percent", "seconds"]
+
+
+class FigureOut(BaseModel):
+    value: float | None = Field(description="two decimals; null when the denominator is 0")
+    unit: Unit
+    numerator: int
+    denominator: int
+
+
+class KpiRowOut(BaseModel):
+    group: str | None = Field(description="line, queue, agent, or interval/day start (UTC)")
+    counts: dict[str, int]
+    figures: dict[str, FigureOut]
+
+
+class KpiParamsOut(BaseModel):
+    service_level_s: int
+    short_abandon_s: int
+    acw_max_s: int
+
+
+class KpiReport(BaseModel):
+    start: datetime
+    end: datetime
+    group_by: GroupBy
+    line: str | None
+    queue: str | None
+    agent: str | None
+    params: KpiParamsOut
+    rows: list[KpiRowOut]
+    labels: dict[str, dict[str, str]] = Field(description="zh-CN and English label per key")
+
+
+class DrilledEntryOut(BaseModel):
+    node: str
+    callid: str
+    queue: str
+    seq: int
+    line: str | None
+    entered_at: datetime
+    caller_num: str | None
+    outcome: str
+    wait_s: int
+    agent: str | None
+    talk_s: int | None
+    acw_s: int | None
+    hangup_side: str | None
+
+
+class DrillDownOut(BaseModel):
+    figure: Figure
+    limit: int
+    offset: int
+    entries: list[DrilledEntryOut]
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _percent(numerator: int, denominator: int) -> FigureOut:
+    value = as_percent(Fraction(numerator, denominator)) if denominator else None
+    return FigureOut(
+        value=_number(value), unit="percent", numerator=numerator, denominator=denominator
+    )
+
+
+def _seconds(numerator: int, denominator: int) -> FigureOut:
+    value = as_seconds(Fraction(numerator, denominator)) if denominator else None
+    return FigureOut(
+        value=_number(value), unit="seconds", numerator=numerator, denominator=denominator
+    )
+
+
+def row_out(row: KpiRow) -> KpiRowOut:
+    """A row with each figure beside the counts it is the ratio of (the same arithmetic
+    as ``KpiSet``: the fractions reduce to its values)."""
+    k, c = row.kpis, row.counters
+    figures = {
+        "answer_rate": _percent(k.answered, k.offered),
+        "service_level": _percent(k.answered_in_sl, k.offered),
+        "abandon_rate": _percent(k.abandoned, k.offered),
+        "asa_s": _seconds(c.sum_wait_answered, c.answered),
+        "avg_talk_s": _seconds(c.sum_talk, c.n_talk),
+        "avg_acw_s": _seconds(c.sum_acw, c.n_acw),
+        "avg_handle_s": _seconds(c.sum_handle, c.n_handle),
+        "satisfaction": _percent(k.survey_satisfied, k.survey_answers),
+        "survey_take_up": _percent(k.survey_answers, k.answered),
+    }
+    if row.agent_time is not None:
+        time = row.agent_time
+        figures["utilisation"] = _percent(time.talking_s + time.acw_s, time.logged_in_s)
+    counts = {
+        "offered": k.offered,
+        "answered": k.answered,
+        "answered_in_sl": k.answered_in_sl,
+        "abandoned": k.abandoned,
+        "short_abandoned": k.short_abandoned,
+        "timeout": c.timed_out,
+        "no_agents": c.no_agents,
+        "key": c.exited_with_key,
+        "transfer": c.transferred,
+        "survey_answers": k.survey_answers,
+        "survey_satisfied": k.survey_satisfied,
+    }
+    return KpiRowOut(group=row.group, counts=counts, figures=figures)
+
+
+def _agent_scope(principal: Principal, agent: str | None) -> str | None:
+    """An agent reads only its own figures, whatever it asks for."""
+    if principal.role is not Role.AGENT:
+        return agent
+    if principal.agent_id is None:
+        raise ApiError(403, "auth.no_agent", "this agent user has no agent id")
+    if agent is not None and agent != principal.agent_id:
+        raise ApiError(403, "auth.other_agent", "an agent may only read its own figures")
+    return principal.agent_id
+
+
+async def _query(
+    request: Request,
+    pool: Any,
+    principal: Principal,
+    start: str | None,
+    end: str | None,
+    line: str | None,
+    queue: str | None,
+    agent: str | None,
+    group_by: GroupBy,
+    service_level_s: int,
+    short_abandon_s: int,
+) -> tuple[KpiQuery, Any]:
+    tz = request.app.state.settings.timezone
+    window = parse_window(start, end, tz)
+    async with pool.acquire() as conn:
+        acw_max_s = await rollup_acw_max_s(conn)
+    try:
+        params = KpiParams(
+            service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_max_s=acw_max_s
+        )
+        q = KpiQuery(
+            window.start, window.end, line=line, queue=queue,
+            agent=_agent_scope(principal, agent), group_by=group_by, params=params, tz=tz,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ApiError(422, "request.invalid", str(exc)) from exc
+    return q, params
+
+
+def _threshold(default: int) -> Any:
+    return Query(default=default, ge=0, le=MAX_THRESHOLD_S)
+
+
+@router.get("/kpis", response_model=KpiReport)
+async def kpis(
+    request: Request,
+    start: str | None = Query(default=None, description="ISO 8601; default: today 00:00"),
+    end: str | None = Query(default=None, description="ISO 8601, exclusive"),
+    line: str | None = Query(default=None, pattern=ID_PATTERN),
+    queue: str | None = Query(default=None, pattern=ID_PATTERN),
+    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    group_by: GroupBy = GroupBy.NONE,
+    service_level_s: int = _threshold(15),
+    short_abandon_s: int = _threshold(0),
+    principal: Principal = Depends(require(*KPI_ROLES)),  # noqa: B008
+    pool: Any = Depends(db_pool),  # noqa: B008
+) -> KpiReport:
+    """人工接通率、15秒接通率、放弃率 … for a window (default: today, Asia/Shanghai)."""
+    q, params = await _query(
+        request, pool, principal, start, end, line, queue, agent, group_by,
+        service_level_s, short_abandon_s,
+    )  # fmt: skip
+    async with pool.acquire() as conn:
+        rows = await query_kpis(conn, q)
+    return KpiReport(
+        start=q.start, end=q.end, group_by=q.group_by, line=q.line, queue=q.queue, agent=q.agent,
+        params=KpiParamsOut(
+            service_level_s=params.service_level_s, short_abandon_s=params.short_abandon_s,
+            acw_max_s=params.acw_max_s,
+        ),
+        rows=[row_out(r) for r in rows],
+        labels=FIGURE_LABELS,
+    )  # fmt: skip
+
+
+CSV_COUNTS = ("offered", "answered", "answered_in_sl", "abandoned", "short_abandoned")
+CSV_FIGURES = (
+    "answer_rate", "service_level", "abandon_rate", "asa_s", "avg_talk_s", "avg_acw_s",
+    "avg_handle_s", "satisfaction", "survey_take_up", "utilisation",
+)  # fmt: skip
+GROUP_LABELS = {"zh-CN": "分组", "en": "group"}
+UNIT_LABELS = {"zh-CN": {"percent": "%", "seconds": "秒"}, "en": {"percent": "%", "seconds": "s"}}
+
+
+def kpi_csv(rows: list[KpiRowOut], lang: str) -> str:
+    """UTF-8 with BOM, so that Excel reads the Chinese headers."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    has_utilisation = any("utilisation" in r.figures for r in rows)
+    figures = [f for f in CSV_FIGURES if f != "utilisation" or has_utilisation]
+    units = {f: "seconds" if f.endswith("_s") else "percent" for f in figures}
+    header = [GROUP_LABELS[lang]]
+    header += [FIGURE_LABELS[c][lang] for c in CSV_COUNTS]
+    header += [f"{FIGURE_LABELS[f][lang]} ({UNIT_LABELS[lang][units[f]]})" for f in figures]
+    writer.writerow(header)
+    for row in rows:
+        values: list[object] = ["" if row.group is None else row.group]
+        values += [row.counts[c] for c in CSV_COUNTS]
+        for f in figures:
+            figure = row.figures.get(f)
+            values.append("" if figure is None or figure.value is None else f"{figure.value:.2f}")
+        writer.writerow(values)
+    return "\ufeff" + out.getvalue()
+
+
+@router.get("/kpis.csv", response_class=Response)
+async def kpis_csv(
+    request: Request,
+    start: str | None = None,
+    end: str | None = None,
+    line: str | None = Query(default=None, pattern=ID_PATTERN),
+    queue: str | None = Query(default=None, pattern=ID_PATTERN),
+    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    group_by: GroupBy = GroupBy.NONE,
+    service_level_s: int = _threshold(15),
+    short_abandon_s: int = _threshold(0),
+    lang: str = Query(default="zh-CN", pattern="^(zh-CN|en)$"),
+    principal: Principal = Depends(require(*KPI_ROLES)),  # noqa: B008
+    pool: Any = Depends(db_pool),  # noqa: B008
+) -> Response:
+    """The same figures as CSV (zh-CN headers by default, ``lang=en``)."""
+    q, _ = await _query(
+        request, pool, principal, start, end, line, queue, agent, group_by,
+        service_level_s, short_abandon_s,
+    )  # fmt: skip
+    async with pool.acquire() as conn:
+        rows = await query_kpis(conn, q)
+    return Response(
+        kpi_csv([row_out(r) for r in rows], lang),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="kpis.csv"'},
+    )
+
+
+@router.get("/kpis/entries", response_model=DrillDownOut)
+async def kpi_entries(
+    request: Request,
+    figure: Figure,
+    start: str | None = None,
+    end: str | None = None,
+    line: str | None = Query(default=None, pattern=ID_PATTERN),
+    queue: str | None = Query(default=None, pattern=ID_PATTERN),
+    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    service_level_s: int = _threshold(15),
+    short_abandon_s: int = _threshold(0),
+    limit: int = Query(default=500, ge=1, le=10_000),
+    offset: int = Query(default=0, ge=0),
+    principal: Principal = Depends(require(*KPI_ROLES)),  # noqa: B008
+    pool: Any = Depends(db_pool),  # noqa: B008
+) -> DrillDownOut:
+    """The queue entries behind a count, in arrival order (caller numbers masked)."""
+    q, _ = await _query(
+        request, pool, principal, start, end, line, queue, agent, GroupBy.NONE,
+        service_level_s, short_abandon_s,
+    )  # fmt: skip
+    async with pool.acquire() as conn:
+        found = await drill_down(conn, q, figure, limit=limit, offset=offset)
+    entries = []
+    for e in found:
+        caller = e.caller_num if principal.can_see_numbers else mask_number(e.caller_num)
+        entries.append(
+            DrilledEntryOut(
+                node=e.node,
+                callid=e.callid,
+                queue=e.queue,
+                seq=e.seq,
+                line=e.line,
+                entered_at=e.entered_at,
+                caller_num=caller,
+                outcome=e.outcome.value,
+                wait_s=e.wait_s,
+                agent=e.agent,
+                talk_s=e.talk_s,
+                acw_s=e.acw_s,
+                hangup_side=e.hangup_side,
+            )
+        )
+    return DrillDownOut(figure=figure, limit=limit, offset=offset, entries=entries)

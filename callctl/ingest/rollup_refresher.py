@@ -1,0 +1,78 @@
+"""Keeps the KPI rollups up to date: refreshes dirty intervals in the background.
+
+Answers never depend on it (``kpi.query`` reads dirty intervals from the
+facts); it only keeps queries fast. One connection, kept open; on a database
+error it logs, drops the connection and tries again after ``interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+
+from callctl.db import asyncpg_dsn
+from kpi.rollups import refresh_dirty
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RefresherStats:
+    intervals_refreshed: int = 0
+    failures: int = 0
+
+
+class RollupRefresher:
+    def __init__(self, database_url: str, *, interval_s: float = 5.0, batch: int = 96) -> None:
+        self._dsn = asyncpg_dsn(database_url)
+        self._interval_s = interval_s
+        self._batch = batch
+        self._task: asyncio.Task[None] | None = None
+        self.stats = RefresherStats()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="callctl-kpi-rollups")
+        self._task.add_done_callback(_log_crash)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh_once(self, conn: asyncpg.Connection) -> int:
+        """Refresh until nothing is dirty; returns how many intervals."""
+        total = 0
+        while done := await refresh_dirty(conn, limit=self._batch):
+            total += done
+            self.stats.intervals_refreshed += done
+        return total
+
+    async def _loop(self) -> None:
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self._dsn, timeout=5)
+                    await self.refresh_once(conn)
+                except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                    self.stats.failures += 1
+                    log.warning("KPI rollups: refresh failed (%s); retrying", exc)
+                    if conn is not None:
+                        conn.terminate()
+                    conn = None
+                await asyncio.sleep(self._interval_s)
+        finally:
+            if conn is not None:
+                conn.terminate()
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("KPI rollup refresher crashed", exc_info=task.exception())

@@ -1,0 +1,78 @@
+"""The queue entries behind a figure (every figure is explainable).
+
+Entries are read with the same SQL view as the KPI arithmetic's raw path and
+classified in Python with ``kpi.figures.entry_in_figure``, the predicate that
+mirrors the counters, so that the entries listed add up to the figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kpi.figures import FIGURE_OUTCOMES, Figure, entry_in_figure
+from kpi.inputs import EntryRecord
+from kpi.outcome import Outcome
+from kpi.query import KpiQuery
+from kpi.sql import SqlParams, entry_rows_sql
+
+
+@dataclass(frozen=True, slots=True)
+class DrilledEntry:
+    node: str
+    callid: str
+    queue: str
+    seq: int
+    line: str | None
+    entered_at: datetime
+    caller_num: str | None
+    outcome: Outcome
+    wait_s: int
+    agent: str | None
+    talk_s: int | None
+    acw_s: int | None
+    """Capped, as counted."""
+    hangup_side: str | None
+
+
+async def drill_down(
+    conn: Any, q: KpiQuery, figure: Figure, *, limit: int, offset: int = 0
+) -> list[DrilledEntry]:
+    """Entries of ``q``'s window and filters that count toward ``figure``, in arrival order."""
+    if limit < 1 or offset < 0:
+        raise ValueError("limit must be >= 1 and offset >= 0")
+    p = SqlParams()
+    outcomes = sorted(o.value for o in FIGURE_OUTCOMES[figure])
+    sql = entry_rows_sql((q.start, q.end), q.params.acw_max_s, q.entry_filter, outcomes, p)
+    found: list[DrilledEntry] = []
+    skipped = 0
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        async for row in conn.cursor(sql, *p.values, prefetch=500):
+            outcome = Outcome(row["outcome"])
+            record = EntryRecord(outcome, row["wait_s"], row["talk_s"], row["acw_s"], row["survey"])
+            if not entry_in_figure(figure, record, q.params):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            found.append(
+                DrilledEntry(
+                    node=row["node"],
+                    callid=row["callid"],
+                    queue=row["queue"],
+                    seq=row["seq"],
+                    line=row["line"],
+                    entered_at=row["entered_at"],
+                    caller_num=row["caller_num"],
+                    outcome=outcome,
+                    wait_s=row["wait_s"],
+                    agent=row["agent"],
+                    talk_s=row["talk_s"],
+                    acw_s=row["acw_s"],
+                    hangup_side=row["hangup_side"],
+                )
+            )
+            if len(found) >= limit:
+                break
+    return found

@@ -1,0 +1,152 @@
+"""Recompute dirty 15-minute rollups from the facts (idempotent, exact).
+
+The fact tables' triggers (migration 0003) mark every interval a write touches;
+``refresh_dirty`` takes the oldest marks, recomputes those intervals' rollups
+from the facts with the same SQL and fold as the raw path of
+``kpi.query.query_kpis``, replaces them, and clears each mark only if its
+generation is still the one it read: a fact written meanwhile bumped the
+generation, so its interval stays dirty and is refreshed again.
+
+Rollups are built with ``kpi_rollup_settings.acw_max_s`` (one ACW cap for the
+hotline); ``set_rollup_acw_max_s`` changes it and marks every rolled-up
+interval dirty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from kpi.counters import KpiCounters
+from kpi.fold import EntryAggregate, fold_aggregates
+from kpi.intervals import INTERVAL, Span, day_floor
+from kpi.query import rollup_acw_max_s
+from kpi.sql import (
+    COUNTER_ARRAYS,
+    COUNTER_SCALARS,
+    ROLLUP_KEYS,
+    EntryFilter,
+    SqlParams,
+    closed_time_by_interval_sql,
+    day_rebuild_sql,
+    entry_aggregate_sql,
+)
+
+_COUNTER_COLUMNS = [*COUNTER_SCALARS, *(name for name, _ in COUNTER_ARRAYS)]
+
+_CLEAR_MARKS = """
+DELETE FROM kpi_dirty_intervals d
+USING unnest($1::timestamptz[], $2::bigint[]) AS m(s, g)
+WHERE d.interval_start = m.s AND d.gen = m.g
+"""
+
+
+def _counter_values(c: KpiCounters) -> list[Any]:
+    return [
+        *(getattr(c, name) for name in COUNTER_SCALARS),
+        *(list(getattr(c, name)) for name, _ in COUNTER_ARRAYS),
+    ]
+
+
+def _by_day(starts: Sequence[datetime]) -> list[list[datetime]]:
+    """Interval starts grouped by UTC day, so each time query scans a bounded period."""
+    days: dict[date, list[datetime]] = {}
+    for start in starts:
+        days.setdefault(start.astimezone(UTC).date(), []).append(start)
+    return list(days.values())
+
+
+async def refresh_intervals(conn: Any, starts: Sequence[datetime]) -> None:
+    """Rebuild the rollups of the intervals starting at ``starts`` (in one transaction)."""
+    if not starts:
+        return
+    spans: list[Span] = [(s, s + INTERVAL) for s in starts]
+    async with conn.transaction():
+        await conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
+        cap = await rollup_acw_max_s(conn)
+        p = SqlParams()
+        sql = entry_aggregate_sql(
+            ["w.s", "qe.node", "COALESCE(x.line, '')", "qe.queue", "qe.agent"],
+            spans,
+            cap,
+            EntryFilter(),
+            p,
+        )
+        rows = await conn.fetch(sql, *p.values)
+        per_queue = fold_aggregates(
+            ((r[0], r[1], r[2], r[3]), EntryAggregate(*r[5:])) for r in rows
+        )
+        per_agent = fold_aggregates(
+            ((r[0], r[1], r[2], r[3], r[4]), EntryAggregate(*r[5:])) for r in rows if r[4]
+        )
+        time_rows = []
+        for day in _by_day(starts):
+            p = SqlParams()
+            sql = closed_time_by_interval_sql(day, cap, p)
+            time_rows.extend(await conn.fetch(sql, *p.values))
+
+        for table in ("kpi_queue_rollups", "kpi_agent_rollups", "kpi_agent_time_rollups"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE interval_start = ANY($1::timestamptz[])", list(starts)
+            )
+        await conn.copy_records_to_table(
+            "kpi_queue_rollups",
+            records=[(*key, *_counter_values(c)) for key, c in per_queue.items()],
+            columns=["interval_start", "node", "line", "queue", *_COUNTER_COLUMNS],
+        )
+        await conn.copy_records_to_table(
+            "kpi_agent_rollups",
+            records=[(*key, *_counter_values(c)) for key, c in per_agent.items()],
+            columns=["interval_start", "node", "line", "queue", "agent", *_COUNTER_COLUMNS],
+        )
+        await conn.copy_records_to_table(
+            "kpi_agent_time_rollups",
+            records=[tuple(r) for r in time_rows],
+            columns=["interval_start", "node", "agent", "talking_s", "acw_s"],
+        )
+        days = sorted({day_floor(s) for s in starts})
+        for table in ROLLUP_KEYS:
+            await conn.execute(
+                f"DELETE FROM {table}_day WHERE interval_start = ANY($1::timestamptz[])", days
+            )
+            await conn.execute(day_rebuild_sql(table, "$1"), days)
+
+
+async def refresh_dirty(conn: Any, *, limit: int = 96) -> int:
+    """Refresh up to ``limit`` dirty intervals (oldest first); returns how many."""
+    marks = await conn.fetch(
+        "SELECT interval_start, gen FROM kpi_dirty_intervals ORDER BY interval_start LIMIT $1",
+        limit,
+    )
+    if not marks:
+        return 0
+    starts = [m[0] for m in marks]
+    async with conn.transaction():
+        await refresh_intervals(conn, starts)
+        await conn.execute(_CLEAR_MARKS, starts, [m[1] for m in marks])
+    return len(marks)
+
+
+async def refresh_all(conn: Any, *, batch: int = 96) -> int:
+    """Refresh until no interval is dirty (e.g. after a bulk load); returns how many."""
+    total = 0
+    while done := await refresh_dirty(conn, limit=batch):
+        total += done
+    return total
+
+
+async def set_rollup_acw_max_s(conn: Any, acw_max_s: int) -> None:
+    """Change the cap rollups are built with; every rolled-up interval becomes dirty."""
+    if acw_max_s < 0:
+        raise ValueError(f"acw_max_s must be >= 0, got {acw_max_s}")
+    async with conn.transaction():
+        await conn.execute("UPDATE kpi_rollup_settings SET acw_max_s = $1", acw_max_s)
+        await conn.execute(
+            """
+            INSERT INTO kpi_dirty_intervals (interval_start)
+            SELECT interval_start FROM kpi_queue_rollups
+            UNION SELECT interval_start FROM kpi_agent_time_rollups
+            ON CONFLICT (interval_start) DO UPDATE SET gen = EXCLUDED.gen, marked_at = now()
+            """
+        )

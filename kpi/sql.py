@@ -1,0 +1,403 @@
+"""SQL text over the fact tables and rollups (no I/O here: builders only).
+
+Every value travels as a bind parameter; only fixed fragments of this module
+are ever spliced into SQL text.
+
+An entry's KPI view follows ``callctl.facts.to_kpi.entry_record``: entries with
+no outcome or no wait yet are left out; an answered entry's ACW is the length
+of the ACW interval tied to it (the latest, if several), capped at
+``acw_max_s``, unknown while that interval is open; with no tied interval it is
+0 once the call has completed and unknown before. Its line is the entry's own
+``line``, else the line of its call (``calls`` by ``linkedid``, which is the
+caller channel's ``uniqueid``, i.e. the entry's ``callid``, for an inbound call).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kpi.counters import WAIT_BUCKETS
+from kpi.inputs import MAX_THRESHOLD_S
+from kpi.intervals import INTERVAL, Span
+
+MAX_CALL_SPAN = timedelta(hours=6)
+"""Bound on wait + talk of one entry, used to find talk spans that reach into a
+window from entries that began before it (there is no immutable expression to
+index a talk span's end by). Talk more than 6 h after the entry began would go
+uncounted in agent time; entry KPIs do not depend on it."""
+
+BUCKET_SQL = "date_bin(interval '15 minutes', {ts}, timestamptz '1970-01-01 00:00:00+00')"
+
+
+@dataclass(slots=True)
+class SqlParams:
+    """Positional bind parameters, numbered as they are added."""
+
+    values: list[Any] = field(default_factory=list)
+
+    def add(self, value: object) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+    def spans(self, spans: tuple[Span, ...] | list[Span]) -> str:
+        """A ``w(s, e)`` relation of half-open spans."""
+        starts = self.add([s for s, _ in spans])
+        ends = self.add([e for _, e in spans])
+        return f"unnest({starts}::timestamptz[], {ends}::timestamptz[]) AS w(s, e)"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    node: str | None = None
+    line: str | None = None
+    queue: str | None = None
+    agent: str | None = None
+    agent_required: bool = False
+    """Only entries with an agent (per-agent figures)."""
+
+
+def entry_filter_sql(f: EntryFilter, p: SqlParams) -> str:
+    clauses = []
+    if f.node is not None:
+        clauses.append(f"qe.node = {p.add(f.node)}")
+    if f.line is not None:
+        clauses.append(f"x.line = {p.add(f.line)}")
+    if f.queue is not None:
+        clauses.append(f"qe.queue = {p.add(f.queue)}")
+    if f.agent is not None:
+        clauses.append(f"qe.agent = {p.add(f.agent)}")
+    elif f.agent_required:
+        clauses.append("qe.agent IS NOT NULL")
+    return "".join(f" AND {c}" for c in clauses)
+
+
+def entry_source_sql(spans_sql: str, acw_cap: str) -> str:
+    """FROM clause of entries with their KPI view in ``x``: line, talk_s, acw_s."""
+    return f"""
+    FROM {spans_sql}
+    JOIN queue_entries qe ON qe.entered_at >= w.s AND qe.entered_at < w.e
+    LEFT JOIN calls c ON c.node = qe.node AND c.linkedid = COALESCE(qe.linkedid, qe.callid)
+    LEFT JOIN LATERAL (
+        SELECT a.started_at, a.ended_at FROM acw_intervals a
+        WHERE qe.outcome = 'answered' AND a.callid IS NOT NULL AND a.node = qe.node
+          AND a.callid = qe.callid AND a.queue = qe.queue AND a.seq = qe.seq
+        ORDER BY a.started_at DESC LIMIT 1
+    ) acw ON true
+    CROSS JOIN LATERAL (SELECT
+        COALESCE(qe.line, c.line) AS line,
+        CASE WHEN qe.outcome = 'answered' THEN qe.talk_s END AS talk_s,
+        CASE
+            WHEN qe.outcome <> 'answered' THEN NULL
+            WHEN acw.started_at IS NOT NULL AND acw.ended_at IS NULL THEN NULL
+            WHEN acw.started_at IS NOT NULL
+                THEN least(extract(epoch FROM acw.ended_at - acw.started_at)::bigint,
+                           {acw_cap}::bigint)
+            WHEN qe.completed_at IS NOT NULL THEN 0
+        END AS acw_s,
+        NULL::integer AS survey
+    ) x
+    WHERE qe.outcome IS NOT NULL AND qe.wait_s IS NOT NULL"""
+
+
+ENTRY_AGGREGATES = f"""
+    qe.outcome, least(qe.wait_s, {MAX_THRESHOLD_S + 1}), x.survey,
+    count(*), sum(qe.wait_s)::bigint,
+    count(x.talk_s), coalesce(sum(x.talk_s), 0)::bigint,
+    count(x.acw_s), coalesce(sum(x.acw_s), 0)::bigint,
+    count(x.talk_s + x.acw_s), coalesce(sum(x.talk_s + x.acw_s), 0)::bigint"""
+"""Columns of ``kpi.fold.EntryAggregate``, after the group columns."""
+
+
+def entry_aggregate_sql(
+    group_exprs: list[str], spans: list[Span], acw_max_s: int, f: EntryFilter, p: SqlParams
+) -> str:
+    """Entries of ``spans`` grouped by ``group_exprs`` + outcome, wait bucket, survey."""
+    source = entry_source_sql(p.spans(spans), p.add(acw_max_s))
+    where = entry_filter_sql(f, p)
+    groups = [*group_exprs, "qe.outcome", f"least(qe.wait_s, {MAX_THRESHOLD_S + 1})", "x.survey"]
+    positions = ", ".join(str(i + 1) for i in range(len(groups)))
+    selected = ", ".join(group_exprs)
+    return f"SELECT {selected}, {ENTRY_AGGREGATES} {source}{where} GROUP BY {positions}"
+
+
+COUNTER_SCALARS = (
+    "answered",
+    "abandoned",
+    "timed_out",
+    "no_agents",
+    "exited_with_key",
+    "transferred",
+    "sum_wait_answered",
+    "n_talk",
+    "sum_talk",
+    "n_acw",
+    "sum_acw",
+    "n_handle",
+    "sum_handle",
+)
+COUNTER_ARRAYS = (
+    ("answered_wait_hist", WAIT_BUCKETS),
+    ("abandoned_wait_hist", WAIT_BUCKETS),
+    ("survey_by_key", 10),
+)
+
+
+ENTRY_ROLLUP_TABLES = (
+    "kpi_queue_rollups",
+    "kpi_agent_rollups",
+    "kpi_queue_rollups_day",
+    "kpi_agent_rollups_day",
+)
+ROLLUP_KEYS = {
+    "kpi_queue_rollups": ("node", "line", "queue"),
+    "kpi_agent_rollups": ("node", "line", "queue", "agent"),
+    "kpi_agent_time_rollups": ("node", "agent"),
+}
+
+
+def day_rebuild_sql(table: str, days: str) -> str:
+    """Rebuild the ``{table}_day`` rows of the day blocks starting at ``days``."""
+    keys = ROLLUP_KEYS[table]
+    if table == "kpi_agent_time_rollups":
+        values = ["talking_s", "acw_s"]
+        sums = ["sum(r.talking_s)", "sum(r.acw_s)"]
+    else:
+        values = [*COUNTER_SCALARS, *(name for name, _ in COUNTER_ARRAYS)]
+        sums = [f"sum(r.{name})" for name in COUNTER_SCALARS]
+        for name, length in COUNTER_ARRAYS:
+            items = ", ".join(f"sum(r.{name}[{i}])" for i in range(1, length + 1))
+            sums.append(f"ARRAY[{items}]::integer[]")
+    columns = ", ".join(["interval_start", *keys, *values])
+    key_list = ", ".join(f"r.{k}" for k in keys)
+    return f"""
+    INSERT INTO {table}_day ({columns})
+    SELECT d.s, {key_list}, {", ".join(sums)}
+    FROM unnest({days}::timestamptz[]) AS d(s)
+    JOIN {table} r ON r.interval_start >= d.s AND r.interval_start < d.s + interval '1 day'
+    GROUP BY d.s, {key_list}"""
+
+
+def rollup_sums_sql() -> str:
+    """``sum`` of every counter column, array elements one by one (in field order)."""
+    sums = [f"sum(r.{name})::bigint" for name in COUNTER_SCALARS]
+    for name, length in COUNTER_ARRAYS:
+        sums.extend(f"sum(r.{name}[{i}])::bigint" for i in range(1, length + 1))
+    return ", ".join(sums)
+
+
+def rollup_filter_sql(f: EntryFilter, p: SqlParams) -> str:
+    clauses = []
+    if f.node is not None:
+        clauses.append(f"r.node = {p.add(f.node)}")
+    if f.line is not None:
+        clauses.append(f"r.line = {p.add(f.line)}")
+    if f.queue is not None:
+        clauses.append(f"r.queue = {p.add(f.queue)}")
+    if f.agent is not None:
+        clauses.append(f"r.agent = {p.add(f.agent)}")
+    return "".join(f" AND {c}" for c in clauses)
+
+
+def rollup_read_sql(
+    group_expr: str, table: str, spans: list[Span], f: EntryFilter, p: SqlParams
+) -> str:
+    if table not in ENTRY_ROLLUP_TABLES:
+        raise ValueError(f"not a rollup table: {table}")
+    spans_sql = p.spans(spans)
+    where = rollup_filter_sql(f, p)
+    return (
+        f"SELECT {group_expr}, {rollup_sums_sql()} FROM {spans_sql} "
+        f"JOIN {table} r ON r.interval_start >= w.s AND r.interval_start < w.e "
+        f"WHERE true{where} GROUP BY 1"
+    )
+
+
+# --- agent time ------------------------------------------------------------------------
+
+
+def _agent_filter(alias: str, node: str | None, agent: str | None, p: SqlParams) -> str:
+    clauses = [f"{alias}.agent IS NOT NULL"]
+    if node is not None:
+        clauses.append(f"{alias}.node = {p.add(node)}")
+    if agent is not None:
+        clauses.append(f"{alias}.agent = {p.add(agent)}")
+    return "".join(f" AND {c}" for c in clauses)
+
+
+def closed_time_sql(
+    group_exprs: list[str],
+    spans: list[Span],
+    acw_max_s: int,
+    node: str | None,
+    agent: str | None,
+    p: SqlParams,
+) -> str:
+    """Closed talk and ACW spans, clipped to ``spans``: (groups..., talking_s, acw_s).
+
+    Group expressions may use ``w.s`` (the span's start), ``t.node`` and ``t.agent``.
+    """
+    spans_sql = p.spans(spans)
+    cap = f"({p.add(acw_max_s)}::integer * interval '1 second')"
+    max_span = p.add(MAX_CALL_SPAN)
+    talk_end = "(qe.ended_wait_at + qe.talk_s * interval '1 second')"
+    acw_end = f"least(a.ended_at, a.started_at + {cap})"
+    talk_filter = _agent_filter("qe", node, agent, p)
+    acw_filter = _agent_filter("a", node, agent, p)
+    groups = ", ".join(group_exprs)
+    positions = ", ".join(str(i + 1) for i in range(len(group_exprs)))
+    return f"""
+    SELECT {groups}, sum(t.talking)::bigint, sum(t.acw)::bigint FROM {spans_sql}
+    CROSS JOIN LATERAL (
+        SELECT qe.node, qe.agent,
+               extract(epoch FROM least({talk_end}, w.e)
+                                  - greatest(qe.ended_wait_at, w.s))::bigint AS talking,
+               0::bigint AS acw
+        FROM queue_entries qe
+        WHERE qe.entered_at >= w.s - {max_span}::interval AND qe.entered_at < w.e
+          AND qe.outcome = 'answered' AND qe.talk_s IS NOT NULL
+          AND qe.ended_wait_at < w.e AND {talk_end} > w.s{talk_filter}
+        UNION ALL
+        SELECT a.node, a.agent, 0::bigint,
+               extract(epoch FROM least({acw_end}, w.e) - greatest(a.started_at, w.s))::bigint
+        FROM acw_intervals a
+        WHERE a.started_at < w.e AND a.started_at >= w.s - {cap}
+          AND a.ended_at IS NOT NULL AND {acw_end} > w.s{acw_filter}
+    ) t
+    GROUP BY {positions}"""
+
+
+def open_time_sql(
+    group_expr: str,
+    span: Span,
+    as_of: object,
+    acw_max_s: int,
+    node: str | None,
+    agent: str | None,
+    p: SqlParams,
+) -> str:
+    """Talk and ACW still open at ``as_of``, clipped to ``span``: (group, talking_s, acw_s)."""
+    start, end = p.add(span[0]), p.add(span[1])
+    now = f"{p.add(as_of)}::timestamptz"
+    cap = f"({p.add(acw_max_s)}::integer * interval '1 second')"
+    talk_filter = _agent_filter("qe", node, agent, p)
+    acw_filter = _agent_filter("a", node, agent, p)
+    talk_upper = f"least({now}, {end}::timestamptz)"
+    acw_upper = f"least({now}, a.started_at + {cap}, {end}::timestamptz)"
+    return f"""
+    SELECT {group_expr}, sum(t.talking)::bigint, sum(t.acw)::bigint FROM (
+        SELECT qe.node, qe.agent,
+               extract(epoch FROM {talk_upper}
+                                  - greatest(qe.ended_wait_at, {start}::timestamptz))::bigint
+                   AS talking,
+               0::bigint AS acw
+        FROM queue_entries qe
+        WHERE qe.outcome = 'answered' AND qe.talk_s IS NULL AND qe.completed_at IS NULL
+          AND greatest(qe.ended_wait_at, {start}::timestamptz) < {talk_upper}{talk_filter}
+        UNION ALL
+        SELECT a.node, a.agent, 0::bigint,
+               extract(epoch FROM {acw_upper}
+                                  - greatest(a.started_at, {start}::timestamptz))::bigint
+        FROM acw_intervals a
+        WHERE a.ended_at IS NULL
+          AND greatest(a.started_at, {start}::timestamptz) < {acw_upper}{acw_filter}
+    ) t
+    GROUP BY 1"""
+
+
+def logged_in_sql(
+    group_expr: str, span: Span, as_of: object, node: str | None, agent: str | None, p: SqlParams
+) -> str:
+    """Logged-in seconds per group: the union of an agent's sessions (all queues) in ``span``.
+
+    ``group_expr`` may use ``t.agent``; sessions still open count until ``as_of``.
+    """
+    start, end = p.add(span[0]), p.add(span[1])
+    now = f"{p.add(as_of)}::timestamptz"
+    lower = f"greatest(s.started_at, {start}::timestamptz)"
+    upper = f"least(COALESCE(s.ended_at, {now}), {end}::timestamptz)"
+    where = _agent_filter("s", node, agent, p)
+    return f"""
+    SELECT {group_expr}, coalesce(sum(extract(epoch FROM upper(t.r) - lower(t.r))), 0)::bigint
+    FROM (
+        SELECT s.agent, unnest(range_agg(tstzrange({lower}, {upper}))) AS r
+        FROM agent_sessions s
+        WHERE s.started_at < {end}::timestamptz AND {lower} < {upper}{where}
+        GROUP BY s.agent
+    ) t
+    GROUP BY 1"""
+
+
+def time_rollup_read_sql(
+    group_expr: str,
+    spans: list[Span],
+    node: str | None,
+    agent: str | None,
+    p: SqlParams,
+    table: str = "kpi_agent_time_rollups",
+) -> str:
+    """Rolled-up closed talk and ACW seconds: (group, talking_s, acw_s); may use ``r.agent``."""
+    if table not in ("kpi_agent_time_rollups", "kpi_agent_time_rollups_day"):
+        raise ValueError(f"not a time rollup table: {table}")
+    spans_sql = p.spans(spans)
+    where = _agent_filter("r", node, agent, p)
+    return (
+        f"SELECT {group_expr}, sum(r.talking_s)::bigint, sum(r.acw_s)::bigint FROM {spans_sql} "
+        f"JOIN {table} r ON r.interval_start >= w.s AND r.interval_start < w.e "
+        f"WHERE true{where} GROUP BY 1"
+    )
+
+
+def closed_time_by_interval_sql(starts: list[datetime], acw_max_s: int, p: SqlParams) -> str:
+    """Closed talk and ACW per (interval, node, agent) for the 15-minute ``starts``.
+
+    Each span is cut into the intervals it touches (``generate_series``) and
+    joined to ``starts`` by equality: linear in the spans of the period, where
+    ``closed_time_sql`` would rescan them per interval. Same figures.
+    """
+    lo, hi = min(starts), max(starts) + INTERVAL
+    starts_sql = p.add(list(starts))
+    lo_sql, hi_sql = f"{p.add(lo)}::timestamptz", f"{p.add(hi)}::timestamptz"
+    cap = f"({p.add(acw_max_s)}::integer * interval '1 second')"
+    max_span = f"{p.add(MAX_CALL_SPAN)}::interval"
+    talk_end = "(qe.ended_wait_at + qe.talk_s * interval '1 second')"
+    acw_end = f"least(a.ended_at, a.started_at + {cap})"
+    quarter = "interval '15 minutes'"
+    talk_bucket = BUCKET_SQL.format(ts="qe.ended_wait_at")
+    acw_bucket = BUCKET_SQL.format(ts="a.started_at")
+    return f"""
+    SELECT t.s, t.node, t.agent, sum(t.talking)::bigint, sum(t.acw)::bigint FROM (
+        SELECT g.s, qe.node, qe.agent,
+               extract(epoch FROM least({talk_end}, g.s + {quarter})
+                                  - greatest(qe.ended_wait_at, g.s))::bigint AS talking,
+               0::bigint AS acw
+        FROM queue_entries qe
+        CROSS JOIN LATERAL generate_series({talk_bucket}, {talk_end}, {quarter}) AS g(s)
+        WHERE qe.entered_at >= {lo_sql} - {max_span} AND qe.entered_at < {hi_sql}
+          AND qe.outcome = 'answered' AND qe.talk_s IS NOT NULL AND qe.agent IS NOT NULL
+          AND qe.ended_wait_at < {hi_sql} AND {talk_end} > {lo_sql}
+        UNION ALL
+        SELECT g.s, a.node, a.agent, 0::bigint,
+               extract(epoch FROM least({acw_end}, g.s + {quarter})
+                                  - greatest(a.started_at, g.s))::bigint
+        FROM acw_intervals a
+        CROSS JOIN LATERAL generate_series({acw_bucket}, {acw_end}, {quarter}) AS g(s)
+        WHERE a.started_at >= {lo_sql} - {cap} AND a.started_at < {hi_sql}
+          AND a.ended_at IS NOT NULL AND a.agent IS NOT NULL
+    ) t
+    WHERE t.s = ANY({starts_sql}::timestamptz[])
+    GROUP BY 1, 2, 3"""
+
+
+def entry_rows_sql(
+    span: Span, acw_max_s: int, f: EntryFilter, outcomes: list[str], p: SqlParams
+) -> str:
+    """The entries of ``span`` one by one, with their KPI view, in arrival order."""
+    source = entry_source_sql(p.spans([span]), p.add(acw_max_s))
+    where = entry_filter_sql(f, p)
+    return f"""
+    SELECT qe.node, qe.callid, qe.queue, qe.seq, x.line, qe.entered_at, qe.caller_num,
+           qe.outcome, qe.wait_s, qe.agent, x.talk_s, x.acw_s, x.survey, qe.hangup_side
+    {source}{where} AND qe.outcome = ANY({p.add(outcomes)}::text[])
+    ORDER BY qe.entered_at, qe.node, qe.callid, qe.queue, qe.seq"""
