@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +21,8 @@ from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 from callctl.web import pages
 
+log = logging.getLogger(__name__)
+
 
 async def create_api_pool(database_url: str) -> asyncpg.Pool:
     """The API's pool; min_size 0 so that callctl starts while PostgreSQL is down."""
@@ -31,6 +35,15 @@ async def create_api_pool(database_url: str) -> asyncpg.Pool:
         server_settings={"application_name": "callctl-api"},
     )
     return pool
+
+
+async def close_api_pool(pool: asyncpg.Pool, timeout_s: float = 5.0) -> None:
+    """Close gracefully, but never let a held connection stall the shutdown."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout_s)
+    except TimeoutError:
+        log.warning("API pool did not close within %.0f s; terminating it", timeout_s)
+        pool.terminate()
 
 
 def create_app(
@@ -61,7 +74,7 @@ def create_app(
                 if runtime is not None:
                     await runtime.stop()
         finally:
-            await app.state.db.close()
+            await close_api_pool(app.state.db)
 
     app = FastAPI(
         title="callctl",

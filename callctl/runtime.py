@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -81,13 +83,17 @@ class Runtime:
                 watch.start(conn)
 
     async def stop(self) -> None:
-        for watch in self.acw_watches.values():
-            await watch.stop()
-        for conn in self.connections.values():
-            await conn.stop()
+        async with _timed("ACW watches"):
+            for watch in self.acw_watches.values():
+                await watch.stop()
+        async with _timed("AMI connections"):
+            for conn in self.connections.values():
+                await conn.stop()
         if self.live is not None:
-            await self.live.stop()
-        await self.pipeline.close()
+            async with _timed("live state"):
+                await self.live.stop()
+        async with _timed("ingest pipeline"):
+            await self.pipeline.close()
 
     def node_states(self) -> dict[str, str]:
         return {node: conn.state.value for node, conn in self.connections.items()}
@@ -104,6 +110,16 @@ class Runtime:
             change.new.value,
             change.reason,
         )
+
+
+@asynccontextmanager
+async def _timed(what: str) -> AsyncIterator[None]:
+    """Logs a shutdown step that took long (a stalled stop is then easy to place)."""
+    started = time.monotonic()
+    yield
+    took = time.monotonic() - started
+    if took > 1.0:
+        log.warning("stopping %s took %.1f s", what, took)
 
 
 def _both(runtime: Runtime, watch: AcwWatch) -> Callable[[AmiEvent], None]:

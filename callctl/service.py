@@ -18,6 +18,11 @@ def serve(settings: Settings) -> int:
     print(f"  API docs: {base}/docs")
     print(f"  AMI:      {settings.ami_host}:{settings.ami_port} (node {settings.node_id})")
     uvicorn.run(
-        create_app(settings), host=settings.http_host, port=settings.http_port, log_level="info"
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="info",
+        # Open websockets (wallboards) must not hold a restart up for long.
+        timeout_graceful_shutdown=5,
     )
     return 0

@@ -50,6 +50,10 @@ KPI_FIELDS: Final[tuple[str, ...]] = (
 )
 """What KPIs are computed from, hence what must agree."""
 
+OPTIONAL_IN_QUEUE_LOG: Final[frozenset[str]] = frozenset({"line"})
+"""Fields a queue_log line may lack (written before the dialplan passed the line
+as Queue's URL argument): queue_log's silence there is no difference."""
+
 EntryKey = tuple[str, str, str, int]
 _T = TypeVar("_T")
 
@@ -114,6 +118,7 @@ def compare_entries(
             FieldDifference(name, getattr(entry, name), getattr(stored, name))
             for name in fields
             if getattr(entry, name) != getattr(stored, name)
+            and not (name in OPTIONAL_IN_QUEUE_LOG and getattr(entry, name) is None)
         )
         if diffs:
             differing.append(EntryDifference(key, diffs))

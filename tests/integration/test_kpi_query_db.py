@@ -161,7 +161,8 @@ async def write(pg: Any, world: World, facts: list[Any]) -> None:
             )
         else:
             await pg.execute(
-                "INSERT INTO calls (node, linkedid, line, started_at) VALUES ($1, $2, $3, now()) "
+                "INSERT INTO calls (node, linkedid, line, started_at, source) "
+                "VALUES ($1, $2, $3, now(), 'ami') "
                 "ON CONFLICT (node, linkedid) DO UPDATE SET line = EXCLUDED.line "
                 "WHERE calls.line IS DISTINCT FROM EXCLUDED.line",
                 node,

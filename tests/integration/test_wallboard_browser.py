@@ -8,6 +8,7 @@ QueueCallerJoin reaching an AMI client, then 0 again when the caller gives up.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import asyncpg
@@ -134,4 +135,9 @@ async def test_page_shows_a_waiting_call_within_1_s(
     finally:
         await pause_all(control, False)
         callctl.terminate()
-        callctl.wait(20)
+        try:
+            callctl.wait(30)
+        except subprocess.TimeoutExpired:
+            callctl.kill()
+            callctl.wait()
+            raise
