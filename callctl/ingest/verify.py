@@ -26,15 +26,15 @@ from typing import Any, Final, TypeVar
 import asyncpg
 
 from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database_url
-from callctl.facts.models import HangupSide, QueueEntryFact
+from callctl.facts.models import QueueEntryFact
 from callctl.ingest.qlog_fold import (
     assume_zone,
     fold_file,
     iso_utc,
     to_epoch,
 )
+from callctl.ingest.stored import ENTRY_COLUMNS, entry_from_row
 from callctl.settings import Settings
-from kpi.outcome import Outcome
 
 KPI_FIELDS: Final[tuple[str, ...]] = (
     "entered_at",
@@ -148,13 +148,8 @@ class VerifyReport:
         return self.comparison.differences == 0
 
 
-_LOAD_SQL = """
-SELECT callid, queue, seq,
-       floor(extract(epoch FROM entered_at))::bigint AS entered_at,
-       caller_num, position, outcome,
-       floor(extract(epoch FROM ended_wait_at))::bigint AS ended_wait_at,
-       wait_s, agent, ring_attempts, talk_s, hangup_side,
-       floor(extract(epoch FROM completed_at))::bigint AS completed_at, line
+_LOAD_SQL = f"""
+SELECT {ENTRY_COLUMNS}
 FROM queue_entries
 WHERE node = $1 AND entered_at >= to_timestamp($2) AND entered_at <= to_timestamp($3)
 ORDER BY entered_at, callid, queue, seq
@@ -164,27 +159,7 @@ ORDER BY entered_at, callid, queue, seq
 async def load_entries(connection: Any, node: str, start: int, end: int) -> list[QueueEntryFact]:
     """The node's queue entries that entered in ``[start, end]`` (epoch seconds)."""
     rows = await connection.fetch(_LOAD_SQL, node, start, end)
-    return [
-        QueueEntryFact(
-            node=node,
-            callid=row["callid"],
-            queue=row["queue"],
-            seq=row["seq"],
-            entered_at=row["entered_at"],
-            caller_num=row["caller_num"],
-            position=row["position"],
-            outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
-            ended_wait_at=row["ended_wait_at"],
-            wait_s=row["wait_s"],
-            agent=row["agent"],
-            ring_attempts=row["ring_attempts"],
-            talk_s=row["talk_s"],
-            hangup_side=None if row["hangup_side"] is None else HangupSide(row["hangup_side"]),
-            completed_at=row["completed_at"],
-            line=row["line"],
-        )
-        for row in rows
-    ]
+    return [entry_from_row(row) for row in rows]
 
 
 async def verify(
