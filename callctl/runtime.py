@@ -12,6 +12,7 @@ from datetime import timedelta
 from ami.connection import AmiNode, Gap, NodeConnection, ResyncSnapshot
 from ami.events import AmiEvent
 from ami.state import StateChange
+from callctl.errors import ReportedError
 from callctl.ingest.pipeline import IngestPipeline
 from callctl.lab.state import LabState
 from callctl.live.service import LiveService, build_live_hub
@@ -21,8 +22,9 @@ from callctl.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class NoAmiNodeError(Exception):
-    error_id = "ami.no_node"
+class NoAmiNodeError(ReportedError):
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "ami.no_node", message)
 
 
 def lab_nodes(settings: Settings) -> list[AmiNode]:

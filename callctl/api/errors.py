@@ -9,16 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from callctl.errors import ReportedError
 
-class ApiError(Exception):
-    """An error the API reports as is: an HTTP status, a stable id and a message."""
 
-    def __init__(self, status: int, error_id: str, message: str, detail: object = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_id = error_id
-        self.message = message
-        self.detail = detail
+class ApiError(ReportedError):
+    """An error raised by a router itself (auth, bad parameters, not found)."""
 
 
 def error_body(error_id: str, message: str, detail: object = None) -> dict[str, Any]:
@@ -33,8 +28,8 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+async def _reported_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ReportedError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse(
         error_body(exc.error_id, exc.message, exc.detail), status_code=exc.status, headers=headers
@@ -60,6 +55,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ReportedError, _reported_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)

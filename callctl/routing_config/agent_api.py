@@ -12,9 +12,8 @@ from callctl.api.deps import require
 from callctl.api.errors import ApiError
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
-from callctl.routing_config.agent_service import AgentStateError, AgentStateService, MemberState
+from callctl.routing_config.agent_service import AgentStateService, MemberState
 from callctl.routing_config.api import routing_service
-from callctl.runtime import NoAmiNodeError
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agent state"])
 ACTORS = (Role.AGENT, Role.SUPERVISOR, Role.OPS, Role.ADMIN)
@@ -47,12 +46,7 @@ async def _act(
 ) -> AgentStateOut:
     if principal.role is Role.AGENT and principal.agent_id != agent_id:
         raise ApiError(403, "auth.forbidden", "an agent may change only its own state")
-    try:
-        states = await run()
-    except AgentStateError as exc:
-        raise ApiError(exc.status, exc.error_id, exc.message) from exc
-    except NoAmiNodeError as exc:
-        raise ApiError(503, "ami.no_node", str(exc)) from exc
+    states = await run()
     return AgentStateOut(
         agent_id=agent_id,
         queues=[

@@ -9,19 +9,16 @@ from ami.actions import Action
 from ami.connection import NodeConnection
 from ami.errors import AmiError
 from ami.events import QueueMember
+from callctl.errors import ReportedError
 from callctl.routing_config.acw_watch import ACW_MARK_FAMILY
-from callctl.routing_config.apply import AmiSession, ApplyError, ami_session
+from callctl.routing_config.apply import AmiSession, ami_session
 from callctl.routing_config.service import RoutingService
 from routing import agent_state
 from routing.model import Agent, PbxModel
 
 
-class AgentStateError(Exception):
-    def __init__(self, status: int, error_id: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_id = error_id
-        self.message = message
+class AgentStateError(ReportedError):
+    """An agent state command was refused or failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +71,6 @@ class AgentStateService:
                 if clear_acw_mark:  # a missing key is fine: nothing to clear
                     await conn.action(actions.db_del(ACW_MARK_FAMILY, agent.agent_id), check=False)
                 return await member_states(conn, agent)
-        except ApplyError as exc:
-            raise AgentStateError(exc.status, exc.error_id, exc.message) from exc
         except AmiError as exc:
             raise AgentStateError(502, "ami.action_failed", str(exc)) from exc
 

@@ -14,7 +14,6 @@ from callctl.api.errors import ApiError
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
 from callctl.routing_config import repository
-from callctl.routing_config.apply import ApplyError
 from callctl.routing_config.convert import InvalidConfigError
 from callctl.routing_config.schemas import (
     AgentDoc,
@@ -29,7 +28,6 @@ from callctl.routing_config.schemas import (
     VersionView,
 )
 from callctl.routing_config.service import Mutation, RoutingService
-from callctl.runtime import NoAmiNodeError
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
 WRITERS = (Role.OPS, Role.ADMIN)
@@ -72,10 +70,6 @@ async def _change(
             f"{exc.where}: {exc.field}: {exc.why}",
             {"field": exc.field, "where": exc.where, "why": exc.why},
         ) from exc
-    except ApplyError as exc:
-        raise ApiError(exc.status, exc.error_id, exc.message, exc.detail) from exc
-    except NoAmiNodeError as exc:
-        raise ApiError(503, "ami.no_node", str(exc)) from exc
     return ChangeResult(version=version)
 
 
@@ -105,10 +99,7 @@ async def get_config(
     service: RoutingService = Depends(routing_service),  # noqa: B008
     _: Principal = Depends(require(*READERS)),  # noqa: B008
 ) -> RoutingView:
-    try:
-        version, doc = await service.in_force()
-    except NoAmiNodeError as exc:
-        raise ApiError(503, "ami.no_node", str(exc)) from exc
+    version, doc = await service.in_force()
     return _view(version, doc)
 
 

@@ -21,6 +21,7 @@ from ami.connection import AmiNode, NodeConnection
 from ami.errors import AmiError
 from ami.events import AmiEvent, QueueParams
 from ami.state import ConnectionState
+from callctl.errors import ReportedError
 from routing.model import PbxModel
 from routing.render import render
 
@@ -31,15 +32,8 @@ RELOAD_MODULES = ("res_pjsip.so", "app_queue.so", "pbx_config.so")
 _UNSAFE_CHAR = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-class ApplyError(Exception):
-    """Applying failed; the previous config is in force. ``status`` maps it to HTTP."""
-
-    def __init__(self, status: int, error_id: str, message: str, detail: object = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_id = error_id
-        self.message = message
-        self.detail = detail
+class ApplyError(ReportedError):
+    """Applying failed; the previous config is in force."""
 
 
 @dataclass(frozen=True, slots=True)
