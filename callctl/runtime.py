@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
-from ami.connection import AmiNode, Gap, NodeConnection, ResyncSnapshot
-from ami.events import AmiEvent
+from ami.connection import AmiNode, Gap, NodeConnection
 from ami.state import StateChange
 from callctl.errors import ReportedError
 from callctl.ingest.pipeline import IngestPipeline
@@ -66,17 +66,18 @@ class Runtime:
             self.live.start()
         for node in nodes:
             watch = AcwWatch(self.acw_limits) if self.acw_limits is not None else None
+            resyncs = [
+                *([] if self.live is None else [self.live.hub.on_resync]),
+                *([] if watch is None else [watch.on_resync]),
+            ]
             conn = NodeConnection(
                 node,
-                on_event=self.pipeline.on_event if watch is None else _both(self, watch),
+                # The pipeline (and through it the live state) sees each event
+                # first, then the ACW watch; resyncs go to the live state, then it.
+                on_event=_fan_out(self.pipeline.on_event, *([watch.on_event] if watch else [])),
                 on_state_change=self._on_state_change,
                 on_gap=self._on_gap,
-                on_resync=_all_resync(
-                    [
-                        *([] if self.live is None else [self.live.hub.on_resync]),
-                        *([] if watch is None else [watch.on_resync]),
-                    ]
-                ),
+                on_resync=_fan_out(*resyncs) if resyncs else None,
             )
             self.connections[node.node_id] = conn
             conn.start()
@@ -124,26 +125,18 @@ async def _timed(what: str) -> AsyncIterator[None]:
         log.warning("stopping %s took %.1f s", what, took)
 
 
-def _both(runtime: Runtime, watch: AcwWatch) -> Callable[[AmiEvent], None]:
-    """Every event to the ingest pipeline first, then to the ACW watch."""
-
-    def deliver(event: AmiEvent) -> None:
-        runtime.pipeline.on_event(event)
-        watch.on_event(event)
-
-    return deliver
+_T = TypeVar("_T")
 
 
-def _all_resync(
-    callbacks: list[Callable[[ResyncSnapshot], None]],
-) -> Callable[[ResyncSnapshot], None] | None:
-    """One resync callback for the live state and the ACW watch, in that order."""
-    if not callbacks:
-        return None
+def _fan_out(first: Callable[[_T], None], *rest: Callable[[_T], None]) -> Callable[[_T], None]:
+    """One callback calling each given one in order (just ``first`` when it is alone)."""
+    if not rest:
+        return first
+    callbacks = (first, *rest)
 
-    def deliver(snapshot: ResyncSnapshot) -> None:
+    def deliver(item: _T) -> None:
         for callback in callbacks:
-            callback(snapshot)
+            callback(item)
 
     return deliver
 
