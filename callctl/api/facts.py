@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
+from callctl.api.filters import ID_PATTERN, FactFilter, agent_scope, fact_filter
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
@@ -23,7 +24,6 @@ from callctl.privacy import mask_number
 
 router = APIRouter(prefix="/api/v1", tags=["facts"])
 
-ID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
 NUMBER_HEADERS = frozenset({"calleridnum", "connectedlinenum", "callerid", "dnid"})
 OUTCOMES = ("answered", "abandoned", "timeout", "empty", "key", "transfer")
 
@@ -95,29 +95,15 @@ def _masked_headers(headers: dict[str, str], principal: Principal) -> dict[str, 
     }
 
 
-def _agent_scope(principal: Principal, agent: str | None) -> str | None:
-    """Agents see only their own facts."""
-    if principal.role is not Role.AGENT:
-        return agent
-    if agent is not None and agent != principal.agent_id:
-        raise ApiError(403, "auth.other_agent", "an agent may only read its own facts")
-    return principal.agent_id
-
-
 async def _fetch_entries(
-    request: Request,
     pool: Any,
     principal: Principal,
-    start: str | None,
-    end: str | None,
-    queue: str | None,
-    line: str | None,
-    agent: str | None,
+    f: FactFilter,
     outcome: str | None,
     limit: int,
     offset: int,
 ) -> list[QueueEntryOut]:
-    window = parse_window(start, end, request.app.state.settings.timezone)
+    f = f.for_principal(principal)
     rows = await pool.fetch(
         """
         SELECT * FROM queue_entries
@@ -127,11 +113,11 @@ async def _fetch_entries(
         ORDER BY entered_at, node, callid, queue, seq
         LIMIT $7 OFFSET $8
         """,
-        window.start,
-        window.end,
-        queue,
-        line,
-        _agent_scope(principal, agent),
+        f.window.start,
+        f.window.end,
+        f.queue,
+        f.line,
+        f.agent,
         outcome,
         limit,
         offset,
@@ -144,12 +130,7 @@ ENTRY_ROLES = (*READERS, Role.AGENT)
 
 @router.get("/entries", response_model=list[QueueEntryOut])
 async def list_entries(
-    request: Request,
-    start: str | None = None,
-    end: str | None = None,
-    queue: str | None = Query(default=None, pattern=ID_PATTERN),
-    line: str | None = Query(default=None, pattern=ID_PATTERN),
-    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    f: FactFilter = Depends(fact_filter),  # noqa: B008
     outcome: str | None = Query(default=None, pattern="^(" + "|".join(OUTCOMES) + ")$"),
     limit: int = Query(default=500, ge=1, le=10_000),
     offset: int = Query(default=0, ge=0),
@@ -157,9 +138,7 @@ async def list_entries(
     pool: Any = Depends(db_pool),  # noqa: B008
 ) -> list[QueueEntryOut]:
     """Queue entries that entered in the window (default: today, Asia/Shanghai)."""
-    return await _fetch_entries(
-        request, pool, principal, start, end, queue, line, agent, outcome, limit, offset
-    )
+    return await _fetch_entries(pool, principal, f, outcome, limit, offset)
 
 
 CSV_HEADERS = {
@@ -183,11 +162,7 @@ CSV_HEADERS = {
 @router.get("/entries.csv", response_class=Response)
 async def entries_csv(
     request: Request,
-    start: str | None = None,
-    end: str | None = None,
-    queue: str | None = Query(default=None, pattern=ID_PATTERN),
-    line: str | None = Query(default=None, pattern=ID_PATTERN),
-    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    f: FactFilter = Depends(fact_filter),  # noqa: B008
     outcome: str | None = Query(default=None, pattern="^(" + "|".join(OUTCOMES) + ")$"),
     lang: str = Query(default="zh-CN", pattern="^(zh-CN|en)$"),
     limit: int = Query(default=100_000, ge=1, le=1_000_000),
@@ -195,9 +170,7 @@ async def entries_csv(
     pool: Any = Depends(db_pool),  # noqa: B008
 ) -> Response:
     """The same entries as CSV (UTF-8 with BOM, so that Excel reads the Chinese headers)."""
-    entries = await _fetch_entries(
-        request, pool, principal, start, end, queue, line, agent, outcome, limit, 0
-    )
+    entries = await _fetch_entries(pool, principal, f, outcome, limit, 0)
     tz = request.app.state.settings.timezone
     columns = list(CSV_HEADERS["zh-CN"])
     out = io.StringIO()
@@ -277,7 +250,7 @@ async def agent_states(
     """The agent's state intervals overlapping the window (default: today)."""
     if not _valid_id(agent):
         raise ApiError(422, "request.invalid_id", "agent: not a valid id", {"field": "agent"})
-    scoped = _agent_scope(principal, agent)
+    scoped = agent_scope(principal, agent)
     assert scoped is not None
     window = parse_window(start, end, request.app.state.settings.timezone)
     rows = await pool.fetch(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
-from callctl.api.window import parse_window
+from callctl.api.filters import FactFilter, fact_filter
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
 from callctl.privacy import mask_number
@@ -32,7 +32,6 @@ from kpi.query import GroupBy, KpiQuery, KpiRow, query_kpis, rollup_acw_max_s
 
 router = APIRouter(prefix="/api/v1", tags=["kpis"])
 
-ID_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
 KPI_ROLES = (*READERS, Role.AGENT)
 
 Unit = Literal["percent", "seconds"]
@@ -144,32 +143,16 @@ def row_out(row: KpiRow) -> KpiRowOut:
     return KpiRowOut(group=row.group, counts=counts, figures=figures)
 
 
-def _agent_scope(principal: Principal, agent: str | None) -> str | None:
-    """An agent reads only its own figures, whatever it asks for."""
-    if principal.role is not Role.AGENT:
-        return agent
-    if principal.agent_id is None:
-        raise ApiError(403, "auth.no_agent", "this agent user has no agent id")
-    if agent is not None and agent != principal.agent_id:
-        raise ApiError(403, "auth.other_agent", "an agent may only read its own figures")
-    return principal.agent_id
-
-
 async def _query(
     request: Request,
     pool: Any,
     principal: Principal,
-    start: str | None,
-    end: str | None,
-    line: str | None,
-    queue: str | None,
-    agent: str | None,
+    f: FactFilter,
     group_by: GroupBy,
     service_level_s: int,
     short_abandon_s: int,
 ) -> tuple[KpiQuery, Any]:
-    tz = request.app.state.settings.timezone
-    window = parse_window(start, end, tz)
+    f = f.for_principal(principal)
     async with pool.acquire() as conn:
         acw_max_s = await rollup_acw_max_s(conn)
     try:
@@ -177,8 +160,8 @@ async def _query(
             service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_max_s=acw_max_s
         )
         q = KpiQuery(
-            window.start, window.end, line=line, queue=queue,
-            agent=_agent_scope(principal, agent), group_by=group_by, params=params, tz=tz,
+            f.window.start, f.window.end, line=f.line, queue=f.queue, agent=f.agent,
+            group_by=group_by, params=params, tz=request.app.state.settings.timezone,
         )  # fmt: skip
     except ValueError as exc:
         raise ApiError(422, "request.invalid", str(exc)) from exc
@@ -192,11 +175,7 @@ def _threshold(default: int) -> Any:
 @router.get("/kpis", response_model=KpiReport)
 async def kpis(
     request: Request,
-    start: str | None = Query(default=None, description="ISO 8601; default: today 00:00"),
-    end: str | None = Query(default=None, description="ISO 8601, exclusive"),
-    line: str | None = Query(default=None, pattern=ID_PATTERN),
-    queue: str | None = Query(default=None, pattern=ID_PATTERN),
-    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    f: FactFilter = Depends(fact_filter),  # noqa: B008
     group_by: GroupBy = GroupBy.NONE,
     service_level_s: int = _threshold(15),
     short_abandon_s: int = _threshold(0),
@@ -205,7 +184,7 @@ async def kpis(
 ) -> KpiReport:
     """人工接通率、15秒接通率、放弃率 … for a window (default: today, Asia/Shanghai)."""
     q, params = await _query(
-        request, pool, principal, start, end, line, queue, agent, group_by,
+        request, pool, principal, f, group_by,
         service_level_s, short_abandon_s,
     )  # fmt: skip
     async with pool.acquire() as conn:
@@ -254,11 +233,7 @@ def kpi_csv(rows: list[KpiRowOut], lang: str) -> str:
 @router.get("/kpis.csv", response_class=Response)
 async def kpis_csv(
     request: Request,
-    start: str | None = None,
-    end: str | None = None,
-    line: str | None = Query(default=None, pattern=ID_PATTERN),
-    queue: str | None = Query(default=None, pattern=ID_PATTERN),
-    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    f: FactFilter = Depends(fact_filter),  # noqa: B008
     group_by: GroupBy = GroupBy.NONE,
     service_level_s: int = _threshold(15),
     short_abandon_s: int = _threshold(0),
@@ -268,7 +243,7 @@ async def kpis_csv(
 ) -> Response:
     """The same figures as CSV (zh-CN headers by default, ``lang=en``)."""
     q, _ = await _query(
-        request, pool, principal, start, end, line, queue, agent, group_by,
+        request, pool, principal, f, group_by,
         service_level_s, short_abandon_s,
     )  # fmt: skip
     async with pool.acquire() as conn:
@@ -284,11 +259,7 @@ async def kpis_csv(
 async def kpi_entries(
     request: Request,
     figure: Figure,
-    start: str | None = None,
-    end: str | None = None,
-    line: str | None = Query(default=None, pattern=ID_PATTERN),
-    queue: str | None = Query(default=None, pattern=ID_PATTERN),
-    agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    f: FactFilter = Depends(fact_filter),  # noqa: B008
     service_level_s: int = _threshold(15),
     short_abandon_s: int = _threshold(0),
     limit: int = Query(default=500, ge=1, le=10_000),
@@ -298,7 +269,7 @@ async def kpi_entries(
 ) -> DrillDownOut:
     """The queue entries behind a count, in arrival order (caller numbers masked)."""
     q, _ = await _query(
-        request, pool, principal, start, end, line, queue, agent, GroupBy.NONE,
+        request, pool, principal, f, GroupBy.NONE,
         service_level_s, short_abandon_s,
     )  # fmt: skip
     async with pool.acquire() as conn:
