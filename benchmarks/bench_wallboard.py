@@ -24,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import uvicorn
 import websockets
@@ -33,10 +32,9 @@ from ami.connection import AmiNode
 from ami.frames import parse_frames
 from ami.testing import FakeAmiServer, load_transcript
 from callctl.app import create_app
+from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role
-from callctl.auth.tokens import issue_token
-from callctl.auth.users import create_user
-from callctl.db import asyncpg_dsn, resolve_database_url, scratch_database
+from callctl.db import resolve_database_url, scratch_database
 from callctl.runtime import build_runtime
 from callctl.settings import Settings
 
@@ -143,12 +141,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 async def make_token(url: str) -> str:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        user_id = await create_user(conn, "bench-wallboard", Role.SUPERVISOR)
-        return await issue_token(conn, user_id, "bench")
-    finally:
-        await conn.close()
+    return await provision_user(url, "bench-wallboard", Role.SUPERVISOR, label="bench")
 
 
 async def wait_ready(http: str, token: str, timeout_s: float = 30) -> None:

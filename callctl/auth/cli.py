@@ -6,9 +6,10 @@ import sys
 
 import asyncpg
 
+from callctl.auth.provision import create_user_with_token
 from callctl.auth.roles import Role
 from callctl.auth.tokens import issue_token
-from callctl.auth.users import UserExistsError, create_user
+from callctl.auth.users import UserExistsError
 from callctl.auth.validation import InvalidUserValueError
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.settings import Settings
@@ -37,16 +38,15 @@ async def run_user_add(
     try:
         if not await _migrated(conn):
             return 2
-        async with conn.transaction():
-            user_id = await create_user(
-                conn,
-                username,
-                Role(role),
-                agent_id=agent_id,
-                can_see_numbers=can_see_numbers,
-                display_name=display_name,
-            )
-            token = await issue_token(conn, user_id, "created by callctl user add")
+        user_id, token = await create_user_with_token(
+            conn,
+            username,
+            Role(role),
+            label="created by callctl user add",
+            agent_id=agent_id,
+            can_see_numbers=can_see_numbers,
+            display_name=display_name,
+        )
     except (InvalidUserValueError, UserExistsError) as exc:
         print(f"callctl: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from service_helpers import HTTP_PORT, own_db, start_callctl, wait_healthy
@@ -19,10 +18,8 @@ from ami import actions
 from ami.connection import AmiNode, NodeConnection
 from ami.events import AmiEvent, QueueMemberPause
 from ami.state import ConnectionState
+from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role
-from callctl.auth.tokens import issue_token
-from callctl.auth.users import create_user
-from callctl.db import asyncpg_dsn
 from callctl.lab import sipp
 from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
@@ -37,12 +34,7 @@ AGENTS = [f"PJSIP/{1001 + i}" for i in range(20)]
 
 
 async def ops_token(url: str) -> str:
-    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
-    try:
-        user_id = await create_user(pool, "acw-max-ops", Role.OPS)
-        return await issue_token(pool, user_id, "test")
-    finally:
-        await pool.close()
+    return await provision_user(url, "acw-max-ops", Role.OPS, label="test")
 
 
 class Service:

@@ -23,9 +23,8 @@ import pytest
 from service_helpers import HTTP_PORT, control, own_db, pause_all, start_callctl, wait_healthy
 
 from ami.connection import NodeConnection
+from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role
-from callctl.auth.tokens import issue_token
-from callctl.auth.users import create_user
 from callctl.db import asyncpg_dsn
 from callctl.lab import sipp
 from callctl.settings import Settings
@@ -92,12 +91,7 @@ def independent_from_queue_log(path: Path, since: int, until: int) -> Independen
 
 
 async def supervisor_token(url: str) -> str:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        user_id = await create_user(conn, "acceptance.supervisor", Role.SUPERVISOR)
-        return await issue_token(conn, user_id, "acceptance")
-    finally:
-        await conn.close()
+    return await provision_user(url, "acceptance.supervisor", Role.SUPERVISOR, label="acceptance")
 
 
 async def api_kpis(token: str, start: datetime, end: datetime) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from chromium_cdp import chromium_page
@@ -20,10 +19,8 @@ from service_helpers import HTTP_PORT, control, own_db, pause_all, start_callctl
 from ami.connection import NodeConnection
 from ami.events import AmiEvent, QueueCallerJoin
 from ami.state import ConnectionState
+from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role
-from callctl.auth.tokens import issue_token
-from callctl.auth.users import create_user
-from callctl.db import asyncpg_dsn
 from callctl.lab import sipp
 from callctl.runtime import lab_nodes
 from callctl.settings import Settings
@@ -50,12 +47,7 @@ WATCH_WAITING = """
 
 
 async def supervisor_token(url: str) -> str:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        user_id = await create_user(conn, "wallboard-test", Role.SUPERVISOR)
-        return await issue_token(conn, user_id, "wallboard browser test")
-    finally:
-        await conn.close()
+    return await provision_user(url, "wallboard-test", Role.SUPERVISOR, label="wallboard test")
 
 
 async def wait_seeded(token: str, timeout_s: float = 30) -> None:
