@@ -39,13 +39,22 @@ async def issue_token(
     return token
 
 
+# One round trip per request: the lookup, and last_used_at touched at most once a minute.
 _LOOKUP = """
-    SELECT u.id, u.username, u.role, u.agent_id, u.can_see_numbers, t.id AS token_id
-    FROM api_tokens t JOIN users u ON u.id = t.user_id
-    WHERE t.token_hash = $1
-      AND t.revoked_at IS NULL
-      AND (t.expires_at IS NULL OR t.expires_at > now())
-      AND u.disabled_at IS NULL
+    WITH found AS (
+        SELECT u.id, u.username, u.role, u.agent_id, u.can_see_numbers, t.id AS token_id,
+               t.last_used_at
+        FROM api_tokens t JOIN users u ON u.id = t.user_id
+        WHERE t.token_hash = $1
+          AND t.revoked_at IS NULL
+          AND (t.expires_at IS NULL OR t.expires_at > now())
+          AND u.disabled_at IS NULL
+    ), touched AS (
+        UPDATE api_tokens SET last_used_at = now()
+        WHERE id = (SELECT token_id FROM found)
+          AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+    )
+    SELECT id, username, role, agent_id, can_see_numbers FROM found
 """
 
 
@@ -56,11 +65,6 @@ async def principal_for_token(pool: Any, token: str) -> Principal | None:
     row = await pool.fetchrow(_LOOKUP, token_hash(token))
     if row is None:
         return None
-    await pool.execute(
-        "UPDATE api_tokens SET last_used_at = now() WHERE id = $1 "
-        "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-        row["token_id"],
-    )
     return Principal(
         user_id=row["id"],
         username=row["username"],

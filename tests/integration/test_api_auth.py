@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from callctl.auth.roles import Role
+from callctl.auth.tokens import token_hash
 from callctl.privacy import mask_number
 
 pytestmark = pytest.mark.db
@@ -288,3 +289,14 @@ async def test_cli_user_add_creates_the_first_admin(
     _, err = await proc.communicate()
     assert proc.returncode == 2
     assert "already exists" in err.decode()
+
+
+async def test_token_use_is_recorded(
+    api_client: httpx.AsyncClient, make_token: Any, api_app: Any
+) -> None:
+    token = await make_token(Role.SUPERVISOR)
+    assert (await api_client.get("/api/v1/me", headers=bearer(token))).status_code == 200
+    used = await api_app.state.db.fetchval(
+        "SELECT last_used_at FROM api_tokens WHERE token_hash = $1", token_hash(token)
+    )
+    assert used is not None
