@@ -22,11 +22,16 @@ from ami.testing import load_transcript
 from callctl.auth.roles import Role
 from callctl.ingest.normalizer import AmiNormalizer
 from callctl.live.hub import LiveHub
+from callctl.live.service import build_live_hub
+from callctl.settings import Settings
 
 pytestmark = pytest.mark.db
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "ami_recorded"
 MakeToken = Callable[..., Awaitable[str]]
+# The recorded transcripts' own clock (2026-11-21): "today" for the live view is the
+# day they were recorded on, not the day the test runs.
+RECORDED_AT = 1795291045.0
 
 
 @pytest.fixture
@@ -81,9 +86,10 @@ async def test_agent_role_closes_with_4403(server: str, make_token: MakeToken) -
 
 
 async def test_snapshot_then_deltas_with_consecutive_seq(
-    server: str, api_app: FastAPI, make_token: MakeToken
+    server: str, api_app: FastAPI, make_token: MakeToken, settings: Settings
 ) -> None:
-    hub: LiveHub = api_app.state.live
+    hub = build_live_hub(settings, clock=lambda: RECORDED_AT + 5)
+    api_app.state.live = hub
     token = await make_token(Role.SUPERVISOR)
     async with websockets.connect(f"ws://{server}/ws/wallboard") as ws:
         await ws.send(json.dumps({"type": "auth", "token": token}))
