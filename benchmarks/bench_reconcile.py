@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.bench_reconcile [--lines 250000] [--gap-hours 1]
 
-Writes a synthetic day of queue_log (``callctl.ingest.qlog_synth``: ~160 agents
+Writes a synthetic day of queue_log (``callctl.ingest.queue_log.synth``: ~160 agents
 in two queues, ACW pauses, transfers, long training pauses) to a temporary
 file, then times the fold that ``reconcile`` runs for a gap that started
 ``--gap-hours`` before the last line: before, the whole file; after, from
@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from callctl.ingest.qlog_fold import FileFold, fold_file
-from callctl.ingest.qlog_synth import synth_queue_log
-from callctl.ingest.qlog_window import DEFAULT_MAX_CALL
+from callctl.ingest.queue_log.fold import FileFold, fold_file
+from callctl.ingest.queue_log.synth import synth_queue_log
+from callctl.ingest.queue_log.window import DEFAULT_MAX_CALL
 from callctl.ingest.reconcile import DEFAULT_MARGIN
 
 

@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
+from agents import api as agent_api
 from callctl.api import facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
-from callctl.routing_config import agent_api
 from callctl.routing_config import api as routing_api
 from callctl.routing_config.service import routing_acw_limits
 from callctl.runtime import build_runtime, lab_nodes

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
+from agents.acw_watch import AcwWatch, LimitsLoader
 from ami.connection import AmiNode, Gap, NodeConnection
 from ami.state import StateChange
 from callctl.errors import ReportedError
 from callctl.ingest.pipeline import IngestPipeline
 from callctl.lab.state import LabState
 from callctl.live.service import LiveService, build_live_hub
-from callctl.routing_config.acw_watch import AcwWatch, LimitsLoader
 from callctl.settings import Settings
 
 log = logging.getLogger(__name__)

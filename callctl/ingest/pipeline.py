@@ -24,7 +24,7 @@ from ami.events import AmiEvent
 from callctl.db import asyncpg_dsn
 from callctl.facts.models import Fact
 from callctl.ingest.normalizer import AmiNormalizer
-from callctl.ingest.qlog_window import DEFAULT_MAX_CALL
+from callctl.ingest.queue_log.window import DEFAULT_MAX_CALL
 from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
 from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps
 from callctl.ingest.rollup_refresher import RollupRefresher

@@ -2,7 +2,7 @@
 
 ``reconcile`` folds queue_log from ``since - margin - max_call`` on (an entry
 that began before ``since`` needs its ENTERQUEUE, and no call lasts longer
-than ``max_call``; see ``qlog_window`` for how that start is found, how agent
+than ``max_call``; see ``queue_log.window`` for how that start is found, how agent
 lines before it are still folded, and how rotated files are read when the
 window reaches back before the current file), keeps the facts that an event
 changed at or after ``since - margin``, and upserts them with source ``queue_log`` through the
@@ -36,7 +36,7 @@ import asyncpg
 from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database_url
 from callctl.facts.from_queue_log import FoldStats
 from callctl.facts.models import Fact, QueueEntryFact
-from callctl.ingest.qlog_fold import (
+from callctl.ingest.queue_log.fold import (
     FileFold,
     assume_zone,
     fold_file,
@@ -44,7 +44,7 @@ from callctl.ingest.qlog_fold import (
     iso_utc,
     to_epoch,
 )
-from callctl.ingest.qlog_window import DEFAULT_MAX_CALL
+from callctl.ingest.queue_log.window import DEFAULT_MAX_CALL
 from callctl.ingest.upserts import commit_facts, create_stage_tables
 from callctl.settings import Settings
 

@@ -27,7 +27,7 @@ import asyncpg
 
 from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database_url
 from callctl.facts.models import QueueEntryFact
-from callctl.ingest.qlog_fold import (
+from callctl.ingest.queue_log.fold import (
     assume_zone,
     fold_file,
     iso_utc,

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 
 from callctl.lab import asterisk, postgres, rootfs
+from callctl.lab.lab_model import lab_model
 from callctl.lab.state import LabState
 from callctl.settings import Settings
-from routing.lab_model import lab_model
 from routing.model import Network, PbxModel
 from routing.render import render
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 import asyncpg
 
 from callctl.ingest.pipeline import IngestPipeline
+from callctl.lab.lab_model import LAB_LINE, LAB_QUEUE
 from callctl.live.hub import LiveHub
 from callctl.live.seed import load_today
 from callctl.live.state import LiveState
 from callctl.settings import Settings
-from routing.lab_model import LAB_LINE, LAB_QUEUE
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.acw_timer import AcwLimits, acw_limits
 from callctl.routing_config import repository
 from callctl.routing_config.apply import (
     AmiSession,
@@ -19,7 +20,6 @@ from callctl.routing_config.convert import from_model, to_model
 from callctl.routing_config.schemas import RoutingDoc
 from callctl.routing_config.target import default_model, deployment, lab_target
 from callctl.settings import Settings
-from routing.acw_timer import AcwLimits, acw_limits
 from routing.model import PbxModel
 
 Mutation = Callable[[RoutingDoc], RoutingDoc]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from service_helpers import HTTP_PORT, own_db, start_callctl, wait_healthy
 
+from agents.acw_timer import ACW_TIMEOUT_REASON
 from ami import actions
 from ami.connection import AmiNode, NodeConnection
 from ami.events import AmiEvent, QueueMemberPause
@@ -25,7 +26,6 @@ from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
 from callctl.routing_config.target import default_model, lab_target
 from callctl.settings import Settings
-from routing.acw_timer import ACW_TIMEOUT_REASON
 
 pytestmark = pytest.mark.integration
 __all__ = ["own_db"]

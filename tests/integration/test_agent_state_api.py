@@ -11,12 +11,12 @@ import pytest
 from callctl.auth.roles import Role
 from callctl.lab import asterisk
 from callctl.lab.lab import asterisk_paths
+from callctl.lab.sample_model import sample_model
 from callctl.lab.state import LabState
 from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
 from callctl.routing_config.target import default_model, lab_target
 from callctl.settings import Settings
-from routing.sample_model import sample_model
 
 pytestmark = pytest.mark.integration
 

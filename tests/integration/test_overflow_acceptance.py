@@ -21,11 +21,11 @@ from ami.events import AgentConnect, AmiEvent, QueueCallerJoin
 from ami.state import ConnectionState
 from callctl.auth.roles import Role
 from callctl.lab import sipp
+from callctl.lab.sample_model import sample_model
 from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
 from callctl.routing_config.target import default_model, lab_target
 from callctl.settings import Settings
-from routing.sample_model import sample_model
 
 pytestmark = pytest.mark.integration
 EXPERTS = {"PJSIP/2001", "PJSIP/2002"}  # 人社 skill: penalties 0 and 2 in hrss-expert

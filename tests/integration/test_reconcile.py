@@ -19,9 +19,9 @@ from callctl.db import asyncpg_dsn
 from callctl.facts.from_queue_log import QueueLogFolder
 from callctl.facts.models import Fact
 from callctl.facts.queue_log import QueueLogEvent
-from callctl.ingest.qlog_fold import fold_file, last_time
-from callctl.ingest.qlog_offsets import commit_with_position, load_position, save_position
-from callctl.ingest.queue_log_tail import QueueLogPosition, QueueLogTailer
+from callctl.ingest.queue_log.fold import fold_file, last_time
+from callctl.ingest.queue_log.offsets import commit_with_position, load_position, save_position
+from callctl.ingest.queue_log.tail import QueueLogPosition, QueueLogTailer
 from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps, run_reconcile_cli
 from callctl.ingest.upserts import create_stage_tables
 from callctl.ingest.verify import run_verify_cli, verify

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from ami import actions
 from ami.events import QueueParams
 from callctl.auth.roles import Role
+from callctl.lab.sample_model import sample_model
 from callctl.routing_config.apply import (
     RELOAD_MODULES,
     ApplyTarget,
@@ -27,7 +28,6 @@ from callctl.routing_config.convert import from_model
 from callctl.routing_config.service import RoutingService
 from callctl.routing_config.target import default_model, lab_target
 from callctl.settings import Settings
-from routing.sample_model import sample_model
 
 pytestmark = pytest.mark.integration
 

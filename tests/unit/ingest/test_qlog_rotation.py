@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from callctl.ingest.qlog_rotation import by_inode, copy_holding, rotated_siblings
+from callctl.ingest.queue_log.rotation import by_inode, copy_holding, rotated_siblings
 
 
 def make(path: Path, data: bytes, mtime: int) -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from callctl.ingest.qlog_fold import FileFold, fold_file
-from callctl.ingest.qlog_synth import synth_queue_log
-from callctl.ingest.qlog_window import (
+from callctl.ingest.queue_log.fold import FileFold, fold_file
+from callctl.ingest.queue_log.synth import synth_queue_log
+from callctl.ingest.queue_log.window import (
     AgentLines,
     ReadFrom,
     agent_lines,

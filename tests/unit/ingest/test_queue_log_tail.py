@@ -15,7 +15,7 @@ from callctl.facts.queue_log import (
     Pause,
     QueueLogEvent,
 )
-from callctl.ingest.queue_log_tail import (
+from callctl.ingest.queue_log.tail import (
     QueueLogPosition,
     QueueLogTailer,
     TailBatch,

@@ -15,7 +15,7 @@ from callctl.facts.models import (
     HangupSide,
     QueueEntryFact,
 )
-from callctl.ingest.qlog_fold import (
+from callctl.ingest.queue_log.fold import (
     QueueLogMissingError,
     assume_zone,
     fold_file,

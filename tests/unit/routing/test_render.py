@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from routing.lab_model import lab_model
+from callctl.lab.lab_model import lab_model
+from callctl.lab.sample_model import sample_model
 from routing.model import Agent, AmiUser, ConfigValueError, Line, Membership, PbxModel, Queue
 from routing.render import SIP_REALM, TemplateError, digest_ha1, fill, render
-from routing.sample_model import sample_model
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "asterisk-config"
 SECRET = "s3cret-generated-0123456789"

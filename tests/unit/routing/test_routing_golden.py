@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from routing.golden import golden_files
+from callctl.lab.golden import golden_files
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "routing_golden"
 CASES = [(model, name) for model, files in golden_files().items() for name in sorted(files)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from callctl.lab.sample_model import sample_model
 from routing.model import (
     Agent,
     AmiUser,
@@ -22,7 +23,6 @@ from routing.model import (
     Skill,
 )
 from routing.render import render
-from routing.sample_model import sample_model
 from routing.skills import AgentSkill, memberships_for
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "asterisk-config"

@@ -1,5 +1,5 @@
 """The service's ACW watcher: ends an after-call-work pause that exceeds its line's
-``acw_max_s`` (the thin I/O edge around ``routing.acw_timer``).
+``acw_max_s`` (the thin I/O edge around ``agents.acw_timer``).
 
 It also keeps the dialplan's "in ACW" astdb mark honest: any pause change that is
 not the ACW pause (a supervisor's pause, another AMI client) clears the mark, so
@@ -13,6 +13,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from agents.acw_timer import (
+    ACW_TIMEOUT_REASON,
+    FALLBACK_ACW_MAX_S,
+    AcwLimits,
+    AcwSpell,
+    AcwTracker,
+    MemberPause,
+    is_acw,
+)
 from ami import actions
 from ami.connection import NodeConnection, ResyncSnapshot
 from ami.errors import AmiError
@@ -25,15 +34,6 @@ from ami.events import (
     UserEvent,
 )
 from ami.state import ConnectionState
-from routing.acw_timer import (
-    ACW_TIMEOUT_REASON,
-    FALLBACK_ACW_MAX_S,
-    AcwLimits,
-    AcwSpell,
-    AcwTracker,
-    MemberPause,
-    is_acw,
-)
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
+from agents.service import AgentStateService, MemberState
 from callctl.api.deps import require
 from callctl.api.errors import ApiError
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
-from callctl.routing_config.agent_service import AgentStateService, MemberState
 from callctl.routing_config.api import routing_service
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agent state"])

@@ -30,8 +30,8 @@ from callctl.facts.queue_log import (
     Unpause,
     parse_line,
 )
-from callctl.ingest.qlog_window import AgentLines, ReadFrom, agent_lines, plan_reads
-from callctl.ingest.queue_log_tail import split_complete_lines
+from callctl.ingest.queue_log.tail import split_complete_lines
+from callctl.ingest.queue_log.window import AgentLines, ReadFrom, agent_lines, plan_reads
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def fold_file(
     """Fold ``path`` (blocking); raises ``QueueLogMissingError``.
 
     Without ``read_from``, the whole current file. With it, only what a window
-    from epoch ``read_from`` needs (``qlog_window``): rotated siblings first
+    from epoch ``read_from`` needs (``queue_log.window``): rotated siblings first
     if the window reaches back before the current file, the oldest file from
     its first line stamped ``read_from`` or later, and before that line its
     agent lines only. Facts of calls that began at or after ``read_from`` are

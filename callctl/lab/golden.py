@@ -1,6 +1,6 @@
 """The models whose rendered config is pinned by golden files in tests/fixtures.
 
-``python -m routing.golden DIR`` rewrites the golden files; tests only compare,
+``python -m callctl.lab.golden DIR`` rewrites the golden files; tests only compare,
 never write, so a changed rendering is always an explicit, reviewed step.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from routing.lab_model import lab_model
+from callctl.lab.lab_model import lab_model
+from callctl.lab.sample_model import sample_model
 from routing.model import PbxModel
 from routing.render import render
-from routing.sample_model import sample_model
 
 GOLDEN_SECRET = "golden-secret-0123456789"
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "asterisk-config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "asterisk-config"
 
 
 def golden_models() -> dict[str, PbxModel]:
@@ -48,7 +48,7 @@ def write_golden(target: Path) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m routing.golden tests/fixtures/routing_golden", file=sys.stderr)
+        print("usage: python -m callctl.lab.golden tests/fixtures/routing_golden", file=sys.stderr)
         return 2
     for path in write_golden(Path(argv[0])):
         print(f"wrote {path}")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents import agent_state
+from agents.acw_watch import ACW_MARK_FAMILY
 from ami import actions
 from ami.actions import Action
 from ami.connection import NodeConnection
 from ami.errors import AmiError
 from ami.events import QueueMember
 from callctl.errors import ReportedError
-from callctl.routing_config.acw_watch import ACW_MARK_FAMILY
 from callctl.routing_config.apply import AmiSession, ami_session
 from callctl.routing_config.service import RoutingService
-from routing import agent_state
 from routing.model import Agent, PbxModel
 
 

@@ -7,7 +7,7 @@ line stays in the file until Asterisk finishes it, so the position always sits
 on a line boundary and a UTF-8 character (a Chinese pause reason, a caller
 name) is never cut in two.
 
-The position is what the caller persists (``qlog_offsets``), and only after the
+The position is what the caller persists (``queue_log.offsets``), and only after the
 facts folded from the batch are committed: a crash in between replays the
 batch, which the idempotent upserts make harmless; saving first would lose it.
 
@@ -18,7 +18,7 @@ Rotation and truncation (nothing lost, nothing read twice):
   from offset 0;
 * the file is shorter than the position, or the byte before the position is no
   longer a ``\\n`` (logrotate ``copytruncate`` followed by new writes): the
-  rest of the copy (``queue_log.1`` or the like, see ``qlog_rotation``) is read
+  rest of the copy (``queue_log.1`` or the like, see ``queue_log.rotation``) is read
   from the position, then the file from offset 0. Without such a copy it is
   read again from offset 0;
 * at start, the saved position names a file that is no longer at the path
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import BinaryIO, Self
 
 from callctl.facts.queue_log import Malformed, QueueLogEvent, parse_line
-from callctl.ingest.qlog_rotation import Sibling, by_inode, copy_holding
+from callctl.ingest.queue_log.rotation import Sibling, by_inode, copy_holding
 
 log = logging.getLogger(__name__)
 

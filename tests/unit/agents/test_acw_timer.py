@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routing.acw_timer import (
+from agents.acw_timer import (
     FALLBACK_ACW_MAX_S,
     AcwLimits,
     AcwTracker,
@@ -10,8 +10,8 @@ from routing.acw_timer import (
     acw_limits,
     lines_by_queue,
 )
+from callctl.lab.sample_model import sample_model
 from routing.model import AmiUser, PbxModel
-from routing.sample_model import sample_model
 
 LIMITS = AcwLimits(
     by_line={"12345": 300, "12333": 3}, by_interface={"PJSIP/2001": 60}, default_s=90

@@ -21,7 +21,7 @@ the call an after-call-work pause belongs to when the pause began more than
 erases a value).
 
 When the window starts before the current file's first line, the rotated
-siblings (``qlog_rotation``) are read first, newest back to the one that
+siblings (``queue_log.rotation``) are read first, newest back to the one that
 reaches the window, so that a gap across a rotation loses nothing.
 """
 
@@ -34,7 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
-from callctl.ingest.qlog_rotation import rotated_siblings
+from callctl.ingest.queue_log.rotation import rotated_siblings
 
 DEFAULT_MAX_CALL: Final = timedelta(hours=4)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routing.agent_state import (
+from agents.agent_state import (
     UnknownPauseReasonError,
     already_member,
     is_in_acw,
@@ -13,7 +13,7 @@ from routing.agent_state import (
     pause_action,
     unpause_action,
 )
-from routing.sample_model import sample_model
+from callctl.lab.sample_model import sample_model
 
 MODEL = sample_model("s3cret-generated-0123456789")
 

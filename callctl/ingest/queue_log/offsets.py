@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from callctl.facts.models import Fact
-from callctl.ingest.queue_log_tail import QueueLogPosition
+from callctl.ingest.queue_log.tail import QueueLogPosition
 from callctl.ingest.upserts import commit_facts
 
 _LOAD = 'SELECT path, inode, "offset" FROM queue_log_offsets WHERE node = $1'

@@ -1,0 +1,1 @@
+"""Agent commands (login, logout, pause, unpause), the ACW timer and the ACW watch."""
