@@ -7,7 +7,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# Data shipped inside the package (asterisk-config/, migrations/): found the same way
+# from a checkout and from an installed wheel.
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _default_cache_dir() -> Path:
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL (postgresql+asyncpg://...). Unset: the embedded lab cluster.",
     )
     cache_dir: Path = Field(default_factory=_default_cache_dir)
-    asterisk_config_dir: Path = REPO_ROOT / "asterisk-config"
+    asterisk_config_dir: Path = PACKAGE_DIR / "asterisk-config"
     debian_mirror: str | None = Field(
         default=None,
         description="Debian mirror for the sid rootfs; unset: taken from this host's apt sources.",

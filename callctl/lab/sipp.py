@@ -9,9 +9,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callctl.settings import REPO_ROOT
-
-SCENARIO_DIR = REPO_ROOT / "sipp"
+# Lab only: the scenarios live in the checkout, never in the installed package.
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "sipp"
 _PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
 
 
