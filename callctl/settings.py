@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Data shipped inside the package (asterisk-config/, migrations/): found the same way
@@ -74,6 +74,26 @@ class Settings(BaseSettings):
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )
+
+    database_url_file: Path | None = Field(
+        default=None,
+        description="A file holding the database URL (its password included), e.g. a compose "
+        "secret; read when CALLCTL_DATABASE_URL is unset.",
+    )
+
+    @model_validator(mode="after")
+    def _database_url_from_file(self) -> Settings:
+        if self.database_url is None and self.database_url_file is not None:
+            try:
+                url = self.database_url_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"CALLCTL_DATABASE_URL_FILE {self.database_url_file}: {exc.strerror}"
+                ) from exc
+            if not url:
+                raise ValueError(f"CALLCTL_DATABASE_URL_FILE {self.database_url_file}: empty")
+            self.database_url = url
+        return self
 
     @property
     def lab_dir(self) -> Path:
