@@ -136,6 +136,7 @@ def run_kamailio(args: argparse.Namespace, settings: Settings) -> int:
         run_dir=args.run_dir,
         ping_interval_s=args.ping_interval,
         fr_timer_ms=args.fr_timer_ms,
+        fr_inv_timer_ms=args.fr_inv_timer_ms,
     )
     write_files(args.out, render_kamailio(config, KAMAILIO_TEMPLATES))
     print(f"kamailio: kamailio.cfg and dispatcher.list in {args.out}")
@@ -208,6 +209,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     kam.add_argument("--run-dir", default="/run/kamailio", help="kamcmd's control socket dir")
     kam.add_argument("--ping-interval", type=int, default=1, help="OPTIONS probe interval, s")
     kam.add_argument("--fr-timer-ms", type=int, default=2000, help="no answer: next node")
+    kam.add_argument(
+        "--fr-inv-timer-ms",
+        type=int,
+        default=120_000,
+        help="longest wait for a final reply after a node's 100/180 (> any queue's max wait)",
+    )
     kam.set_defaults(handler=run_config)
 
 

@@ -27,6 +27,7 @@ class LabKamailio:
     lab_dir: Path
     listen_port: int = 5060
     fr_timer_ms: int = 2000
+    fr_inv_timer_ms: int = 30_000  # the lab queue's max wait is 20 s
 
     @property
     def work_dir(self) -> Path:
@@ -54,6 +55,7 @@ def render_config(kam: LabKamailio) -> None:
     cmd = [sys.executable, "-m", "callctl.cli", "config", "kamailio", "--out", str(kam.work_dir)]
     cmd += ["--listen", kam.listen_ip, "--listen-port", str(kam.listen_port)]
     cmd += ["--run-dir", str(kam.work_dir), "--fr-timer-ms", str(kam.fr_timer_ms)]
+    cmd += ["--fr-inv-timer-ms", str(kam.fr_inv_timer_ms)]
     for node in kam.nodes:
         cmd += ["--node", node]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
