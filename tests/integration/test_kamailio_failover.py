@@ -5,7 +5,6 @@ seconds, and the calls that were in flight on the dead node are lost (counted)."
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from callctl.lab import kamailio, node, rootfs, sipp
+from callctl.lab import kamailio, node, sipp
+from callctl.lab.cluster import KAMAILIO_IP, Cluster, down, lab_cluster, up
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-KAMAILIO_IP = "127.0.0.9"
 TRUNK_IP = "127.0.0.2"
 CALLS = 40
 RATE_PER_S = 5.0
@@ -77,46 +76,16 @@ def size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
-@dataclass(frozen=True, slots=True)
-class Cluster:
-    a: node.LabNode
-    b: node.LabNode
-    front: kamailio.LabKamailio
-
-
-def lab_node(settings: Settings, node_id: str, ip: str, agents_ip: str, rtp: int) -> node.LabNode:
-    return node.LabNode(
-        node_id=node_id,
-        ip=ip,
-        agents_ip=agents_ip,
-        rtp_start=rtp,
-        rtp_end=rtp + 999,
-        trunk_ip=KAMAILIO_IP,
-        rootfs=settings.rootfs_dir,
-        lab_dir=settings.lab_dir / "cluster",
-    )
-
-
 @pytest.fixture
 def cluster(settings: Settings) -> Iterator[Cluster]:
     """Nodes a (127.0.2.1) and b (127.0.1.1) beside the shared lab's Asterisk, which
     is left alone; Kamailio on 127.0.0.9 in front of both. All stopped afterwards."""
-    rootfs.ensure_rootfs(settings.rootfs_dir, settings.debian_mirror)
-    node_a = lab_node(settings, "a", "127.0.2.1", "127.0.2.3", 22000)
-    node_b = lab_node(settings, "b", "127.0.1.1", "127.0.1.3", 21000)
-    front = kamailio.LabKamailio(
-        KAMAILIO_IP, (f"{node_a.ip}:5060", f"{node_b.ip}:5060"), settings.lab_dir / "cluster"
-    )
-    secret = secrets.token_urlsafe(24)
+    nodes = lab_cluster(settings)
+    up(settings, nodes)
     try:
-        node.start(node_a, secret)
-        node.start(node_b, secret)
-        kamailio.start(front)
-        yield Cluster(node_a, node_b, front)
+        yield nodes
     finally:
-        kamailio.stop(front)
-        node.stop(node_a)
-        node.stop(node_b)
+        down(nodes)
 
 
 async def wait_inactive(front: kamailio.LabKamailio, uri: str, timeout_s: float) -> float:
