@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from callctl.lab import kamailio, node, rootfs
 from callctl.settings import Settings
@@ -50,6 +51,32 @@ def lab_cluster(settings: Settings) -> Cluster:
     return Cluster(node_a, node_b, front)
 
 
+def nodes_file_text(cluster: Cluster) -> str:
+    """callctl's nodes settings for the cluster (``CALLCTL_NODES_FILE``, the format of
+    callctl/nodes.py): each node's AMI, secret file, own queue_log and config dirs, and
+    Kamailio as the trunk every node accepts calls from."""
+    rows = []
+    for n in cluster.nodes:
+        rows.append(
+            "[[node]]\n"
+            f'id = "{n.node_id}"\n'
+            f'ami_host = "{n.ip}"\n'
+            f"ami_port = {n.ami_port}\n"
+            f'secret_file = "{n.work_dir / "ami_secret"}"\n'
+            f'queue_log = {{ mode = "file", path = "{n.queue_log}" }}\n'
+            f'config_dir = "{n.etc}"\n'
+            f'config_dir_in_asterisk = "{n.layout.etc_dir}"\n'
+            f'sip_host = "{n.ip}"\n'
+            f"sip_port = {n.sip_port}\n"
+        )
+    rows.append(f'[[trunk]]\nname = "trunk"\nmatch_ip = "{KAMAILIO_IP}"\n')
+    return "\n".join(rows)
+
+
+def nodes_file(cluster: Cluster) -> Path:
+    return cluster.front.lab_dir / "nodes.toml"
+
+
 def up(settings: Settings, cluster: Cluster, ami_secret: str | None = None) -> None:
     """Start both nodes (from ``callctl config render`` output) and Kamailio; on any
     failure stop what was started."""
@@ -59,6 +86,7 @@ def up(settings: Settings, cluster: Cluster, ami_secret: str | None = None) -> N
         for lab_node in cluster.nodes:
             node.start(lab_node, secret)
         kamailio.start(cluster.front)
+        nodes_file(cluster).write_text(nodes_file_text(cluster), encoding="utf-8")
     except BaseException:
         down(cluster)
         raise
@@ -81,6 +109,7 @@ def main(argv: list[str]) -> int:
                 f"{n.work_dir / 'ami_secret'}), agents at {n.agents_ip}, queue_log {n.queue_log}"
             )
         print(f"kamailio: {cluster.front.listen_ip}:5060, log {cluster.front.log_file}")
+        print(f"CALLCTL_NODES_FILE={nodes_file(cluster)}")
         return 0
     if argv == ["down"]:
         stopped = down(cluster)
