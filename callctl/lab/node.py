@@ -139,6 +139,12 @@ def start(node: LabNode, ami_secret: str, timeout_s: float = 60) -> int:
     return pid
 
 
+def restart(node: LabNode, timeout_s: float = 60) -> int:
+    """Start the node again (after a crash) with the secret it was rendered with."""
+    secret = (node.work_dir / "ami_secret").read_text(encoding="utf-8").removesuffix("\n")
+    return start(node, secret, timeout_s=timeout_s)
+
+
 def running(node: LabNode) -> int | None:
     return process.running_pid(node.paths.pid_file, "asterisk")
 

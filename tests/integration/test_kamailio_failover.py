@@ -23,6 +23,7 @@ CALLS = 40
 RATE_PER_S = 5.0
 KILL_AFTER_S = 4.1  # between two calls' INVITEs (one every 0.2 s)
 FAILOVER_LIMIT_S = 5.0
+NODE_B = "sip:127.0.1.1:5060"
 # queue_log events that end a queue entry; an entry without one was cut by the crash.
 CLOSING = frozenset(
     {
@@ -88,15 +89,16 @@ def cluster(settings: Settings) -> Iterator[Cluster]:
         down(nodes)
 
 
-async def wait_inactive(front: kamailio.LabKamailio, uri: str, timeout_s: float) -> float:
-    """Seconds until Kamailio's probing marks ``uri`` inactive."""
+async def wait_flag(front: kamailio.LabKamailio, uri: str, flag: str, timeout_s: float) -> float:
+    """Seconds until Kamailio's probing shows ``uri`` with ``flag`` first (``I`` inactive,
+    ``A`` active)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         flags = await asyncio.to_thread(kamailio.destinations, front)
-        if flags.get(uri, "").startswith("I"):
+        if flags.get(uri, "").startswith(flag):
             return time.monotonic() - started
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{uri} still not inactive after {timeout_s} s")
+    raise AssertionError(f"{uri} not {flag} after {timeout_s} s: {flags}")
 
 
 async def test_node_killed_mid_run_new_calls_go_to_the_other(
@@ -138,7 +140,7 @@ async def test_node_killed_mid_run_new_calls_go_to_the_other(
         await asyncio.sleep(started + KILL_AFTER_S - time.time())
         killed_at = time.time()
         assert node.kill(cluster.b)
-        detected_s = await wait_inactive(cluster.front, "sip:127.0.1.1:5060", 10)
+        detected_s = await wait_flag(cluster.front, NODE_B, "I", 10)
         result = await run
     finally:
         for proc in uas:
@@ -164,9 +166,14 @@ async def test_node_killed_mid_run_new_calls_go_to_the_other(
     # The calls in flight on b when it died never closed: lost, and counted here.
     lost = log_b.open_callids
     assert lost, "the kill should have cut calls in flight on b"
+    # b back: Kamailio's probes see it and it takes calls again.
+    await asyncio.to_thread(node.restart, cluster.b)
+    back_s = await wait_flag(cluster.front, NODE_B, "A", 10)
+    assert back_s <= FAILOVER_LIMIT_S
     print(
         f"\nkamailio failover: a {len(log_a.entries)} calls, b {len(log_b.entries)} "
         f"({len(lost)} in flight at the kill: lost); b marked inactive {detected_s:.1f} s "
         f"after the kill; worst post-kill call reached a {worst:.1f} s after it was sent; "
-        f"sipp: {result.successful} ok, {result.failed} failed"
+        f"sipp: {result.successful} ok, {result.failed} failed; b restarted and active "
+        f"again {back_s:.1f} s after FullyBooted"
     )
