@@ -58,11 +58,15 @@ def read_model_file(path: Path) -> RoutingDoc:
 
 
 async def routing_in_force(database_url: str) -> RoutingDoc:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10)
     try:
-        found = await repository.current(conn)
-    finally:
-        await conn.close()
+        conn = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10)
+        try:
+            found = await repository.current(conn)
+        finally:
+            await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        # The URL holds the password: name the failure, never the URL.
+        raise ConfigRenderError(f"database: {type(exc).__name__}: {exc}") from exc
     if found is None:
         raise ConfigRenderError("no routing config applied in the database yet; give --model FILE")
     return found[1]
@@ -166,7 +170,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "render", help="a node's complete Asterisk config (for compose or by hand)"
     )
     node.add_argument("--out", type=Path, required=True, help="directory to write to")
-    node.add_argument("--node", default="a", help="node id: Asterisk's systemname (UNIQUEIDs)")
+    node.add_argument(
+        "--node", required=True, help="node id: Asterisk's systemname, so UNIQUEIDs differ"
+    )
     node.add_argument(
         "--model",
         type=Path,

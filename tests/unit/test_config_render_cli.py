@@ -76,7 +76,7 @@ def test_render_refuses_bad_values_in_one_line(
     message: str,
 ) -> None:
     model, secret = inputs
-    args = ["config", "render", "--out", str(tmp_path / "o"), "--model", str(model)]
+    args = ["config", "render", "--node", "a", "--out", str(tmp_path / "o"), "--model", str(model)]
     code = main([*args, "--ami-secret-file", str(secret), *extra])
     err = capsys.readouterr().err
     assert code == 2
@@ -89,7 +89,7 @@ def test_a_bad_secret_is_refused_without_being_echoed(
 ) -> None:
     model, secret = inputs
     secret.write_text("short\r\nEvents: on")
-    args = ["config", "render", "--out", str(tmp_path / "o"), "--model", str(model)]
+    args = ["config", "render", "--node", "a", "--out", str(tmp_path / "o"), "--model", str(model)]
     code = main([*args, "--ami-secret-file", str(secret)])
     err = capsys.readouterr().err
     assert code == 2 and "ami.secret" in err and "Events" not in err
@@ -100,7 +100,16 @@ def test_render_without_a_model_or_database_names_what_is_missing(
 ) -> None:
     _, secret = inputs
     code = main(
-        ["config", "render", "--out", str(tmp_path / "o"), "--ami-secret-file", str(secret)]
+        [
+            "config",
+            "render",
+            "--node",
+            "a",
+            "--out",
+            str(tmp_path / "o"),
+            "--ami-secret-file",
+            str(secret),
+        ]
     )
     assert code == 2
     assert "--model" in capsys.readouterr().err
@@ -110,7 +119,7 @@ def test_render_reports_a_missing_secret_file(
     inputs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model, _ = inputs
-    args = ["config", "render", "--out", str(tmp_path / "o"), "--model", str(model)]
+    args = ["config", "render", "--node", "a", "--out", str(tmp_path / "o"), "--model", str(model)]
     code = main([*args, "--ami-secret-file", str(tmp_path / "missing")])
     assert code == 2
     assert "No such file" in capsys.readouterr().err
@@ -123,3 +132,20 @@ def test_kamailio_config_names_the_nodes(tmp_path: Path) -> None:
     assert code == 0
     assert "sip:127.0.1.1:5070" in (out / "dispatcher.list").read_text()
     assert f'"list_file", "{out.resolve()}/dispatcher.list"' in (out / "kamailio.cfg").read_text()
+
+
+def test_render_reports_an_unreachable_database_without_its_password(
+    inputs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, secret = inputs
+    # Port 9 on loopback: nothing listens, the connection is refused at once.
+    monkeypatch.setenv("CALLCTL_DATABASE_URL", "postgresql+asyncpg://u:hunter2pw@127.0.0.1:9/db")
+    args = ["config", "render", "--node", "a", "--out", str(tmp_path / "o")]
+    code = main([*args, "--ami-secret-file", str(secret)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "database:" in err and "hunter2pw" not in err
+    assert len(err.strip().splitlines()) == 1
