@@ -1,7 +1,7 @@
 """Render a validated ``PbxModel`` into Asterisk config files (pure, deterministic).
 
-Static files come from ``asterisk-config/static``; templated ones from
-``asterisk-config/templates`` with ``@@name@@`` placeholders (Asterisk's own
+Static files come from ``callctl/asterisk-config/static``; templated ones from
+``callctl/asterisk-config/templates`` with ``@@name@@`` placeholders (Asterisk's own
 ``${...}`` syntax stays untouched). The same model always gives the same bytes.
 """
 
