@@ -1,18 +1,25 @@
-# callctl service image. The lab (scripts/demo) runs the same code from .venv.
-FROM python:3.11-slim-bookworm
-WORKDIR /opt/callctl
-COPY pyproject.toml README.md alembic.ini ./
+# callctl service image: callctl installed as a package (a wheel, not `pip install -e`).
+# The wheel carries the migrations and the Asterisk/Kamailio templates as package data;
+# nothing of the lab's SIPp scenarios (sipp/) or tests enters the image (.dockerignore).
+
+FROM python:3.11-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
 COPY callctl ./callctl
 COPY ami ./ami
+COPY agents ./agents
 COPY kpi ./kpi
 COPY routing ./routing
 COPY ivr ./ivr
 COPY recording ./recording
-COPY asterisk-config ./asterisk-config
-COPY migrations ./migrations
-COPY sipp ./sipp
-RUN pip install --no-cache-dir -e . && useradd --system callctl
+RUN pip wheel --no-cache-dir --no-deps -w /wheels .
+
+FROM python:3.11-slim-bookworm
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/callctl-*.whl && rm -rf /wheels \
+ && useradd --system callctl
 USER callctl
+WORKDIR /home/callctl
 ENV CALLCTL_HTTP_HOST=0.0.0.0
 EXPOSE 8345
 CMD ["sh", "-c", "callctl migrate && exec callctl serve"]

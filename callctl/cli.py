@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
+from callctl import config_cli
 from callctl.lab.errors import LabError
 from callctl.settings import Settings
 
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply database migrations (alembic)")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(handler=_migrate)
+    config_cli.add_parser(sub)
     serve = sub.add_parser("serve", help="run callctl against the configured Asterisk")
     serve.set_defaults(handler=_serve)
     user = sub.add_parser("user", help="users of the API")

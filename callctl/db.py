@@ -15,7 +15,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from callctl.lab.state import LabState
-from callctl.settings import REPO_ROOT, Settings
+from callctl.settings import PACKAGE_DIR, Settings
+
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 
 
 class DatabaseNotConfiguredError(Exception):
@@ -39,8 +41,10 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def alembic_config(url: str) -> Config:
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    """Alembic's config without alembic.ini: the installed package carries no ini file."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
     config.attributes["database_url"] = url
     return config
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# Data shipped inside the package (asterisk-config/, migrations/): found the same way
+# from a checkout and from an installed wheel.
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _default_cache_dir() -> Path:
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL (postgresql+asyncpg://...). Unset: the embedded lab cluster.",
     )
     cache_dir: Path = Field(default_factory=_default_cache_dir)
-    asterisk_config_dir: Path = REPO_ROOT / "asterisk-config"
+    asterisk_config_dir: Path = PACKAGE_DIR / "asterisk-config"
     debian_mirror: str | None = Field(
         default=None,
         description="Debian mirror for the sid rootfs; unset: taken from this host's apt sources.",
@@ -72,6 +74,26 @@ class Settings(BaseSettings):
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )
+
+    database_url_file: Path | None = Field(
+        default=None,
+        description="A file holding the database URL (its password included), e.g. a compose "
+        "secret; read when CALLCTL_DATABASE_URL is unset.",
+    )
+
+    @model_validator(mode="after")
+    def _database_url_from_file(self) -> Settings:
+        if self.database_url is None and self.database_url_file is not None:
+            try:
+                url = self.database_url_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"CALLCTL_DATABASE_URL_FILE {self.database_url_file}: {exc.strerror}"
+                ) from exc
+            if not url:
+                raise ValueError(f"CALLCTL_DATABASE_URL_FILE {self.database_url_file}: empty")
+            self.database_url = url
+        return self
 
     @property
     def lab_dir(self) -> Path:

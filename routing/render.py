@@ -1,7 +1,7 @@
 """Render a validated ``PbxModel`` into Asterisk config files (pure, deterministic).
 
-Static files come from ``asterisk-config/static``; templated ones from
-``asterisk-config/templates`` with ``@@name@@`` placeholders (Asterisk's own
+Static files come from ``callctl/asterisk-config/static``; templated ones from
+``callctl/asterisk-config/templates`` with ``@@name@@`` placeholders (Asterisk's own
 ``${...}`` syntax stays untouched). The same model always gives the same bytes.
 """
 
@@ -24,6 +24,7 @@ from routing.model import (
     Queue,
     Trunk,
 )
+from routing.node import NodeLayout
 
 TRUNK_CONTEXT: Final = "from-trunk"
 """The dialplan context trunk calls enter (extensions.conf.in); the AMI normalizer
@@ -248,9 +249,17 @@ def render_feature_codes(reasons: tuple[PauseReason, ...]) -> str:
     )
 
 
-def template_values(model: PbxModel, etc_dir: str) -> dict[str, str]:
+def template_values(model: PbxModel, layout: NodeLayout) -> dict[str, str]:
+    system_name = "" if layout.system_name is None else f"systemname = {layout.system_name}\n"
     return {
-        "etc_dir": etc_dir,
+        "etc_dir": layout.etc_dir,
+        "var_lib_dir": layout.var_lib_dir,
+        "spool_dir": layout.spool_dir,
+        "run_dir": layout.run_dir,
+        "log_dir": layout.log_dir,
+        "rtp_start": str(layout.rtp_start),
+        "rtp_end": str(layout.rtp_end),
+        "system_name_option": system_name,
         "ami_bind": model.network.ami_bind,
         "ami_port": str(model.network.ami_port),
         "ami_username": model.ami.username,
@@ -270,13 +279,20 @@ def template_values(model: PbxModel, etc_dir: str) -> dict[str, str]:
     }
 
 
-def render(model: PbxModel, config_dir: Path, etc_dir: str = "/etc/asterisk") -> dict[str, str]:
-    """All config files, name → text, for an Asterisk whose config lives in ``etc_dir``."""
+def render(
+    model: PbxModel,
+    config_dir: Path,
+    etc_dir: str = "/etc/asterisk",
+    layout: NodeLayout | None = None,
+) -> dict[str, str]:
+    """All config files, name → text, for an Asterisk whose config lives in ``etc_dir``
+    (or, for one of several nodes, wherever ``layout`` puts its directories)."""
+    layout = layout or NodeLayout(etc_dir=etc_dir)
     files: dict[str, str] = {}
     for path in sorted((config_dir / "static").iterdir()):
         if path.is_file():
             files[path.name] = path.read_text(encoding="utf-8")
-    values = template_values(model, etc_dir)
+    values = template_values(model, layout)
     for path in sorted((config_dir / "templates").glob("*.in")):
         files[path.name.removesuffix(".in")] = fill(path.read_text(encoding="utf-8"), values)
     return files

@@ -15,7 +15,7 @@ from routing.model import PbxModel
 from routing.render import render
 
 GOLDEN_SECRET = "golden-secret-0123456789"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "asterisk-config"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "asterisk-config"
 
 
 def golden_models() -> dict[str, PbxModel]:

@@ -53,6 +53,7 @@ def spawn(cmd: list[str], pid_file: Path, log_file: Path) -> int:
     dropped Popen object would warn that it is still running.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    _no_inherited_fds()
     executable = shutil.which(cmd[0])
     if executable is None:
         raise FileNotFoundError(cmd[0])
@@ -69,6 +70,21 @@ def spawn(cmd: list[str], pid_file: Path, log_file: Path) -> int:
     )
     pid_file.write_text(f"{pid}\n")
     return pid
+
+
+def _no_inherited_fds() -> None:
+    """Keep this process's inherited descriptors (beyond 0-2) out of a long-lived child.
+
+    Python opens its own files non-inheritable, but descriptors it was started with stay
+    inheritable, e.g. the lock of ``flock LOCKFILE pytest ...``: an Asterisk spawned with
+    it holds the lab lock for as long as it runs, after the test run that took it ended.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                if os.get_inheritable(fd):
+                    os.set_inheritable(fd, False)
 
 
 def stop(pid_file: Path, name_part: str, timeout_s: float = 10.0) -> bool:

@@ -9,9 +9,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callctl.settings import REPO_ROOT
-
-SCENARIO_DIR = REPO_ROOT / "sipp"
+# Lab only: the scenarios live in the checkout, never in the installed package.
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "sipp"
 _PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
 
 
@@ -63,6 +62,7 @@ class CallerRun:
     concurrency: int = 500
     service: str = "12345"
     callers: list[Caller] = field(default_factory=list)
+    scenario: str = "caller.xml"  # caller_via_proxy.xml: through Kamailio (Record-Route)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ async def run_callers(
     run: CallerRun, *, work_dir: Path, local_ip: str, remote: str, timeout_s: float
 ) -> SippResult:
     scenario = render_scenario(
-        "caller.xml",
+        run.scenario,
         {"patience_ms": int(run.patience_s * 1000), "caller_talk_ms": int(run.talk_s * 1000)},
         work_dir,
     )

@@ -12,7 +12,7 @@ from callctl.lab.sample_model import sample_model
 from routing.model import Agent, AmiUser, ConfigValueError, Line, Membership, PbxModel, Queue
 from routing.render import SIP_REALM, TemplateError, digest_ha1, fill, render
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "asterisk-config"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "callctl" / "asterisk-config"
 SECRET = "s3cret-generated-0123456789"
 
 

@@ -25,7 +25,7 @@ from routing.model import (
 from routing.render import render
 from routing.skills import AgentSkill, memberships_for
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "asterisk-config"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "callctl" / "asterisk-config"
 SECRET = "s3cret-generated-0123456789"
 BAD_VALUES = [
     "evil\nname",
