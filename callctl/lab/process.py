@@ -64,11 +64,30 @@ def spawn(cmd: list[str], pid_file: Path, log_file: Path) -> int:
             (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
             (os.POSIX_SPAWN_DUP2, 1, 2),
+            *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds()),
         ],
         setsid=True,
     )
     pid_file.write_text(f"{pid}\n")
     return pid
+
+
+def _inherited_fds() -> list[int]:
+    """This process's descriptors above stderr that a spawned child would inherit.
+
+    posix_spawn passes on every descriptor not marked close-on-exec. A long-lived lab
+    process must not keep one: a ``flock LOCK cmd`` around the test run hands its lock
+    descriptor down, and an Asterisk holding it keeps the shared lab lock forever.
+    """
+    fds = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2:
+            continue
+        with contextlib.suppress(OSError):  # the listing's own descriptor, now closed
+            if os.get_inheritable(fd):
+                fds.append(fd)
+    return fds
 
 
 def stop(pid_file: Path, name_part: str, timeout_s: float = 10.0) -> bool:
