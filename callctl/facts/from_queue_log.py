@@ -16,7 +16,7 @@ never got one. Entries in conversation keep their answer (their end is never
 logged). Sessions and pauses are kept, because with ``persistentmembers``
 (the default) Asterisk restores dynamic members and their pause state without
 logging ADDMEMBER; callctl puts back what a restart loses
-(``callctl.agents_restore``).
+(``agents.restore``).
 """
 
 from __future__ import annotations

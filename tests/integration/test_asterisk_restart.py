@@ -145,7 +145,11 @@ async def test_crash_closes_waiting_callers_as_lost_and_restores_pauses(
         assert pid is not None
         killed_at = time.time()
         os.kill(pid, signal.SIGKILL)
-        await _poll(lambda: _async(not process.alive(pid)), 10, "Asterisk to die")
+
+        async def dead() -> bool:
+            return not process.alive(pid)
+
+        await _poll(dead, 10, "Asterisk to die")
         await asyncio.sleep(5)
         await asyncio.to_thread(asterisk.start, paths)
         booted_s = await asyncio.to_thread(
@@ -216,7 +220,3 @@ async def test_crash_closes_waiting_callers_as_lost_and_restores_pauses(
         except subprocess.TimeoutExpired:
             callctl.kill()
             callctl.wait()
-
-
-async def _async(value: bool) -> bool:
-    return value
