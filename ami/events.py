@@ -58,9 +58,13 @@ class GenericEvent(AmiEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelEvent(AmiEvent):
-    """The channel snapshot Asterisk puts on every channel event."""
+    """The channel snapshot Asterisk puts on every channel event.
 
-    channel: str
+    ``Uniqueid`` identifies the channel; the name (``Channel``) is kept when sent but
+    not required: nothing is keyed on it.
+    """
+
+    channel: str | None
     uniqueid: str
     linkedid: str | None
     channel_state: int | None
@@ -100,9 +104,26 @@ class QueueCallerAbandon(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AgentEvent(ChannelEvent):
-    """A queue event about caller (unprefixed fields) and agent leg (``Dest*`` headers)."""
+class AgentEvent(AmiEvent):
+    """A queue event about caller (unprefixed fields) and agent leg (``Dest*`` headers).
 
+    Asterisk builds the caller's part from the caller channel's latest snapshot; when
+    that channel is already gone (the caller hung up; seen under load on
+    AgentComplete) the whole caller part is missing, ``Channel`` and ``Uniqueid``
+    included. Only ``Queue`` is required: the consumer finds the call from what is
+    there (the agent leg's ``DestUniqueid``, a ``Linkedid``, the member).
+    """
+
+    channel: str | None
+    uniqueid: str | None
+    linkedid: str | None
+    channel_state: int | None
+    caller_id_num: str | None
+    caller_id_name: str | None
+    connected_line_num: str | None
+    connected_line_name: str | None
+    context: str | None
+    exten: str | None
     queue: str
     interface: str | None
     member_name: str | None
@@ -366,9 +387,10 @@ FieldSpec = tuple[str, str, Converter | None, bool]
 
 
 def _channel(prefix: str = "", *, required: bool = True) -> tuple[FieldSpec, ...]:
+    """The channel snapshot's fields; ``required`` means its ``Uniqueid``."""
     attr = "dest_" if prefix else ""
     return (
-        (f"{attr}channel", f"{prefix}Channel", None, required),
+        (f"{attr}channel", f"{prefix}Channel", None, False),
         (f"{attr}uniqueid", f"{prefix}Uniqueid", None, required),
         (f"{attr}linkedid", f"{prefix}Linkedid", None, False),
         (f"{attr}channel_state", f"{prefix}ChannelState", int, False),
@@ -383,7 +405,7 @@ def _channel(prefix: str = "", *, required: bool = True) -> tuple[FieldSpec, ...
 
 _CHANNEL: Final = _channel()
 _AGENT: Final = (
-    *_CHANNEL,
+    *_channel(required=False),
     *_channel("Dest", required=False),
     ("queue", "Queue", None, True),
     ("interface", "Interface", None, False),

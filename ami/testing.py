@@ -141,6 +141,10 @@ class FakeAmiServer:
         self.queue_summary = list(queue_summary)
         self.channels = list(channels)
         self.send_fully_booted = send_fully_booted
+        # When the faked Asterisk started: FullyBooted's Uptime counts from it. Killing
+        # and restarting the server keeps it (an AMI outage); set it to now to fake an
+        # Asterisk restart.
+        self.booted_at = time.time() - 3600
         self.received: list[Frame] = []  # every action from every session, in order
         self.logins = 0
         self.forwarding = True
@@ -318,8 +322,8 @@ class FakeAmiServer:
                 {
                     "Event": "FullyBooted",
                     "Privilege": "system,all",
-                    "Uptime": "3600",
-                    "LastReload": "60",
+                    "Uptime": str(int(time.time() - self.booted_at)),
+                    "LastReload": str(int(time.time() - self.booted_at)),
                     "Status": "Fully Booted",
                 }
             )

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from agents.acw_watch import AcwWatch, LimitsLoader
+from agents.restore_watch import RestartRestorer
 from ami.connection import AmiNode, Gap, NodeConnection
 from ami.state import StateChange
 from callctl.errors import ReportedError
@@ -59,6 +60,8 @@ class Runtime:
     # --- issue #6 (ACW): ends after-call work past its line's acw_max_s, per node. ---
     acw_limits: LimitsLoader | None = None
     acw_watches: dict[str, AcwWatch] = field(default_factory=dict)
+    # --- issue 12: agents' logins and pauses put back after a node restart. ---
+    restorers: dict[str, RestartRestorer] = field(default_factory=dict)
 
     async def start(self, nodes: list[AmiNode]) -> None:
         await self.pipeline.start()
@@ -66,15 +69,19 @@ class Runtime:
             self.live.start()
         for node in nodes:
             watch = AcwWatch(self.acw_limits) if self.acw_limits is not None else None
+            restorer = RestartRestorer(node.node_id)
             resyncs = [
+                restorer.on_resync,
                 *([] if self.live is None else [self.live.hub.on_resync]),
                 *([] if watch is None else [watch.on_resync]),
             ]
+            events = [*([watch.on_event] if watch else []), restorer.on_event]
             conn = NodeConnection(
                 node,
                 # The pipeline (and through it the live state) sees each event
-                # first, then the ACW watch; resyncs go to the live state, then it.
-                on_event=_fan_out(self.pipeline.on_event, *([watch.on_event] if watch else [])),
+                # first, then the ACW watch and the restorer; resyncs go to the
+                # restorer (which compares them with what it knew), the live state, then it.
+                on_event=_fan_out(self.pipeline.on_event, *events),
                 on_state_change=self._on_state_change,
                 on_gap=self._on_gap,
                 on_resync=_fan_out(*resyncs) if resyncs else None,
@@ -84,11 +91,15 @@ class Runtime:
             if watch is not None:
                 self.acw_watches[node.node_id] = watch
                 watch.start(conn)
+            self.restorers[node.node_id] = restorer
+            restorer.start(conn)
 
     async def stop(self) -> None:
         async with _timed("ACW watches"):
             for watch in self.acw_watches.values():
                 await watch.stop()
+            for restorer in self.restorers.values():
+                await restorer.stop()
         async with _timed("AMI connections"):
             for conn in self.connections.values():
                 await conn.stop()

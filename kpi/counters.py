@@ -44,6 +44,8 @@ class KpiCounters:
     no_agents: int = 0
     exited_with_key: int = 0
     transferred: int = 0
+    lost: int = 0
+    """Entries still waiting when their Asterisk node restarted (offered, never answered)."""
     answered_wait_hist: tuple[int, ...] = _ZERO_WAITS
     abandoned_wait_hist: tuple[int, ...] = _ZERO_WAITS
     sum_wait_answered: int = 0
@@ -98,6 +100,7 @@ class KpiCounters:
             + self.no_agents
             + self.exited_with_key
             + self.transferred
+            + self.lost
         )
 
     def answered_within(self, service_level_s: int) -> int:
@@ -129,6 +132,7 @@ _OUTCOME_FIELD = {
     Outcome.EMPTY: "no_agents",
     Outcome.KEY: "exited_with_key",
     Outcome.TRANSFER: "transferred",
+    Outcome.LOST: "lost",
 }
 
 
@@ -179,6 +183,7 @@ def counters_from_entries(entries: Iterable[EntryRecord], params: KpiParams) -> 
         no_agents=counts["no_agents"],
         exited_with_key=counts["exited_with_key"],
         transferred=counts["transferred"],
+        lost=counts["lost"],
     )
 
 

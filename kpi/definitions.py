@@ -33,6 +33,8 @@ class KpiSet:
     abandoned: int
     """Abandoned entries that count as offered (short abandons excluded)."""
     short_abandoned: int
+    lost: int
+    """Entries still waiting when their Asterisk node restarted: offered, never answered."""
     survey_answers: int
     survey_satisfied: int
     answer_rate: Fraction | None
@@ -76,6 +78,7 @@ def kpis_from_counters(counters: KpiCounters, params: KpiParams | None = None) -
         answered_in_sl=answered_in_sl,
         abandoned=abandoned,
         short_abandoned=short_abandoned,
+        lost=counters.lost,
         survey_answers=survey_answers,
         survey_satisfied=survey_satisfied,
         answer_rate=ratio(counters.answered, offered),

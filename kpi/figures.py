@@ -26,6 +26,7 @@ class Figure(StrEnum):
     NO_AGENTS = "no_agents"
     KEY = "key"
     TRANSFER = "transfer"
+    LOST = "lost"
 
 
 FIGURE_OUTCOMES: dict[Figure, frozenset[Outcome]] = {
@@ -38,6 +39,7 @@ FIGURE_OUTCOMES: dict[Figure, frozenset[Outcome]] = {
     Figure.NO_AGENTS: frozenset({Outcome.EMPTY}),
     Figure.KEY: frozenset({Outcome.KEY}),
     Figure.TRANSFER: frozenset({Outcome.TRANSFER}),
+    Figure.LOST: frozenset({Outcome.LOST}),
 }
 """Outcomes an entry of each figure can have: a safe pre-filter for SQL."""
 
@@ -67,6 +69,7 @@ FIGURE_LABELS: dict[str, dict[str, str]] = {
     "answered_in_sl": {"zh-CN": "15秒内接通量", "en": "answered within service level"},
     "abandoned": {"zh-CN": "放弃量", "en": "abandoned"},
     "short_abandoned": {"zh-CN": "短时放弃量", "en": "short abandons"},
+    "lost": {"zh-CN": "丢失量（系统重启）", "en": "lost (node restarted)"},
     "survey_answers": {"zh-CN": "参评量", "en": "survey answers"},
     "survey_satisfied": {"zh-CN": "满意量", "en": "satisfied answers"},
     "answer_rate": {"zh-CN": "人工接通率", "en": "answer rate"},

@@ -42,6 +42,7 @@ _OUTCOME_FIELD = {
     Outcome.EMPTY: "no_agents",
     Outcome.KEY: "exited_with_key",
     Outcome.TRANSFER: "transferred",
+    Outcome.LOST: "lost",
 }
 
 

@@ -20,6 +20,7 @@ _COUNT_FIELDS = (
     "answered_in_sl",
     "abandoned",
     "short_abandoned",
+    "lost",
     "survey_answers",
     "survey_satisfied",
 )

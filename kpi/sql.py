@@ -129,6 +129,7 @@ COUNTER_SCALARS = (
     "no_agents",
     "exited_with_key",
     "transferred",
+    "lost",
     "sum_wait_answered",
     "n_talk",
     "sum_talk",

@@ -21,11 +21,12 @@ from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
 from callctl.privacy import mask_number
+from kpi.outcome import Outcome, outcome_label
 
 router = APIRouter(prefix="/api/v1", tags=["facts"])
 
 NUMBER_HEADERS = frozenset({"calleridnum", "connectedlinenum", "callerid", "dnid"})
-OUTCOMES = ("answered", "abandoned", "timeout", "empty", "key", "transfer")
+OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 
 class QueueEntryOut(BaseModel):
@@ -180,6 +181,8 @@ async def entries_csv(
     for entry in entries:
         values = entry.model_dump()
         values["entered_at"] = entry.entered_at.astimezone(zone).isoformat()
+        if entry.outcome is not None:
+            values["outcome"] = outcome_label(entry.outcome, lang)
         writer.writerow(["" if values[c] is None else values[c] for c in columns])
     return Response(
         "\ufeff" + out.getvalue(),

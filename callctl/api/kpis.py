@@ -137,6 +137,7 @@ def row_out(row: KpiRow) -> KpiRowOut:
         "no_agents": c.no_agents,
         "key": c.exited_with_key,
         "transfer": c.transferred,
+        "lost": k.lost,
         "survey_answers": k.survey_answers,
         "survey_satisfied": k.survey_satisfied,
     }

@@ -2,6 +2,7 @@
 
 waiting --CONNECT--> answered --COMPLETE*/transfer--> completed
 waiting --ABANDON/EXIT*/WITHDRAW--> closed
+waiting --node restarted (QUEUESTART)--> lost
 
 Each function returns the updated fact or raises ``IllegalTransition``; the
 folder that drives them turns that into a counted, logged anomaly.
@@ -115,6 +116,19 @@ def leave_unanswered(entry: QueueEntryFact, event: WaitEnded) -> QueueEntryFact:
         ended_wait_at=entry.entered_at + event.waittime,
         wait_s=event.waittime,
         position=position,
+    )
+
+
+def lose(entry: QueueEntryFact, restarted_at: int) -> QueueEntryFact:
+    """The caller was still waiting when its Asterisk node restarted (kpi-definitions.md).
+
+    ``restarted_at`` is the restart moment (queue_log's QUEUESTART time);
+    ``wait_s`` counts whole seconds from ``entered_at`` to it.
+    """
+    _require_waiting(entry, "QUEUESTART")
+    ended = max(restarted_at, entry.entered_at)
+    return replace(
+        entry, outcome=Outcome.LOST, ended_wait_at=ended, wait_s=ended - entry.entered_at
     )
 
 

@@ -10,10 +10,13 @@ idempotent, and events of calls that began before the replay point are
 counted as orphans and skipped rather than guessed.
 
 After QUEUESTART (Asterisk restarted) the calls that were open are gone
-without a trace in queue_log: they are dropped from the state and keep the
-last value already emitted. Sessions and pauses are kept, because with
-``persistentmembers`` (the default) Asterisk restores members and their pause
-state without logging ADDMEMBER.
+without a trace in queue_log. Entries still waiting are closed as ``lost``
+at the QUEUESTART time (kpi-definitions.md): the caller asked for a human and
+never got one. Entries in conversation keep their answer (their end is never
+logged). Sessions and pauses are kept, because with ``persistentmembers``
+(the default) Asterisk restores dynamic members and their pause state without
+logging ADDMEMBER; callctl puts back what a restart loses
+(``agents.restore``).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class FoldStats:
     illegal: int = 0
     """Events out of order for their entry (e.g. COMPLETE before CONNECT)."""
     lost_on_restart: int = 0
-    """Open entries dropped at QUEUESTART."""
+    """Entries open at QUEUESTART: the waiting ones closed as lost, the answered dropped."""
     expired: int = 0
     """Entries still open after ``retention_s``, dropped from the state."""
 
@@ -136,8 +139,7 @@ class QueueLogFolder:
             case RemoveMember():
                 return self._agents.remove_member(self._agent(event.agent), event.queue, event.time)
             case QueueStart():
-                self._restart()
-                return []
+                return self._restart(event.time)
             case _:
                 self._counts.ignored += 1
                 return []
@@ -196,11 +198,17 @@ class QueueLogFolder:
             facts += self._agents.call_completed(entry.agent, _entry_id(entry), event.time)
         return facts
 
-    def _restart(self) -> None:
+    def _restart(self, at: int) -> list[Fact]:
         if self._open:
             log.warning("Asterisk restarted with %d queue entries open", len(self._open))
         self._counts.lost_on_restart += len(self._open)
+        lost: list[Fact] = []
+        for (callid, queue), entry in self._open.items():
+            if entry.outcome is None:
+                lost.append(transitions.lose(entry, at))
+            self._seq[(callid, queue)] = (entry.seq, at)
         self._open.clear()
+        return lost
 
     def _prune(self, now: int) -> None:
         # Bounded memory when tailing for months: forget finished calls' seq

@@ -51,6 +51,19 @@ recorded lab transcripts in ``tests/fixtures/ami_recorded``):
   joins another queue; its ``wait_s`` is the Leave's time minus
   ``entered_at``, the only figure AMI gives (queue_log has the exact one).
 
+- **Callers without a snapshot.** An Agent* event whose caller channel is already
+  gone carries no caller part at all (no ``Channel``, no ``Uniqueid``; seen under
+  load on AgentComplete after the caller hung up). The call is then found from
+  what is there: the agent leg's ``DestUniqueid`` (remembered from AgentConnect),
+  a ``Linkedid`` that names a known caller, or the one caller of that queue the
+  member is with. HoldTime, TalkTime and Reason are the event's own, so
+  ``talk_s`` and ``hangup_side`` are kept.
+- **Restarts.** FullyBooted's ``Uptime`` gives Asterisk's start time. When it is
+  later than the one seen before, the node restarted while callctl was away:
+  callers still waiting are closed as ``lost`` at the start time (queue_log's
+  QUEUESTART, which reconciliation writes exactly), exits already under way are
+  settled, and calls in conversation are dropped as they are in queue_log.
+
 - **Calls.** A ``CallFact`` per Linkedid comes from the call's first channel
   (``Uniqueid == Linkedid``): its Newchannel gives ``started_at``, the caller
   number and name (``<unknown>`` or empty is null) and, when the channel comes
@@ -76,6 +89,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
 
+from ami.boot import BootClock
 from ami.events import (
     AgentCalled,
     AgentComplete,
@@ -84,6 +98,7 @@ from ami.events import (
     AgentEvent,
     AgentRingNoAnswer,
     AmiEvent,
+    FullyBooted,
     GenericEvent,
     Hangup,
     Newchannel,
@@ -171,6 +186,8 @@ class _Stay:
     entry: QueueEntryFact
     state: StayState = StayState.WAITING
     ringing: set[str] = field(default_factory=set)
+    leg: str | None = None
+    """The agent leg's Uniqueid once answered (AgentConnect's DestUniqueid)."""
     """Members ringing now (AgentCalled's Interface, else the agent leg's Uniqueid)."""
     hangup_requested: bool = False
     # Set when the caller leaves unanswered (QueueCallerAbandon or Leave).
@@ -220,6 +237,13 @@ class NormalizerStats:
     """Hangups of a call's first channel whose Newchannel was not seen: no call fact."""
     calls_lost: int = 0
     """Calls whose Hangup never came within ``retention_s``: left as last emitted."""
+    callerless_events: int = 0
+    """Agent* events without the caller's snapshot (no ``Uniqueid``), matched to a
+    known caller by the agent leg, a Linkedid or the member."""
+    restarts: int = 0
+    """Asterisk restarts seen (a later start time in FullyBooted's ``Uptime``)."""
+    lost_on_restart: int = 0
+    """Waiting entries closed as ``lost`` because their node restarted."""
 
 
 @dataclass(slots=True)
@@ -234,6 +258,9 @@ class _Counts:
     untimed_events: int = 0
     calls_without_start: int = 0
     calls_lost: int = 0
+    callerless_events: int = 0
+    restarts: int = 0
+    lost_on_restart: int = 0
 
 
 _Handler = Callable[[Any], list[Fact]]
@@ -298,6 +325,8 @@ class AmiNormalizer:
         # (Uniqueid, queue): a transferred caller may join a queue meanwhile.
         self._waiting: dict[str, _Stay] = {}
         self._talking: dict[tuple[str, str], _Stay] = {}
+        # Answered stays by their agent leg's Uniqueid, for events without the caller.
+        self._talking_by_leg: dict[str, tuple[str, str]] = {}
         self._exiting: dict[str, _Stay] = {}
         # Last seq per (Uniqueid, queue), in order of last use, so that a second
         # stay in the same queue gets seq 2 and pruning pops from the front.
@@ -306,6 +335,7 @@ class AmiNormalizer:
         self._calls: dict[str, CallFact] = {}
         self._counts = _Counts()
         self._last_prune = 0
+        self._boot = BootClock()
         self._handlers: dict[type[AmiEvent], _Handler] = {
             QueueCallerJoin: self._on_join,
             QueueCallerLeave: self._on_leave,
@@ -321,6 +351,7 @@ class AmiNormalizer:
             QueueMemberPause: self._on_member_pause,
             QueueMemberAdded: self._on_member_added,
             QueueMemberRemoved: self._on_member_removed,
+            FullyBooted: self._on_fully_booted,
             GenericEvent: self._on_generic,
         }
         # Events ami.events has no model for arrive as GenericEvent, told by name.
@@ -345,6 +376,9 @@ class AmiNormalizer:
             agent_orphans=self._agents.orphans,
             calls_without_start=c.calls_without_start,
             calls_lost=c.calls_lost,
+            callerless_events=c.callerless_events,
+            restarts=c.restarts,
+            lost_on_restart=c.lost_on_restart,
         )
 
     @property
@@ -566,7 +600,7 @@ class AmiNormalizer:
     # --- rings and answers -----------------------------------------------------------------
 
     def _on_agent_called(self, event: AgentCalled) -> list[Fact]:
-        stay = self._stay_of(event.uniqueid, event.queue)
+        stay = self._stay_of(self._caller_of(event), event.queue)
         if stay is None:
             return []
         if stay.state is not StayState.WAITING:
@@ -575,7 +609,7 @@ class AmiNormalizer:
         return []
 
     def _on_ring_no_answer(self, event: AgentRingNoAnswer) -> list[Fact]:
-        stay = self._stay_of(event.uniqueid, event.queue)
+        stay = self._stay_of(self._caller_of(event), event.queue)
         if stay is None:
             return []
         if stay.state is not StayState.WAITING:
@@ -600,13 +634,14 @@ class AmiNormalizer:
         return []
 
     def _on_agent_dump(self, event: AgentDump) -> list[Fact]:
-        stay = self._waiting.get(event.uniqueid)
+        uniqueid = self._caller_of(event)
+        stay = self._waiting.get(uniqueid) if uniqueid is not None else None
         if stay is not None:
             stay.ringing.discard(_ring_key(event))
         return []
 
     def _on_connect(self, event: AgentConnect) -> list[Fact]:
-        stay = self._stay_of(event.uniqueid, event.queue)
+        stay = self._stay_of(self._caller_of(event), event.queue)
         if stay is None:
             return []
         stay.check(StayState.TALKING, event.name)
@@ -629,6 +664,7 @@ class AmiNormalizer:
         stay.entry = transitions.answer(entry, connect, agent)
         stay.state = StayState.TALKING
         stay.ringing.clear()
+        stay.leg = event.dest_uniqueid
         del self._waiting[entry.callid]
         self._exiting.pop(entry.callid, None)
         pair = (entry.callid, entry.queue)
@@ -636,14 +672,20 @@ class AmiNormalizer:
             # Answered twice in one queue before the first AgentComplete arrived.
             self._counts.lost_entries += 1
         self._talking[pair] = stay
+        if stay.leg is not None:
+            self._talking_by_leg[stay.leg] = pair
         self._agents.call_answered(agent, stay.entry_id)
         return [stay.entry]
 
     def _on_complete(self, event: AgentComplete) -> list[Fact]:
-        pair = (event.uniqueid, event.queue)
+        uniqueid = self._caller_of(event)
+        if uniqueid is None:
+            self._counts.unknown_calls += 1
+            return []
+        pair = (uniqueid, event.queue)
         stay = self._talking.get(pair)
         if stay is None:
-            waiting = self._waiting.get(event.uniqueid)
+            waiting = self._waiting.get(uniqueid)
             if waiting is not None and waiting.entry.queue == event.queue:
                 raise IllegalStayMove(waiting, event.name, StayState.CLOSED)
             self._counts.unknown_calls += 1
@@ -667,6 +709,8 @@ class AmiNormalizer:
             entry = replace(entry, hangup_side=None)  # Reason unreadable: side unknown
         stay.entry = entry
         del self._talking[pair]
+        if stay.leg is not None:
+            self._talking_by_leg.pop(stay.leg, None)
         self._close(stay)
         facts: list[Fact] = [entry]
         if entry.agent is not None:
@@ -693,6 +737,81 @@ class AmiNormalizer:
         agent = event.member_name or event.interface
         return self._agents.remove_member(agent, event.queue, self._time(event))
 
+    # --- callers without a snapshot, restarts ------------------------------------------------
+
+    def _caller_of(self, event: AgentEvent) -> str | None:
+        """The caller's Uniqueid: the event's own, else found from what it does carry."""
+        if event.uniqueid is not None:
+            return event.uniqueid
+        self._counts.callerless_events += 1
+        queue = event.queue
+        if event.dest_uniqueid is not None:
+            pair = self._talking_by_leg.get(event.dest_uniqueid)
+            if pair is not None and pair[1] == queue:
+                return pair[0]
+        for linkedid in (event.linkedid, event.dest_linkedid):
+            if linkedid is None:
+                continue
+            waiting = self._waiting.get(linkedid)
+            if (waiting is not None and waiting.entry.queue == queue) or (
+                (linkedid, queue) in self._talking
+            ):
+                return linkedid
+        member = event.member_name or event.interface
+        if member is None:
+            return None
+        # The one caller of this queue the member talks to, or is ringing for.
+        talking = [
+            pair[0]
+            for pair, stay in self._talking.items()
+            if pair[1] == queue and stay.entry.agent == member
+        ]
+        if isinstance(event, AgentComplete):
+            return talking[0] if len(talking) == 1 else None
+        ring_key = event.interface
+        ringing = [
+            uniqueid
+            for uniqueid, stay in self._waiting.items()
+            if stay.entry.queue == queue and ring_key is not None and ring_key in stay.ringing
+        ]
+        return ringing[0] if len(ringing) == 1 else None
+
+    def _on_fully_booted(self, event: FullyBooted) -> list[Fact]:
+        restarted_at = self._boot.observe(event)
+        if restarted_at is None:
+            return []
+        return self.node_restarted(restarted_at)
+
+    def node_restarted(self, restarted_at: int) -> list[Fact]:
+        """Asterisk restarted at ``restarted_at``: end what it forgot, as queue_log does.
+
+        Callers still waiting are closed as ``lost`` (their stay ends at the restart);
+        exits under way are settled as they would have been; answered calls are
+        dropped (their end is never told, on either path).
+        """
+        self._counts.restarts += 1
+        facts: list[Fact] = []
+        lost = 0
+        for stay in list(self._waiting.values()):
+            if stay.state is StayState.WAITING:
+                stay.check(StayState.CLOSED, "restart")
+                stay.entry = transitions.lose(stay.entry, restarted_at)
+                self._close(stay)
+                lost += 1
+                facts.append(stay.entry)
+            else:
+                facts += self._settle(stay, "restart")
+        for stay in list(self._talking.values()):
+            self._drop(stay)
+        self._counts.lost_on_restart += lost
+        log.warning(
+            "node %s: Asterisk restarted at %d; %d callers were waiting: closed as lost",
+            self._node,
+            restarted_at,
+            lost,
+        )
+        return facts
+
     # --- state -----------------------------------------------------------------------------
 
     def _time(self, event: AmiEvent) -> int:
@@ -703,8 +822,8 @@ class AmiNormalizer:
             return int(event.received_at)
         return at
 
-    def _stay_of(self, uniqueid: str, queue: str) -> _Stay | None:
-        stay = self._waiting.get(uniqueid)
+    def _stay_of(self, uniqueid: str | None, queue: str) -> _Stay | None:
+        stay = self._waiting.get(uniqueid) if uniqueid is not None else None
         if stay is None or stay.entry.queue != queue:
             self._counts.unknown_calls += 1
             return None
@@ -725,6 +844,8 @@ class AmiNormalizer:
     def _drop(self, stay: _Stay) -> None:
         self._close(stay)
         self._talking.pop((stay.entry.callid, stay.entry.queue), None)
+        if stay.leg is not None:
+            self._talking_by_leg.pop(stay.leg, None)
 
     def _prune(self, now: int) -> None:
         # Bounded memory over months: forget old seq counters, drop entries

@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 
 from ami.connection import Gap
-from ami.events import AmiEvent
+from ami.events import AmiEvent, FullyBooted
 from callctl.db import asyncpg_dsn
 from callctl.facts.models import Fact
 from callctl.ingest.normalizer import AmiNormalizer
@@ -104,6 +104,7 @@ class IngestPipeline:
         self._follow_ups: dict[str, tuple[datetime, datetime]] = {}
         self._worker: asyncio.Task[None] | None = None
         self.startup_reconciled = asyncio.Event()
+        self._restarts_seen: dict[str, int] = {}
         self.live: LiveSink | None = None
 
     async def start(self) -> None:
@@ -135,6 +136,8 @@ class IngestPipeline:
         self.raw_events.submit(event)
         normalizer = self._normalizers.get(event.node)
         facts = normalizer.feed(event) if normalizer is not None else []
+        if isinstance(event, FullyBooted) and normalizer is not None:
+            self._after_restart(event, normalizer)
         for fact in facts:
             self.writer.submit(fact, "ami")
             self.stats.facts += 1
@@ -152,6 +155,16 @@ class IngestPipeline:
                 reason="ami",
             )
         )
+
+    def _after_restart(self, event: AmiEvent, normalizer: AmiNormalizer) -> None:
+        """The node restarted (issue 12): reconcile from queue_log once the AMI facts of
+        the restart are written, so that QUEUESTART's exact time is what stays."""
+        restarts = normalizer.stats.restarts
+        if restarts <= self._restarts_seen.get(event.node, 0):
+            return
+        self._restarts_seen[event.node] = restarts
+        at = datetime.fromtimestamp(event.received_at, UTC)
+        self._gaps.put_nowait(PendingGap(event.node, at, at, "restart"))
 
     # --- worker ------------------------------------------------------------------------
 

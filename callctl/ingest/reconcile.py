@@ -266,10 +266,12 @@ def format_reconcile_report(report: ReconcileReport) -> str:
         f"ingest gaps reconciled: {report.gaps_reconciled}",
     ]
     stats = report.stats
-    if stats.orphans or stats.illegal or stats.lost_on_restart:
+    if stats.orphans or stats.illegal:
+        lines.append(f"not folded: {stats.orphans} orphan events, {stats.illegal} out of order")
+    if stats.lost_on_restart:
         lines.append(
-            f"not folded: {stats.orphans} orphan events, {stats.illegal} out of order, "
-            f"{stats.lost_on_restart} entries open at an Asterisk restart"
+            f"Asterisk restarted with {stats.lost_on_restart} queue entries open "
+            "(the waiting ones closed as lost)"
         )
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@
       title: "实时监控大屏", waiting: "排队数", longest_wait: "最长等待",
       answer_rate: "今日接通率", service_level: "15秒接通率", avg_acw: "平均事后处理",
       answer_rate_short: "接通率", offered: "呼入", answered: "接通", abandoned: "放弃",
+      lost: "丢失（系统重启）",
       agents: "坐席状态", chart_title: "今日话务（每15分钟）", token_label: "访问令牌",
       sign_in: "进入", connected: "已连接", disconnected: "未连接", target: "目标",
       bad_token: "令牌无效或已过期", forbidden: "当前角色无权查看大屏", seconds: "秒",
@@ -22,7 +23,8 @@
       title: "Wallboard", waiting: "Calls waiting", longest_wait: "Longest wait",
       answer_rate: "Answer rate today", service_level: "15-second rate", avg_acw: "Average ACW",
       answer_rate_short: "Answer rate", offered: "Offered", answered: "Answered",
-      abandoned: "Abandoned", agents: "Agents", chart_title: "Today by 15 minutes",
+      abandoned: "Abandoned", lost: "Lost (node restarted)", agents: "Agents",
+      chart_title: "Today by 15 minutes",
       token_label: "Access token", sign_in: "Open", connected: "Connected",
       disconnected: "Disconnected", target: "target", bad_token: "Invalid or expired token",
       forbidden: "This role may not view the wallboard", seconds: "s", available: "Available",
@@ -257,6 +259,7 @@
     $("offered").textContent = total.offered;
     $("answered").textContent = total.answered;
     $("abandoned").textContent = total.abandoned;
+    $("lost").textContent = total.lost ?? 0;
     $("day").textContent = model.today.day;
 
     renderAgents(counts, agents);

@@ -325,3 +325,45 @@ def test_asterisk_timestamp_is_parsed_when_present() -> None:
     assert stamped.timestamp == 1795291045.077065
     assert (broken.timestamp, broken.invalid_fields) == (None, ())
     assert one(ev.QueueCallerJoin, answered_call()).timestamp is None
+
+
+def test_agent_complete_without_the_callers_snapshot_is_still_an_agent_complete() -> None:
+    # The caller's channel was gone when Asterisk built the event: no Channel, no Uniqueid.
+    event = ev.parse_event(
+        frame(
+            Event="AgentComplete",
+            DestChannel="PJSIP/1008-0000000f",
+            DestUniqueid="1795291045.15",
+            DestLinkedid="1795291045.14",
+            Queue="hotline",
+            Interface="PJSIP/1008",
+            MemberName="1008",
+            HoldTime="1",
+            TalkTime="2",
+            Reason="agent",
+        ),
+        NODE,
+        AT,
+    )
+
+    assert isinstance(event, ev.AgentComplete)
+    assert (event.channel, event.uniqueid, event.dest_uniqueid) == (None, None, "1795291045.15")
+    assert (event.talk_s, event.reason, event.invalid_fields) == (2, "agent", ())
+
+
+def test_a_channel_event_without_its_name_keeps_its_uniqueid() -> None:
+    event = ev.parse_event(
+        frame(Event="QueueCallerLeave", Uniqueid="1.1", Queue="hotline", Position="1"), NODE, AT
+    )
+
+    assert isinstance(event, ev.QueueCallerLeave)
+    assert (event.channel, event.uniqueid) == (None, "1.1")
+
+
+def test_a_channel_event_without_its_uniqueid_is_generic() -> None:
+    event = ev.parse_event(
+        frame(Event="QueueCallerLeave", Channel="PJSIP/t-1", Queue="q"), NODE, AT
+    )
+
+    assert isinstance(event, ev.GenericEvent)
+    assert event.invalid_fields == ("Uniqueid",)

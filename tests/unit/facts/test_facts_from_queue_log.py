@@ -243,21 +243,49 @@ def test_out_of_order_events_are_counted_not_applied() -> None:
     assert (result.stats.illegal, result.stats.orphans) == (1, 1)
 
 
-def test_asterisk_restart_drops_open_calls_but_keeps_agents() -> None:
+def test_asterisk_restart_closes_waiting_entries_as_lost_and_keeps_agents() -> None:
     result = fold_queue_log(
         [
             "100|MANAGER|general|1001|ADDMEMBER|\n",
             "101|1.1|general|NONE|ENTERQUEUE||138|1\n",
             "102|NONE|NONE|NONE|QUEUESTART|\n",
-            "110|1.1|general|NONE|ABANDON|1|1|9\n",
+            "110|1.1|general|NONE|ABANDON|1|1|9\n",  # the old call's line: an orphan now
         ],
         NODE,
     )
 
     [entry] = only(result, QueueEntryFact)
-    assert entry.outcome is None
+    assert (entry.outcome, entry.ended_wait_at, entry.wait_s) == (Outcome.LOST, 102, 1)
+    assert entry.is_closed
     assert result.stats.lost_on_restart == 1
+    assert result.stats.orphans == 1
     assert only(result, AgentSession)[0].ended_at is None
+
+
+def test_restart_loses_only_waiting_entries_answered_ones_stay_answered() -> None:
+    result = fold_queue_log(
+        [
+            "100|1.1|general|NONE|ENTERQUEUE||138|1\n",
+            "101|1.2|general|NONE|ENTERQUEUE||139|2\n",
+            "103|1.1|general|1001|CONNECT|3|1.3|1\n",
+            "104|1.4|general|NONE|ENTERQUEUE||140|2\n",
+            "105|1.5|general|NONE|ENTERQUEUE||141|3\n",
+            "106|1.5|general|NONE|ABANDON|3|3|1\n",
+            "120|NONE|NONE|NONE|QUEUESTART|\n",
+            "130|1.6|general|NONE|ENTERQUEUE||142|1\n",  # a new call after the restart
+        ],
+        NODE,
+    )
+
+    outcomes = {e.callid: (e.outcome, e.wait_s) for e in only(result, QueueEntryFact)}
+    assert outcomes == {
+        "1.1": (Outcome.ANSWERED, 3),
+        "1.2": (Outcome.LOST, 19),
+        "1.4": (Outcome.LOST, 16),
+        "1.5": (Outcome.ABANDONED, 1),
+        "1.6": (None, None),
+    }
+    assert result.stats.lost_on_restart == 3  # two waiting, one in conversation
 
 
 def test_pause_reason_change_splits_the_interval_and_ends_acw() -> None:

@@ -25,6 +25,7 @@ def _numerator(figure: Figure, records: list[EntryRecord], params: KpiParams) ->
         Figure.NO_AGENTS: by_outcome[Outcome.EMPTY],
         Figure.KEY: by_outcome[Outcome.KEY],
         Figure.TRANSFER: by_outcome[Outcome.TRANSFER],
+        Figure.LOST: kpis.lost,
     }[figure]
 
 

@@ -69,4 +69,4 @@ def test_unknown_outcome_or_bucket_is_refused() -> None:
     with pytest.raises(ValueError, match="wait bucket"):
         fold_aggregates([("g", row)])
     with pytest.raises(ValueError):
-        fold_aggregates([("g", row._replace(outcome="lost", wait_bucket=0))])
+        fold_aggregates([("g", row._replace(outcome="vanished", wait_bucket=0))])

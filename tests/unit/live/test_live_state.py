@@ -294,3 +294,35 @@ def test_a_stored_fact_further_along_fills_in_what_a_gap_hid() -> None:
     state.seed([reconciled, missed])
     total = state.today_json()["total"]
     assert (total["offered"], total["answered"], total["abandoned"]) == (2, 1, 1)
+
+
+def test_callers_waiting_at_a_restart_are_offered_as_lost_on_the_wallboard() -> None:
+    """The answered call replayed, then two callers waiting when Asterisk restarts."""
+    state = LiveState(T_ANSWERED)
+    normalizer = AmiNormalizer(NODE)
+
+    def booted(at: float, uptime_s: int) -> AmiEvent:
+        frame = Frame.from_pairs([("Event", "FullyBooted"), ("Uptime", str(uptime_s))])
+        return parse_event(frame, NODE, at)
+
+    def join(uniqueid: str, at: float) -> AmiEvent:
+        headers = {"Event": "QueueCallerJoin", "Timestamp": f"{at:.6f}", "Uniqueid": uniqueid}
+        return parse_event(Frame.from_pairs({**headers, "Queue": "hotline"}.items()), NODE, at)
+
+    replay(state, [booted(T_ANSWERED - 1, 305), *recorded("answered")], normalizer)
+    deltas, facts = replay(
+        state,
+        [
+            join("9.1", T_ANSWERED + 10),
+            join("9.2", T_ANSWERED + 11),
+            booted(T_ANSWERED + 40, 3),  # killed, started again at +37
+        ],
+        normalizer,
+    )
+
+    lost = [f for f in facts if isinstance(f, QueueEntryFact) and f.outcome is Outcome.LOST]
+    assert [(f.callid, f.wait_s) for f in lost] == [("9.1", 27), ("9.2", 26)]
+    total = state.today_json()["total"]
+    assert (total["offered"], total["answered"], total["lost"]) == (3, 1, 2)
+    assert total["answer_rate"] == 33.33
+    assert of_type(deltas, "kpi")
