@@ -59,7 +59,12 @@ class RollupRefresher:
     async def refresh_once(self, conn: asyncpg.Connection) -> int:
         """Refresh until nothing is dirty; returns how many intervals."""
         total = 0
-        caps = await self._acw_caps()
+        try:
+            caps = await self._acw_caps()
+        except Exception as exc:  # no caps, no rollups: queries read the facts meanwhile
+            self.stats.failures += 1
+            log.warning("KPI rollups: reading the lines' acw_max_s failed (%s); retrying", exc)
+            return 0
         while done := await refresh_dirty(conn, caps, limit=self._batch):
             total += done
             self.stats.intervals_refreshed += done

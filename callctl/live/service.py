@@ -94,7 +94,7 @@ class LiveService:
             return
         try:
             caps = await self._acw_caps()
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        except Exception as exc:  # the live view keeps its last caps; never stops for this
             log.warning("live: reading the lines' acw_max_s failed (%s); will retry", exc)
             return
         finally:
