@@ -6,7 +6,8 @@ QueueMemberPause/QueueMemberStatus events and the QueueMember list after every
 (re)connect, whose ``LastPause`` dates a pause that began while callctl was away)
 and says which members have been in ACW longer than allowed.
 
-The limit is the line's ``acw_max_s``; the dialplan names the line in a
+The limit is the line's ``acw_max_s`` (``acw_caps``: the same caps the KPIs, the
+rollups and the live view count ACW with); the dialplan names the line in a
 ``CallctlAcw`` user event. A pause found without that event (callctl was down when it
 began) gets the longest limit among the lines whose calls reach the agent's queues,
 so callctl never cuts an ACW short, yet a forgotten one still ends.
@@ -17,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from kpi.inputs import DEFAULT_ACW_MAX_S, AcwCaps
 from routing.model import ACW_REASON, PbxModel
 
 # Unpause reason written to queue_log when callctl ends an overlong ACW.
 ACW_TIMEOUT_REASON = "acw-timeout"
 # When the model has no line at all (no limit is configured anywhere).
-FALLBACK_ACW_MAX_S = 300
+FALLBACK_ACW_MAX_S = DEFAULT_ACW_MAX_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +53,23 @@ def lines_by_queue(model: PbxModel) -> dict[str, set[str]]:
     return reached
 
 
-def acw_limits(model: PbxModel) -> AcwLimits:
+def acw_caps(model: PbxModel) -> AcwCaps:
+    """Each line's ``acw_max_s``; an ACW whose line is unknown gets the longest of them
+    (never cut short), or kpi-definitions.md's default when there is no line."""
     by_line = {line.number: line.acw_max_s for line in model.lines}
+    return AcwCaps.of(by_line, max(by_line.values(), default=FALLBACK_ACW_MAX_S))
+
+
+def acw_limits(model: PbxModel) -> AcwLimits:
+    caps = acw_caps(model)
+    by_line = dict(caps.by_line)
     reached = lines_by_queue(model)
     by_interface: dict[str, int] = {}
     for agent in model.agents:
         limits = [by_line[n] for m in agent.memberships for n in reached.get(m.queue, ())]
         if limits:
             by_interface[agent.interface] = max(limits)
-    return AcwLimits(by_line, by_interface, max(by_line.values(), default=FALLBACK_ACW_MAX_S))
+    return AcwLimits(by_line, by_interface, caps.default_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ import asyncpg
 
 from callctl.db import asyncpg_dsn, resolve_database_url, scratch_database
 from callctl.settings import Settings
+from kpi.inputs import KpiParams
 from kpi.query import GroupBy, KpiQuery, query_kpis
 from kpi.rollups import refresh_all
 
@@ -142,7 +143,8 @@ async def run(url: str, args: argparse.Namespace) -> None:
     try:
         await load(conn, args.entries)
         started = time.perf_counter()
-        refreshed = await refresh_all(conn, batch=96)
+        # The queries' default caps (KpiParams()): the rollups serve them.
+        refreshed = await refresh_all(conn, KpiParams().acw_caps, batch=96)
         print(f"rollups built: {refreshed:,} intervals in {time.perf_counter() - started:.0f} s")
         for table in ("kpi_queue_rollups", "kpi_agent_rollups", "kpi_agent_time_rollups"):
             rows = await conn.fetchval(f"SELECT count(*) FROM {table}")

@@ -123,7 +123,7 @@ async def serve(args: argparse.Namespace) -> None:
             break
         await asyncio.sleep(0.05)
     # The real runtime (pipeline, writer, live state) against the fake AMI node.
-    runtime = build_runtime(settings, args.database_url)
+    runtime = build_runtime(settings, args.database_url, acw_caps=app.state.acw_caps)
     app.state.runtime = runtime
     assert runtime.live is not None
     app.state.live = runtime.live.hub

@@ -16,7 +16,7 @@ from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.routing_config import api as routing_api
-from callctl.routing_config.service import routing_acw_limits
+from callctl.routing_config.service import routing_acw_caps, routing_acw_limits
 from callctl.runtime import build_runtime, lab_nodes
 from callctl.settings import Settings
 from callctl.web import pages
@@ -56,8 +56,16 @@ def create_app(
         url = database_url or resolve_database_url(settings)
         app.state.settings = settings
         app.state.db = await create_api_pool(url)
+        # Each line's acw_max_s, from the routing config in force: the one source of
+        # the ACW cap for the watch, the KPIs, the rollups and the live view.
+        app.state.acw_caps = routing_acw_caps(app.state.db, settings)
         runtime = (
-            build_runtime(settings, url, acw_limits=routing_acw_limits(app.state.db, settings))
+            build_runtime(
+                settings,
+                url,
+                acw_caps=app.state.acw_caps,
+                acw_limits=routing_acw_limits(app.state.db, settings),
+            )
             if ingest
             else None
         )

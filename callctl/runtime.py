@@ -19,6 +19,7 @@ from callctl.ingest.pipeline import IngestPipeline
 from callctl.lab.state import LabState
 from callctl.live.service import LiveService, build_live_hub
 from callctl.settings import Settings
+from kpi.inputs import AcwCapsLoader
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,11 @@ def _fan_out(first: Callable[[_T], None], *rest: Callable[[_T], None]) -> Callab
 
 
 def build_runtime(
-    settings: Settings, database_url: str, *, acw_limits: LimitsLoader | None = None
+    settings: Settings,
+    database_url: str,
+    *,
+    acw_caps: AcwCapsLoader,
+    acw_limits: LimitsLoader | None = None,
 ) -> Runtime:
     pipeline = IngestPipeline(
         database_url,
@@ -161,6 +166,7 @@ def build_runtime(
         {settings.node_id: settings.queue_log_file},
         raw_event_retention_months=settings.raw_event_retention_months,
         reconcile_max_call=timedelta(seconds=settings.reconcile_max_call_s),
+        acw_caps=acw_caps,
     )
-    live = LiveService(build_live_hub(settings), pipeline, database_url)
+    live = LiveService(build_live_hub(settings), pipeline, database_url, acw_caps)
     return Runtime(settings=settings, pipeline=pipeline, live=live, acw_limits=acw_limits)

@@ -137,7 +137,8 @@ _OUTCOME_FIELD = {
 
 
 def counters_from_entries(entries: Iterable[EntryRecord], params: KpiParams) -> KpiCounters:
-    """Fold entries into counters; only ``params.acw_max_s`` is used here."""
+    """Fold entries into counters; only ``params.acw_caps`` is used here (each
+    entry's ACW capped by its line's ``acw_max_s``)."""
     counts = dict.fromkeys(_OUTCOME_FIELD.values(), 0)
     answered_waits = [0] * WAIT_BUCKETS
     abandoned_waits = [0] * WAIT_BUCKETS
@@ -153,7 +154,7 @@ def counters_from_entries(entries: Iterable[EntryRecord], params: KpiParams) -> 
         answered += 1
         answered_waits[_wait_bucket(entry.wait_s)] += 1
         sum_wait += entry.wait_s
-        acw = None if entry.acw_s is None else min(entry.acw_s, params.acw_max_s)
+        acw = None if entry.acw_s is None else min(entry.acw_s, params.acw_caps.cap_for(entry.line))
         if entry.talk_s is not None:
             n_talk += 1
             sum_talk += entry.talk_s

@@ -60,7 +60,7 @@ class KpiSet:
 def kpis_from_counters(counters: KpiCounters, params: KpiParams | None = None) -> KpiSet:
     """Read the KPIs out of counters, applying the scheme's thresholds now.
 
-    ``params.acw_max_s`` is not used here: it was applied when the counters were
+    ``params.acw_caps`` is not used here: it was applied when the counters were
     built.
     """
     params = params or KpiParams()

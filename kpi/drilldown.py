@@ -44,7 +44,7 @@ async def drill_down(
         raise ValueError("limit must be >= 1 and offset >= 0")
     p = SqlParams()
     outcomes = sorted(o.value for o in FIGURE_OUTCOMES[figure])
-    sql = entry_rows_sql((q.start, q.end), q.params.acw_max_s, q.entry_filter, outcomes, p)
+    sql = entry_rows_sql((q.start, q.end), q.params.acw_caps, q.entry_filter, outcomes, p)
     found: list[DrilledEntry] = []
     skipped = 0
     async with conn.transaction(isolation="repeatable_read", readonly=True):

@@ -28,7 +28,7 @@ from kpi.agent_time import AgentTimeCounters, agent_utilisation
 from kpi.counters import KpiCounters
 from kpi.definitions import KpiSet, kpis_from_counters
 from kpi.fold import EntryAggregate, fold_aggregates
-from kpi.inputs import KpiParams
+from kpi.inputs import AcwCaps, KpiParams
 from kpi.intervals import (
     DAY,
     DAY_ORIGIN,
@@ -185,9 +185,14 @@ async def snapshot(conn: Any) -> AsyncIterator[None]:
         yield
 
 
-async def rollup_acw_max_s(conn: Any) -> int:
-    value = await conn.fetchval("SELECT acw_max_s FROM kpi_rollup_settings")
-    return int(value)
+async def rollup_acw_caps(conn: Any) -> AcwCaps | None:
+    """The line caps the rollups were last rebuilt for (``kpi.rollups.rebase_rollups``).
+
+    Not a setting: the caps are the routing config's; this records which caps the
+    stored rollups agree with. ``None`` before the first rebase.
+    """
+    value = await conn.fetchval("SELECT acw_caps FROM kpi_rollup_basis")
+    return None if value is None else AcwCaps.from_json(value)
 
 
 async def _counters(
@@ -197,7 +202,7 @@ async def _counters(
     f = q.entry_filter
     if raw:
         p = SqlParams()
-        sql = entry_aggregate_sql([_raw_group_expr(q, p)], raw, q.params.acw_max_s, f, p)
+        sql = entry_aggregate_sql([_raw_group_expr(q, p)], raw, q.params.acw_caps, f, p)
         rows = await conn.fetch(sql, *p.values)
         folded = fold_aggregates((group_key(r[0]), EntryAggregate(*r[1:])) for r in rows)
         parts.extend(folded.items())
@@ -220,7 +225,7 @@ async def _agent_time(
     conn: Any, q: KpiQuery, raw: list[Span], rolled: RolledSpans, as_of: datetime
 ) -> dict[GroupKey, AgentTimeCounters]:
     by_agent = q.group_by is GroupBy.AGENT
-    cap = q.params.acw_max_s
+    cap = q.params.acw_caps
     window = (q.start, q.end)
     talk_acw: list[tuple[GroupKey, int, int]] = []
     for suffix, spans in (("", rolled.intervals), ("_day", rolled.days)):
@@ -287,7 +292,9 @@ async def query_kpis(conn: Any, q: KpiQuery) -> list[KpiRow]:
     ``conn`` is an asyncpg connection; kpi/ opens none itself.
     """
     async with snapshot(conn):
-        use_rollups = await rollup_acw_max_s(conn) == q.params.acw_max_s
+        # Rollups built for other line caps than the query's (the routing config
+        # changed a cap and the refresher has not rebased them yet): facts only.
+        use_rollups = await rollup_acw_caps(conn) == q.params.acw_caps
         dirty_rows = await conn.fetch(
             "SELECT interval_start FROM kpi_dirty_intervals "
             "WHERE interval_start >= $1 AND interval_start < $2",

@@ -7,9 +7,15 @@ from the facts with the same SQL and fold as the raw path of
 generation is still the one it read: a fact written meanwhile bumped the
 generation, so its interval stays dirty and is refreshed again.
 
-Rollups are built with ``kpi_rollup_settings.acw_max_s`` (one ACW cap for the
-hotline); ``set_rollup_acw_max_s`` changes it and marks every rolled-up
-interval dirty.
+Rollups are built with each line's ``acw_max_s`` from the routing config in
+force (``kpi.inputs.AcwCaps``, passed in: kpi/ reads no config). When those caps
+change, the first refresh with the new caps *rebases* the rollups in its own
+transaction: it marks dirty every interval whose figures depend on a changed
+cap (the entry and the span buckets of each closed ACW interval longer than the
+smaller of its old and new cap) and records the new caps in
+``kpi_rollup_basis``; the marked intervals are then rebuilt like any dirty one.
+Until the rebase commits, ``kpi.query`` sees caps that differ from the basis
+and reads the facts only, so no answer mixes two caps.
 """
 
 from __future__ import annotations
@@ -20,14 +26,15 @@ from typing import Any
 
 from kpi.counters import KpiCounters
 from kpi.fold import EntryAggregate, fold_aggregates
+from kpi.inputs import AcwCaps
 from kpi.intervals import INTERVAL, Span, day_floor
-from kpi.query import rollup_acw_max_s
 from kpi.sql import (
     COUNTER_ARRAYS,
     COUNTER_SCALARS,
     ROLLUP_KEYS,
     EntryFilter,
     SqlParams,
+    cap_change_marks_sql,
     closed_time_by_interval_sql,
     day_rebuild_sql,
     entry_aggregate_sql,
@@ -57,19 +64,56 @@ def _by_day(starts: Sequence[datetime]) -> list[list[datetime]]:
     return list(days.values())
 
 
-async def refresh_intervals(conn: Any, starts: Sequence[datetime]) -> None:
-    """Rebuild the rollups of the intervals starting at ``starts`` (in one transaction)."""
+async def rebase_rollups(conn: Any, caps: AcwCaps) -> int:
+    """Make ``caps`` the rollups' basis; returns how many intervals it marked dirty.
+
+    Call it inside a transaction: the basis row is locked until it ends, so that
+    the marks, the new basis and the rebuilt rollups commit together.
+    """
+    basis = await conn.fetchval("SELECT acw_caps FROM kpi_rollup_basis FOR UPDATE")
+    old = None if basis is None else AcwCaps.from_json(basis)
+    if old == caps:
+        return 0
+    marked = 0
+    if old is not None:
+        p = SqlParams()
+        status = await conn.execute(cap_change_marks_sql(old, caps, p), *p.values)
+        marked = int(status.split()[-1])
+    else:
+        # No record of what the rollups were built with: rebuild every one.
+        status = await conn.execute(
+            """
+            INSERT INTO kpi_dirty_intervals (interval_start)
+            SELECT interval_start FROM kpi_queue_rollups
+            UNION SELECT interval_start FROM kpi_agent_time_rollups
+            ON CONFLICT (interval_start) DO UPDATE SET gen = EXCLUDED.gen, marked_at = now()
+            """
+        )
+        marked = int(status.split()[-1])
+    await conn.execute(
+        """
+        INSERT INTO kpi_rollup_basis (id, acw_caps) VALUES (true, $1::jsonb)
+        ON CONFLICT (id) DO UPDATE SET acw_caps = EXCLUDED.acw_caps
+        """,
+        caps.to_json(),
+    )
+    return marked
+
+
+async def refresh_intervals(conn: Any, starts: Sequence[datetime], caps: AcwCaps) -> None:
+    """Rebuild the rollups of the intervals starting at ``starts`` with the line caps
+    ``caps`` (in one transaction, rebasing the rollups on ``caps`` first)."""
     if not starts:
         return
     spans: list[Span] = [(s, s + INTERVAL) for s in starts]
     async with conn.transaction():
+        await rebase_rollups(conn, caps)
         await conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves here
-        cap = await rollup_acw_max_s(conn)
         p = SqlParams()
         sql = entry_aggregate_sql(
             ["w.s", "qe.node", "COALESCE(x.line, '')", "qe.queue", "qe.agent"],
             spans,
-            cap,
+            caps,
             EntryFilter(),
             p,
         )
@@ -83,7 +127,7 @@ async def refresh_intervals(conn: Any, starts: Sequence[datetime]) -> None:
         time_rows = []
         for day in _by_day(starts):
             p = SqlParams()
-            sql = closed_time_by_interval_sql(day, cap, p)
+            sql = closed_time_by_interval_sql(day, caps, p)
             time_rows.extend(await conn.fetch(sql, *p.values))
 
         for table in ("kpi_queue_rollups", "kpi_agent_rollups", "kpi_agent_time_rollups"):
@@ -113,40 +157,26 @@ async def refresh_intervals(conn: Any, starts: Sequence[datetime]) -> None:
             await conn.execute(day_rebuild_sql(table, "$1"), days)
 
 
-async def refresh_dirty(conn: Any, *, limit: int = 96) -> int:
-    """Refresh up to ``limit`` dirty intervals (oldest first); returns how many."""
-    marks = await conn.fetch(
-        "SELECT interval_start, gen FROM kpi_dirty_intervals ORDER BY interval_start LIMIT $1",
-        limit,
-    )
-    if not marks:
-        return 0
-    starts = [m[0] for m in marks]
+async def refresh_dirty(conn: Any, caps: AcwCaps, *, limit: int = 96) -> int:
+    """Refresh up to ``limit`` dirty intervals (oldest first) with the line caps ``caps``;
+    returns how many."""
     async with conn.transaction():
-        await refresh_intervals(conn, starts)
+        await rebase_rollups(conn, caps)
+        marks = await conn.fetch(
+            "SELECT interval_start, gen FROM kpi_dirty_intervals ORDER BY interval_start LIMIT $1",
+            limit,
+        )
+        if not marks:
+            return 0
+        starts = [m[0] for m in marks]
+        await refresh_intervals(conn, starts, caps)
         await conn.execute(_CLEAR_MARKS, starts, [m[1] for m in marks])
     return len(marks)
 
 
-async def refresh_all(conn: Any, *, batch: int = 96) -> int:
+async def refresh_all(conn: Any, caps: AcwCaps, *, batch: int = 96) -> int:
     """Refresh until no interval is dirty (e.g. after a bulk load); returns how many."""
     total = 0
-    while done := await refresh_dirty(conn, limit=batch):
+    while done := await refresh_dirty(conn, caps, limit=batch):
         total += done
     return total
-
-
-async def set_rollup_acw_max_s(conn: Any, acw_max_s: int) -> None:
-    """Change the cap rollups are built with; every rolled-up interval becomes dirty."""
-    if acw_max_s < 0:
-        raise ValueError(f"acw_max_s must be >= 0, got {acw_max_s}")
-    async with conn.transaction():
-        await conn.execute("UPDATE kpi_rollup_settings SET acw_max_s = $1", acw_max_s)
-        await conn.execute(
-            """
-            INSERT INTO kpi_dirty_intervals (interval_start)
-            SELECT interval_start FROM kpi_queue_rollups
-            UNION SELECT interval_start FROM kpi_agent_time_rollups
-            ON CONFLICT (interval_start) DO UPDATE SET gen = EXCLUDED.gen, marked_at = now()
-            """
-        )

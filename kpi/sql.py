@@ -5,11 +5,13 @@ are ever spliced into SQL text.
 
 An entry's KPI view follows ``callctl.facts.to_kpi.entry_record``: entries with
 no outcome or no wait yet are left out; an answered entry's ACW is the length
-of the ACW interval tied to it (the latest, if several), capped at
+of the ACW interval tied to it (the latest, if several), capped at its line's
 ``acw_max_s``, unknown while that interval is open; with no tied interval it is
 0 once the call has completed and unknown before. Its line is the entry's own
 ``line``, else the line of its call (``calls`` by ``linkedid``, which is the
 caller channel's ``uniqueid``, i.e. the entry's ``callid``, for an inbound call).
+The caps travel as bind parameters (``kpi.inputs.AcwCaps``); an ACW span in
+agent time is capped by the line of the entry it is tied to.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kpi.counters import WAIT_BUCKETS
-from kpi.inputs import MAX_THRESHOLD_S
+from kpi.inputs import MAX_THRESHOLD_S, AcwCaps
 from kpi.intervals import INTERVAL, Span
 
 MAX_CALL_SPAN = timedelta(hours=6)
@@ -73,8 +75,34 @@ def entry_filter_sql(f: EntryFilter, p: SqlParams) -> str:
     return "".join(f" AND {c}" for c in clauses)
 
 
-def entry_source_sql(spans_sql: str, acw_cap: str) -> str:
+def acw_cap_sql(caps: AcwCaps, line_expr: str, p: SqlParams) -> str:
+    """The ``acw_max_s`` (integer seconds) of the line ``line_expr``: its own, else the default."""
+    lines, values = p.add(caps.lines), p.add(caps.caps)
+    default = p.add(caps.default_s)
+    return (
+        f"COALESCE(({values}::integer[])[array_position({lines}::text[], {line_expr})], "
+        f"{default}::integer)"
+    )
+
+
+ACW_LINE_SQL = """
+        LEFT JOIN LATERAL (
+            SELECT COALESCE(e.line, ec.line) AS line FROM queue_entries e
+            LEFT JOIN calls ec ON ec.node = e.node AND ec.linkedid = COALESCE(e.linkedid, e.callid)
+            WHERE a.callid IS NOT NULL AND e.node = a.node AND e.callid = a.callid
+              AND e.queue = a.queue AND e.seq = a.seq
+        ) al ON true"""
+"""``al.line``: the line of the entry an ACW interval ``a`` is tied to (NULL: unknown)."""
+
+
+def acw_span_cap_sql(caps: AcwCaps, p: SqlParams) -> str:
+    """The cap of the ACW interval ``a`` (with ``ACW_LINE_SQL`` joined) as an interval."""
+    return f"({acw_cap_sql(caps, 'al.line', p)} * interval '1 second')"
+
+
+def entry_source_sql(spans_sql: str, caps: AcwCaps, p: SqlParams) -> str:
     """FROM clause of entries with their KPI view in ``x``: line, talk_s, acw_s."""
+    acw_cap = acw_cap_sql(caps, "COALESCE(qe.line, c.line)", p)
     return f"""
     FROM {spans_sql}
     JOIN queue_entries qe ON qe.entered_at >= w.s AND qe.entered_at < w.e
@@ -93,7 +121,7 @@ def entry_source_sql(spans_sql: str, acw_cap: str) -> str:
             WHEN acw.started_at IS NOT NULL AND acw.ended_at IS NULL THEN NULL
             WHEN acw.started_at IS NOT NULL
                 THEN least(extract(epoch FROM acw.ended_at - acw.started_at)::bigint,
-                           {acw_cap}::bigint)
+                           ({acw_cap})::bigint)
             WHEN qe.completed_at IS NOT NULL THEN 0
         END AS acw_s,
         NULL::integer AS survey
@@ -111,10 +139,10 @@ ENTRY_AGGREGATES = f"""
 
 
 def entry_aggregate_sql(
-    group_exprs: list[str], spans: list[Span], acw_max_s: int, f: EntryFilter, p: SqlParams
+    group_exprs: list[str], spans: list[Span], caps: AcwCaps, f: EntryFilter, p: SqlParams
 ) -> str:
     """Entries of ``spans`` grouped by ``group_exprs`` + outcome, wait bucket, survey."""
-    source = entry_source_sql(p.spans(spans), p.add(acw_max_s))
+    source = entry_source_sql(p.spans(spans), caps, p)
     where = entry_filter_sql(f, p)
     groups = [*group_exprs, "qe.outcome", f"least(qe.wait_s, {MAX_THRESHOLD_S + 1})", "x.survey"]
     positions = ", ".join(str(i + 1) for i in range(len(groups)))
@@ -230,7 +258,7 @@ def _agent_filter(alias: str, node: str | None, agent: str | None, p: SqlParams)
 def closed_time_sql(
     group_exprs: list[str],
     spans: list[Span],
-    acw_max_s: int,
+    caps: AcwCaps,
     node: str | None,
     agent: str | None,
     p: SqlParams,
@@ -240,7 +268,8 @@ def closed_time_sql(
     Group expressions may use ``w.s`` (the span's start), ``t.node`` and ``t.agent``.
     """
     spans_sql = p.spans(spans)
-    cap = f"({p.add(acw_max_s)}::integer * interval '1 second')"
+    cap = acw_span_cap_sql(caps, p)
+    longest = f"({p.add(caps.longest_s)}::integer * interval '1 second')"
     max_span = p.add(MAX_CALL_SPAN)
     talk_end = "(qe.ended_wait_at + qe.talk_s * interval '1 second')"
     acw_end = f"least(a.ended_at, a.started_at + {cap})"
@@ -262,8 +291,8 @@ def closed_time_sql(
         UNION ALL
         SELECT a.node, a.agent, 0::bigint,
                extract(epoch FROM least({acw_end}, w.e) - greatest(a.started_at, w.s))::bigint
-        FROM acw_intervals a
-        WHERE a.started_at < w.e AND a.started_at >= w.s - {cap}
+        FROM acw_intervals a{ACW_LINE_SQL}
+        WHERE a.started_at < w.e AND a.started_at >= w.s - {longest}
           AND a.ended_at IS NOT NULL AND {acw_end} > w.s{acw_filter}
     ) t
     GROUP BY {positions}"""
@@ -273,7 +302,7 @@ def open_time_sql(
     group_expr: str,
     span: Span,
     as_of: object,
-    acw_max_s: int,
+    caps: AcwCaps,
     node: str | None,
     agent: str | None,
     p: SqlParams,
@@ -281,7 +310,7 @@ def open_time_sql(
     """Talk and ACW still open at ``as_of``, clipped to ``span``: (group, talking_s, acw_s)."""
     start, end = p.add(span[0]), p.add(span[1])
     now = f"{p.add(as_of)}::timestamptz"
-    cap = f"({p.add(acw_max_s)}::integer * interval '1 second')"
+    cap = acw_span_cap_sql(caps, p)
     talk_filter = _agent_filter("qe", node, agent, p)
     acw_filter = _agent_filter("a", node, agent, p)
     talk_upper = f"least({now}, {end}::timestamptz)"
@@ -300,7 +329,7 @@ def open_time_sql(
         SELECT a.node, a.agent, 0::bigint,
                extract(epoch FROM {acw_upper}
                                   - greatest(a.started_at, {start}::timestamptz))::bigint
-        FROM acw_intervals a
+        FROM acw_intervals a{ACW_LINE_SQL}
         WHERE a.ended_at IS NULL
           AND greatest(a.started_at, {start}::timestamptz) < {acw_upper}{acw_filter}
     ) t
@@ -350,7 +379,7 @@ def time_rollup_read_sql(
     )
 
 
-def closed_time_by_interval_sql(starts: list[datetime], acw_max_s: int, p: SqlParams) -> str:
+def closed_time_by_interval_sql(starts: list[datetime], caps: AcwCaps, p: SqlParams) -> str:
     """Closed talk and ACW per (interval, node, agent) for the 15-minute ``starts``.
 
     Each span is cut into the intervals it touches (``generate_series``) and
@@ -360,7 +389,8 @@ def closed_time_by_interval_sql(starts: list[datetime], acw_max_s: int, p: SqlPa
     lo, hi = min(starts), max(starts) + INTERVAL
     starts_sql = p.add(list(starts))
     lo_sql, hi_sql = f"{p.add(lo)}::timestamptz", f"{p.add(hi)}::timestamptz"
-    cap = f"({p.add(acw_max_s)}::integer * interval '1 second')"
+    cap = acw_span_cap_sql(caps, p)
+    longest = f"({p.add(caps.longest_s)}::integer * interval '1 second')"
     max_span = f"{p.add(MAX_CALL_SPAN)}::interval"
     talk_end = "(qe.ended_wait_at + qe.talk_s * interval '1 second')"
     acw_end = f"least(a.ended_at, a.started_at + {cap})"
@@ -382,20 +412,50 @@ def closed_time_by_interval_sql(starts: list[datetime], acw_max_s: int, p: SqlPa
         SELECT g.s, a.node, a.agent, 0::bigint,
                extract(epoch FROM least({acw_end}, g.s + {quarter})
                                   - greatest(a.started_at, g.s))::bigint
-        FROM acw_intervals a
+        FROM acw_intervals a{ACW_LINE_SQL}
         CROSS JOIN LATERAL generate_series({acw_bucket}, {acw_end}, {quarter}) AS g(s)
-        WHERE a.started_at >= {lo_sql} - {cap} AND a.started_at < {hi_sql}
+        WHERE a.started_at >= {lo_sql} - {longest} AND a.started_at < {hi_sql}
           AND a.ended_at IS NOT NULL AND a.agent IS NOT NULL
     ) t
     WHERE t.s = ANY({starts_sql}::timestamptz[])
     GROUP BY 1, 2, 3"""
 
 
+def cap_change_marks_sql(old: AcwCaps, new: AcwCaps, p: SqlParams) -> str:
+    """Mark dirty the intervals whose rollups change when the line caps go from ``old``
+    to ``new``: for each closed ACW interval whose line's cap changed and whose length
+    exceeds the smaller cap, its entry's interval and the intervals its span covers
+    under the larger cap. Other figures do not depend on the caps."""
+    old_cap = acw_cap_sql(old, "al.line", p)
+    new_cap = acw_cap_sql(new, "al.line", p)
+    quarter = "interval '15 minutes'"
+    span_end = "least(a.ended_at, a.started_at + greatest(k.old, k.new) * interval '1 second')"
+    return f"""
+    INSERT INTO kpi_dirty_intervals (interval_start)
+    SELECT b.s FROM acw_intervals a
+    LEFT JOIN LATERAL (
+        SELECT COALESCE(e.line, ec.line) AS line, e.entered_at FROM queue_entries e
+        LEFT JOIN calls ec ON ec.node = e.node AND ec.linkedid = COALESCE(e.linkedid, e.callid)
+        WHERE a.callid IS NOT NULL AND e.node = a.node AND e.callid = a.callid
+          AND e.queue = a.queue AND e.seq = a.seq
+    ) al ON true
+    CROSS JOIN LATERAL (SELECT {old_cap} AS old, {new_cap} AS new) k
+    CROSS JOIN LATERAL (
+        SELECT {BUCKET_SQL.format(ts="al.entered_at")} WHERE al.entered_at IS NOT NULL
+        UNION
+        SELECT generate_series({BUCKET_SQL.format(ts="a.started_at")}, {span_end}, {quarter})
+    ) AS b(s)
+    WHERE a.ended_at IS NOT NULL AND k.old <> k.new
+      AND a.ended_at - a.started_at > least(k.old, k.new) * interval '1 second'
+    GROUP BY b.s
+    ON CONFLICT (interval_start) DO UPDATE SET gen = EXCLUDED.gen, marked_at = now()"""
+
+
 def entry_rows_sql(
-    span: Span, acw_max_s: int, f: EntryFilter, outcomes: list[str], p: SqlParams
+    span: Span, caps: AcwCaps, f: EntryFilter, outcomes: list[str], p: SqlParams
 ) -> str:
     """The entries of ``span`` one by one, with their KPI view, in arrival order."""
-    source = entry_source_sql(p.spans([span]), p.add(acw_max_s))
+    source = entry_source_sql(p.spans([span]), caps, p)
     where = entry_filter_sql(f, p)
     return f"""
     SELECT qe.node, qe.callid, qe.queue, qe.seq, x.line, qe.entered_at, qe.caller_num,

@@ -28,7 +28,7 @@ from kpi.drilldown import drill_down
 from kpi.figures import FIGURE_LABELS, Figure
 from kpi.inputs import MAX_THRESHOLD_S, KpiParams
 from kpi.presentation import as_percent, as_seconds
-from kpi.query import GroupBy, KpiQuery, KpiRow, query_kpis, rollup_acw_max_s
+from kpi.query import GroupBy, KpiQuery, KpiRow, query_kpis
 
 router = APIRouter(prefix="/api/v1", tags=["kpis"])
 
@@ -53,7 +53,10 @@ class KpiRowOut(BaseModel):
 class KpiParamsOut(BaseModel):
     service_level_s: int
     short_abandon_s: int
-    acw_max_s: int
+    acw_max_s: dict[str, int] = Field(
+        description="each line's ACW cap (routing config in force), seconds"
+    )
+    acw_max_s_default: int = Field(description="the ACW cap of a call whose line is unknown")
 
 
 class KpiReport(BaseModel):
@@ -154,11 +157,11 @@ async def _query(
     short_abandon_s: int,
 ) -> tuple[KpiQuery, Any]:
     f = f.for_principal(principal)
-    async with pool.acquire() as conn:
-        acw_max_s = await rollup_acw_max_s(conn)
+    # Each line's acw_max_s as the routing config in force sets it (callctl.app).
+    acw_caps = await request.app.state.acw_caps()
     try:
         params = KpiParams(
-            service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_max_s=acw_max_s
+            service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_caps=acw_caps
         )
         q = KpiQuery(
             f.window.start, f.window.end, line=f.line, queue=f.queue, agent=f.agent,
@@ -194,7 +197,8 @@ async def kpis(
         start=q.start, end=q.end, group_by=q.group_by, line=q.line, queue=q.queue, agent=q.agent,
         params=KpiParamsOut(
             service_level_s=params.service_level_s, short_abandon_s=params.short_abandon_s,
-            acw_max_s=params.acw_max_s,
+            acw_max_s=dict(params.acw_caps.by_line),
+            acw_max_s_default=params.acw_caps.default_s,
         ),
         rows=[row_out(r) for r in rows],
         labels=FIGURE_LABELS,

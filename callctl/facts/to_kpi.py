@@ -28,11 +28,13 @@ def entry_record(
     if entry.outcome is None or entry.wait_s is None:
         return None
     if entry.outcome is not Outcome.ANSWERED:
-        return EntryRecord(entry.outcome, entry.wait_s)
+        return EntryRecord(entry.outcome, entry.wait_s, line=entry.line)
     if acw is not None:
-        return EntryRecord(entry.outcome, entry.wait_s, entry.talk_s, acw.length_s, survey)
+        return EntryRecord(
+            entry.outcome, entry.wait_s, entry.talk_s, acw.length_s, survey, line=entry.line
+        )
     acw_s = 0 if entry.completed_at is not None else None
-    return EntryRecord(entry.outcome, entry.wait_s, entry.talk_s, acw_s, survey)
+    return EntryRecord(entry.outcome, entry.wait_s, entry.talk_s, acw_s, survey, line=entry.line)
 
 
 def entry_records(

@@ -29,6 +29,7 @@ from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
 from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps
 from callctl.ingest.rollup_refresher import RollupRefresher
 from callctl.ingest.writer import FactWriter
+from kpi.inputs import AcwCapsLoader
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class IngestPipeline:
         follow_up_horizon: timedelta = timedelta(hours=4),
         raw_event_retention_months: int = 13,
         reconcile_max_call: timedelta = DEFAULT_MAX_CALL,
+        acw_caps: AcwCapsLoader,
     ) -> None:
         self._url = database_url
         self._queue_logs = dict(queue_log_paths)
@@ -91,7 +93,7 @@ class IngestPipeline:
         self.writer = FactWriter(database_url, spool_dir)
         self.raw_events = RawEventWriter(database_url)
         # KPI rollups (issue #5): dirty 15-minute intervals refreshed in the background.
-        self.rollups = RollupRefresher(database_url)
+        self.rollups = RollupRefresher(database_url, acw_caps)
         self._retention_months = raw_event_retention_months
         self._max_call = reconcile_max_call
         self._retention: asyncio.Task[None] | None = None

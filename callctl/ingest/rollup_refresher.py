@@ -1,7 +1,9 @@
 """Keeps the KPI rollups up to date: refreshes dirty intervals in the background.
 
 Answers never depend on it (``kpi.query`` reads dirty intervals from the
-facts); it only keeps queries fast. One connection, kept open; on a database
+facts); it only keeps queries fast. It builds them with the line caps of the
+routing config in force, read before each pass (a changed cap rebases them,
+see ``kpi.rollups``). One connection, kept open; on a database
 error it logs, drops the connection and tries again after ``interval_s``.
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from callctl.db import asyncpg_dsn
+from kpi.inputs import AcwCapsLoader
 from kpi.rollups import refresh_dirty
 
 log = logging.getLogger(__name__)
@@ -27,8 +30,16 @@ class RefresherStats:
 
 
 class RollupRefresher:
-    def __init__(self, database_url: str, *, interval_s: float = 5.0, batch: int = 96) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        acw_caps: AcwCapsLoader,
+        *,
+        interval_s: float = 5.0,
+        batch: int = 96,
+    ) -> None:
         self._dsn = asyncpg_dsn(database_url)
+        self._acw_caps = acw_caps
         self._interval_s = interval_s
         self._batch = batch
         self._task: asyncio.Task[None] | None = None
@@ -48,7 +59,13 @@ class RollupRefresher:
     async def refresh_once(self, conn: asyncpg.Connection) -> int:
         """Refresh until nothing is dirty; returns how many intervals."""
         total = 0
-        while done := await refresh_dirty(conn, limit=self._batch):
+        try:
+            caps = await self._acw_caps()
+        except Exception as exc:  # no caps, no rollups: queries read the facts meanwhile
+            self.stats.failures += 1
+            log.warning("KPI rollups: reading the lines' acw_max_s failed (%s); retrying", exc)
+            return 0
+        while done := await refresh_dirty(conn, caps, limit=self._batch):
             total += done
             self.stats.intervals_refreshed += done
         return total

@@ -28,6 +28,7 @@ from ami.connection import ResyncSnapshot
 from ami.events import AmiEvent
 from callctl.facts.models import Fact
 from callctl.live.state import Delta, LiveState
+from kpi.inputs import AcwCaps
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,9 @@ class LiveHub:
 
     def seed(self, facts: Iterable[Fact]) -> None:
         self._guarded(lambda: self.state.seed(facts))
+
+    def set_acw_caps(self, caps: AcwCaps) -> None:
+        self._guarded(lambda: self.state.set_acw_caps(caps))
 
     def tick(self) -> None:
         self._guarded(lambda: self.state.tick(self._clock()))

@@ -3,6 +3,8 @@
 Seeding waits for the pipeline's startup reconcile (facts of the time callctl was
 down land in the database first), then loads today's facts; it is done again
 after each later reconcile, which fills in what an AMI gap hid from the live view.
+The line caps (``acw_max_s``) of the routing config in force are read before the
+first seed and every ``caps_every_s`` after, so a changed cap recounts today.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from callctl.live.hub import LiveHub
 from callctl.live.seed import load_today
 from callctl.live.state import LiveState
 from callctl.settings import Settings
+from kpi.inputs import AcwCapsLoader
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +42,18 @@ class LiveService:
         hub: LiveHub,
         pipeline: IngestPipeline,
         database_url: str,
+        acw_caps: AcwCapsLoader,
         *,
         tick_s: float = 1.0,
         retry_s: float = 5.0,
+        caps_every_s: float = 10.0,
     ) -> None:
         self.hub = hub
         self._pipeline = pipeline
         self._url = database_url
+        self._acw_caps = acw_caps
+        self._caps_every_s = caps_every_s
+        self._caps_read_at: float | None = None
         self._tick_s = tick_s
         self._retry_s = retry_s
         self._task: asyncio.Task[None] | None = None
@@ -68,6 +76,7 @@ class LiveService:
     async def _run(self) -> None:
         while True:
             self.hub.tick()
+            await self._read_caps()
             reconciles = self._pipeline.stats.reconciles
             if self._pipeline.startup_reconciled.is_set() and reconciles != self._seeded_after:
                 try:
@@ -78,6 +87,19 @@ class LiveService:
                     await asyncio.sleep(self._retry_s)
                     continue
             await asyncio.sleep(self._tick_s)
+
+    async def _read_caps(self) -> None:
+        now = time.monotonic()
+        if self._caps_read_at is not None and now - self._caps_read_at < self._caps_every_s:
+            return
+        try:
+            caps = await self._acw_caps()
+        except Exception as exc:  # the live view keeps its last caps; never stops for this
+            log.warning("live: reading the lines' acw_max_s failed (%s); will retry", exc)
+            return
+        finally:
+            self._caps_read_at = now
+        self.hub.set_acw_caps(caps)
 
     async def _seed(self) -> None:
         # Facts still in the writer's queue are live already and at least as far

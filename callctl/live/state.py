@@ -4,7 +4,9 @@
 the facts the normalizer made of it, and returns the deltas the change produced;
 ``on_resync`` rebuilds a node's board from a resync snapshot; ``seed`` folds in
 today's facts read from the database at start (facts already seen live win);
-``tick`` rolls the day over at local midnight. ``snapshot`` is the whole picture.
+``tick`` rolls the day over at local midnight; ``set_acw_caps`` takes the line
+caps of the routing config in force (each answered entry's ACW is capped by its
+line's ``acw_max_s``, as in ``kpi.query``). ``snapshot`` is the whole picture.
 
 Deltas are JSON-able dicts with a ``type``; each replaces a whole item (a queue's
 waiting figures, an agent's state, a queue's/line's/interval's figures), so
@@ -15,6 +17,7 @@ arrived (UTC epoch seconds): clients may show or measure their lag with it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ami.connection import ResyncSnapshot
@@ -37,7 +40,7 @@ from callctl.facts.models import Fact, QueueEntryFact
 from callctl.live.board import AgentLiveState, NodeBoard
 from callctl.live.today import Figures, KpiChange, TodayKpis, figures
 from callctl.live.window import day_window
-from kpi.inputs import KpiParams
+from kpi.inputs import AcwCaps, KpiParams
 
 Delta = dict[str, Any]
 _Handler = Callable[[NodeBoard, Any], list[Delta]]
@@ -118,6 +121,16 @@ class LiveState:
         was not seen live; a live fact at least as far along is kept."""
         self.today.apply(facts, stored=True)
         self.seeded = True
+        return [{"type": "today", "today": self.today_json()}]
+
+    def set_acw_caps(self, caps: AcwCaps) -> list[Delta]:
+        """The line caps in force changed (or were first read): recount today with them."""
+        if caps == self.params.acw_caps:
+            return []
+        self.params = replace(self.params, acw_caps=caps)
+        known = self.today
+        self.today = TodayKpis(known.window, self.params)
+        self.today.apply([*known.acw_intervals, *known.entries])
         return [{"type": "today", "today": self.today_json()}]
 
     def tick(self, now: float) -> list[Delta]:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.acw_timer import AcwLimits, acw_limits
+from agents.acw_timer import AcwLimits, acw_caps, acw_limits
 from callctl.routing_config import repository
 from callctl.routing_config.apply import (
     AmiSession,
@@ -20,6 +20,7 @@ from callctl.routing_config.convert import from_model, to_model
 from callctl.routing_config.schemas import RoutingDoc
 from callctl.routing_config.target import default_model, deployment, lab_target
 from callctl.settings import Settings
+from kpi.inputs import AcwCaps, AcwCapsLoader
 from routing.model import PbxModel
 
 Mutation = Callable[[RoutingDoc], RoutingDoc]
@@ -71,5 +72,17 @@ def routing_acw_limits(pool: Any, settings: Settings) -> Callable[[], Awaitable[
 
     async def load() -> AcwLimits:
         return acw_limits(await service.model_in_force())
+
+    return load
+
+
+def routing_acw_caps(pool: Any, settings: Settings) -> AcwCapsLoader:
+    """Each line's ``acw_max_s`` in the routing config in force: the one source of the
+    ACW cap for the KPIs, the rollups and the live view (the ACW watch's limits above
+    come from the same lines)."""
+    service = RoutingService(pool, settings)
+
+    async def load() -> AcwCaps:
+        return acw_caps(await service.model_in_force())
 
     return load

@@ -1,6 +1,8 @@
 """callctl (the service, as a process) ends an ACW pause that exceeds its line's
 ``acw_max_s``: at acw_max_s ± 1 s when it watched the pause begin, and at once after
-a restart for an ACW that began while it was stopped (dated by Asterisk's LastPause)."""
+a restart for an ACW that began while it was stopped (dated by Asterisk's LastPause).
+Then ``/api/v1/kpis`` counts each ACW capped by that same line's ``acw_max_s``: the
+average ACW equals the cap exactly, though the stored intervals last longer."""
 
 from __future__ import annotations
 
@@ -8,8 +10,11 @@ import asyncio
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from service_helpers import HTTP_PORT, own_db, start_callctl, wait_healthy
@@ -21,6 +26,7 @@ from ami.events import AmiEvent, QueueMemberPause
 from ami.state import ConnectionState
 from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role
+from callctl.db import asyncpg_dsn
 from callctl.lab import sipp
 from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
@@ -130,6 +136,7 @@ async def test_acw_past_acw_max_s_is_ended_by_the_service(
     sipp_dir: Path,
 ) -> None:
     token = await ops_token(own_db)
+    began = datetime.now(UTC) - timedelta(seconds=5)
     await service.start()
     await apply_acw_config(lab, token)
     events: list[AmiEvent] = []
@@ -173,3 +180,55 @@ async def test_acw_past_acw_max_s_is_ended_by_the_service(
             f"forgotten ACW ended {late_end.timestamp - restarted_at:.2f} s after the restart"
             f" began, {late_end.timestamp - (forgotten.timestamp or 0):.2f} s after it began"
         )
+
+    # 3. The KPIs cap each ACW at the line's acw_max_s, the watch's own limit.
+    lengths = await closed_acw_lengths(own_db, began, count=2, timeout_s=20)
+    print(f"stored ACW intervals: {lengths} s")
+    assert max(lengths) > ACW_MAX_S  # the forgotten one, at least: the cap matters
+    row = await kpis_once_both_calls_count(token, began, timeout_s=20)
+    acw = row["figures"]["avg_acw_s"]
+    assert (acw["value"], acw["numerator"], acw["denominator"]) == (
+        float(ACW_MAX_S), 2 * ACW_MAX_S, 2
+    ), row  # fmt: skip
+
+
+async def kpis_once_both_calls_count(token: str, began: datetime, timeout_s: float) -> Any:
+    """``/api/v1/kpis`` since ``began``, once both calls' ACW is known (the forgotten
+    one's facts come from the reconcile after the restart)."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{HTTP_PORT}") as client:
+        while True:
+            end = datetime.now(UTC) + timedelta(minutes=1)
+            params = {"start": began.isoformat(), "end": end.isoformat()}
+            r = await client.get(
+                "/api/v1/kpis", params=params, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["params"]["acw_max_s"] == {"12345": ACW_MAX_S}
+            (row,) = body["rows"]
+            if row["figures"]["avg_acw_s"]["denominator"] >= 2 or time.monotonic() > deadline:
+                return row
+            await asyncio.sleep(0.5)
+
+
+async def closed_acw_lengths(
+    url: str, began: datetime, *, count: int, timeout_s: float
+) -> list[float]:
+    """Lengths of the ACW intervals tied to a call since ``began``, once ``count`` are closed.
+    (The startup reconcile also stores older calls of the shared lab's queue_log.)"""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = await conn.fetch(
+                "SELECT extract(epoch FROM ended_at - started_at)::float8 AS s "
+                "FROM acw_intervals WHERE ended_at IS NOT NULL AND callid IS NOT NULL "
+                "AND started_at >= $1",
+                began,
+            )
+            if len(rows) >= count or time.monotonic() > deadline:
+                return [row["s"] for row in rows]
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()

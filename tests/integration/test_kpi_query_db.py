@@ -1,11 +1,13 @@
 """query_kpis over real PostgreSQL equals the pure arithmetic over the same facts.
 
 Random facts (entries in every state, ACW tied or not, open or closed, lines
-from the entry or its call, sessions) are written through the real writer
+from the entry or its call, lines with different ``acw_max_s``, sessions) are
+written through the real writer
 path (``commit_facts``, so the dirty-marking triggers run), then every
 grouping, filter and scheme is compared with ``compute_kpis`` over
 ``callctl.facts.to_kpi`` records: first with every interval dirty (facts only),
-after a refresh (rollups), after further writes (a mix), and with unaligned windows.
+after a refresh (rollups), after further writes (a mix), with unaligned windows,
+and after the routing config changes a line's cap (facts, then rebased rollups).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from callctl.ingest.upserts import commit_facts, create_stage_tables
 from kpi.agent_time import AgentTimeCounters, agent_utilisation
 from kpi.counters import counters_from_entries
 from kpi.definitions import kpis_from_counters
-from kpi.inputs import EntryRecord, KpiParams
+from kpi.inputs import AcwCaps, EntryRecord, KpiParams
 from kpi.outcome import Outcome
 from kpi.query import GroupBy, KpiQuery, query_kpis
 from kpi.rollups import refresh_all, refresh_dirty
@@ -40,7 +42,11 @@ AS_OF = datetime.fromtimestamp(T0 + 9 * 3600, UTC)
 NODES = ("n1", "n2")
 QUEUES = ("q1", "q2", "q3")
 AGENTS = ("a1", "a2", "a3", "a4")
-LINES = ("12345", "12333")
+LINES = ("12345", "12333", "12320")
+# The routing config's caps: 12320 is no line of it (its calls get the default), and
+# 40 % of the calls have no line at all.
+CAPS = AcwCaps.of({"12345": 6, "12333": 45}, 120)
+OTHER_CAPS = AcwCaps.of({"12345": 300, "12333": 45, "12320": 10}, 90)
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +225,7 @@ def _overlap(a: float, b: float, start: float, end: float) -> int:
 
 def expected_time(world: World, q: KpiQuery, agent: str) -> AgentTimeCounters:
     start, end, now = q.start.timestamp(), q.end.timestamp(), AS_OF.timestamp()
-    cap = q.params.acw_max_s
+    caps = q.params.acw_caps
 
     def mine(node: str, who: str | None) -> bool:
         return who == agent and (q.node is None or node == q.node)
@@ -236,6 +242,9 @@ def expected_time(world: World, q: KpiQuery, agent: str) -> AgentTimeCounters:
     acw = 0
     for a in world.acws.values():
         if mine(a.node, a.agent):
+            # Capped by the line of the call whose entry it is tied to.
+            tied = None if a.entry_key is None else world.entries.get(a.entry_key)
+            cap = caps.cap_for(None if tied is None else _line_of(world, tied))
             stop = min(now if a.ended_at is None else a.ended_at, a.started_at + cap)
             acw += _overlap(a.started_at, stop, start, end)
     spans = sorted(
@@ -263,6 +272,7 @@ def expected_rows(world: World, q: KpiQuery) -> dict[str | None, Any]:
             continue
         record = entry_record(entry, acws.get(entry.key))
         if record is not None:
+            record = replace(record, line=_line_of(world, entry))
             records.setdefault(_group(world, q, entry), []).append(record)
     if q.group_by is GroupBy.NONE:
         records.setdefault(None, [])
@@ -282,7 +292,9 @@ def expected_rows(world: World, q: KpiQuery) -> dict[str | None, Any]:
     return expected
 
 
-def queries(rng: random.Random) -> Iterator[KpiQuery]:
+def queries(rng: random.Random, caps: AcwCaps) -> Iterator[KpiQuery]:
+    """Queries with the caps in force ``caps`` (and some with other caps)."""
+    other = OTHER_CAPS if caps == CAPS else CAPS
     day = datetime.fromtimestamp(T0, UTC)
     windows = [
         (day, day + timedelta(hours=8)),
@@ -292,24 +304,27 @@ def queries(rng: random.Random) -> Iterator[KpiQuery]:
         (day + timedelta(hours=2, minutes=3), day + timedelta(hours=2, minutes=4)),
     ]
     schemes = [
-        KpiParams(),
-        KpiParams(service_level_s=20, short_abandon_s=5),
-        KpiParams(acw_max_s=120),  # another cap than the rollups': facts only
+        KpiParams(acw_caps=caps),
+        KpiParams(service_level_s=20, short_abandon_s=5, acw_caps=caps),
+        KpiParams(acw_caps=other),  # other caps than the rollups': facts only
     ]
     for start, end in windows:
         for group_by in GroupBy:
             yield KpiQuery(start, end, group_by=group_by, params=rng.choice(schemes), as_of=AS_OF)
-        yield KpiQuery(start, end, node="n1", queue="q2", as_of=AS_OF)
-        yield KpiQuery(start, end, line="12345", group_by=GroupBy.QUEUE, as_of=AS_OF)
+        params = KpiParams(acw_caps=caps)
+        yield KpiQuery(start, end, node="n1", queue="q2", as_of=AS_OF, params=params)
+        yield KpiQuery(start, end, line="12345", group_by=GroupBy.QUEUE, as_of=AS_OF, params=params)
         yield KpiQuery(start, end, agent="a2", as_of=AS_OF, params=rng.choice(schemes))
-        yield KpiQuery(start, end, agent="a3", node="n2", group_by=GroupBy.INTERVAL, as_of=AS_OF)
-        yield KpiQuery(start, end, group_by=GroupBy.AGENT, node="n1", as_of=AS_OF)
-        yield KpiQuery(start, end, group_by=GroupBy.AGENT, queue="q1", as_of=AS_OF)
+        yield KpiQuery(
+            start, end, agent="a3", node="n2", group_by=GroupBy.INTERVAL, as_of=AS_OF, params=params
+        )
+        yield KpiQuery(start, end, group_by=GroupBy.AGENT, node="n1", as_of=AS_OF, params=params)
+        yield KpiQuery(start, end, group_by=GroupBy.AGENT, queue="q1", as_of=AS_OF, params=params)
 
 
-async def check_all(pg: Any, world: World, rng: random.Random) -> int:
+async def check_all(pg: Any, world: World, rng: random.Random, caps: AcwCaps = CAPS) -> int:
     checked = 0
-    for q in queries(rng):
+    for q in queries(rng, caps):
         got = {row.group: row for row in await query_kpis(pg, q)}
         want = expected_rows(world, q)
         assert set(got) == set(want), q
@@ -363,7 +378,7 @@ async def test_query_kpis_equals_pure_arithmetic_dirty_clean_and_mixed(pg: Any, 
     assert await check_all(pg, world, rng) > 0
 
     # Refreshed: whole clean intervals come from the rollups.
-    assert await refresh_all(pg, batch=7) > 0
+    assert await refresh_all(pg, CAPS, batch=7) > 0
     assert await pg.fetchval("SELECT count(*) FROM kpi_dirty_intervals") == 0
     assert await pg.fetchval("SELECT count(*) FROM kpi_queue_rollups") > 0
     assert await pg.fetchval("SELECT count(*) FROM kpi_agent_time_rollups") > 0
@@ -376,10 +391,17 @@ async def test_query_kpis_equals_pure_arithmetic_dirty_clean_and_mixed(pg: Any, 
     await check_all(pg, world, rng)
 
     # A partial refresh, then a complete one.
-    await refresh_dirty(pg, limit=3)
+    await refresh_dirty(pg, CAPS, limit=3)
     await check_all(pg, world, rng)
-    await refresh_all(pg)
+    await refresh_all(pg, CAPS)
     await check_all(pg, world, rng)
+
+    # The routing config changes the caps: facts only until the refresher rebases the
+    # rollups on the new caps, then rollups again, and every answer is right throughout.
+    await check_all(pg, world, rng, OTHER_CAPS)
+    assert await refresh_all(pg, OTHER_CAPS) > 0
+    assert await pg.fetchval("SELECT count(*) FROM kpi_dirty_intervals") == 0
+    await check_all(pg, world, rng, OTHER_CAPS)
 
 
 async def test_write_during_refresh_keeps_its_interval_dirty(
@@ -398,7 +420,7 @@ async def test_write_during_refresh_keeps_its_interval_dirty(
         await tx.start()
         later = replace(entry, callid="x2")
         await commit_facts(writer, [(later, "ami")])  # same interval, not yet committed
-        refresh = asyncio.create_task(refresh_dirty(pg))
+        refresh = asyncio.create_task(refresh_dirty(pg, CAPS))
         await asyncio.sleep(0.5)  # the refresher has read the old mark and waits on its row
         await tx.commit()
         assert await refresh == 1
@@ -408,7 +430,7 @@ async def test_write_during_refresh_keeps_its_interval_dirty(
     q = KpiQuery(datetime.fromtimestamp(T0, UTC), AS_OF, as_of=AS_OF)
     (row,) = await query_kpis(pg, q)
     assert row.kpis.abandoned == 2
-    await refresh_all(pg)
+    await refresh_all(pg, CAPS)
     (row,) = await query_kpis(pg, q)
     assert row.kpis.abandoned == 2
     assert await pg.fetchval("SELECT sum(abandoned) FROM kpi_queue_rollups") == 2
@@ -422,7 +444,11 @@ async def test_service_refresher_rolls_up_new_facts(pg: Any, kpi_database_url: s
         wait_s=60, ended_wait_at=T0 + 60,
     )  # fmt: skip
     await commit_facts(pg, [(entry, "ami")])
-    refresher = RollupRefresher(kpi_database_url, interval_s=0.05)
+
+    async def caps_in_force() -> AcwCaps:
+        return CAPS
+
+    refresher = RollupRefresher(kpi_database_url, caps_in_force, interval_s=0.05)
     await refresher.start()
     try:
         for _ in range(200):

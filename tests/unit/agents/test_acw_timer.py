@@ -7,6 +7,7 @@ from agents.acw_timer import (
     AcwLimits,
     AcwTracker,
     MemberPause,
+    acw_caps,
     acw_limits,
     lines_by_queue,
 )
@@ -37,6 +38,14 @@ def test_sample_model_limits_use_lines_reaching_each_queue_through_timeouts() ->
     # 2001 is in all three queues: the longest of 300, 180, 240.
     assert limits.by_interface["PJSIP/2001"] == 300
     assert limits.default_s == 300
+
+
+def test_the_watchs_limits_and_the_kpis_caps_are_the_same_lines_acw_max_s() -> None:
+    model = sample_model("secret-0123456789abc")
+    caps = acw_caps(model)
+    limits = acw_limits(model)
+    assert dict(caps.by_line) == limits.by_line == {"12345": 300, "12333": 180, "12320": 240}
+    assert caps.default_s == limits.default_s == 300
 
 
 def test_a_model_without_lines_falls_back() -> None:

@@ -25,28 +25,36 @@ from kpi import (
     kpis_from_counters,
     sum_counters,
 )
+from kpi.inputs import AcwCaps
 
 
 def random_entry(rng: random.Random) -> EntryRecord:
     outcome = rng.choice(list(Outcome))
     # Waits past the histogram's last exact bucket must still count right.
     wait_s = rng.choice([rng.randint(0, 20), rng.randint(0, 200)])
+    line = rng.choice(LINES)
     if outcome is not Outcome.ANSWERED:
-        return EntryRecord(outcome, wait_s)
+        return EntryRecord(outcome, wait_s, line=line)
     return EntryRecord(
         outcome,
         wait_s,
         talk_s=rng.choice([None, rng.randint(0, 900)]),
         acw_s=rng.choice([None, 0, rng.randint(0, 700)]),
         survey=rng.choice([None, 1, 2, 3, rng.randint(0, 9)]),
+        line=line,
     )
 
 
+LINES = ("12345", "12333", "12320", None)
+"""``None``: a call whose line is unknown (the default cap applies)."""
+
+
 def random_params(rng: random.Random) -> KpiParams:
+    caps = {line: rng.choice([0, 6, 60, 180, 300]) for line in LINES[:-1] if rng.random() < 0.8}
     return KpiParams(
         service_level_s=rng.randint(0, MAX_THRESHOLD_S),
         short_abandon_s=rng.randint(0, MAX_THRESHOLD_S),
-        acw_max_s=rng.choice([0, 60, 180, 300]),
+        acw_caps=AcwCaps.of(caps, rng.choice([0, 60, 180, 300])),
         satisfied_keys=frozenset(rng.sample(range(10), rng.randint(0, 3))),
     )
 
@@ -86,7 +94,7 @@ def test_thresholds_read_from_counters_match_a_direct_count(seed: int) -> None:
         assert kpis.asa_s == Fraction(sum(e.wait_s for e in answered), len(answered))
     with_acw = [e for e in answered if e.acw_s is not None]
     if with_acw:
-        capped = sum(min(e.acw_s or 0, params.acw_max_s) for e in with_acw)
+        capped = sum(min(e.acw_s or 0, params.acw_caps.cap_for(e.line)) for e in with_acw)
         assert kpis.avg_acw_s == Fraction(capped, len(with_acw))
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from kpi.counters import counters_from_entries
 from kpi.fold import EntryAggregate, fold_aggregates
-from kpi.inputs import MAX_THRESHOLD_S, EntryRecord, KpiParams
+from kpi.inputs import MAX_THRESHOLD_S, AcwCaps, EntryRecord, KpiParams
 from kpi.outcome import Outcome
 
 
@@ -21,9 +21,10 @@ def _aggregate(records: list[EntryRecord], params: KpiParams) -> list[EntryAggre
     rows = []
     for (outcome, bucket, survey), rs in groups.items():
         talks = [r.talk_s for r in rs if r.talk_s is not None]
-        acws = [min(r.acw_s, params.acw_max_s) for r in rs if r.acw_s is not None]
+        caps = params.acw_caps
+        acws = [min(r.acw_s, caps.cap_for(r.line)) for r in rs if r.acw_s is not None]
         handles = [
-            r.talk_s + min(r.acw_s, params.acw_max_s)
+            r.talk_s + min(r.acw_s, caps.cap_for(r.line))
             for r in rs
             if r.talk_s is not None and r.acw_s is not None
         ]
@@ -48,7 +49,7 @@ def _aggregate(records: list[EntryRecord], params: KpiParams) -> list[EntryAggre
 @pytest.mark.parametrize("seed", range(5))
 def test_fold_of_grouped_rows_equals_counters_from_entries(seed: int) -> None:
     rng = random.Random(seed)
-    params = KpiParams(acw_max_s=rng.choice((0, 60, 300)))
+    params = KpiParams(acw_caps=AcwCaps.of({"12345": 6, "12333": 60}, rng.choice((0, 60, 300))))
     records = []
     for _ in range(300):
         outcome = rng.choice(list(Outcome))
@@ -57,7 +58,8 @@ def test_fold_of_grouped_rows_equals_counters_from_entries(seed: int) -> None:
             talk = rng.choice((None, rng.randrange(600)))
             acw = rng.choice((None, 0, rng.randrange(700)))
             survey = rng.choice((None, 1, 2, 3))
-            records.append(EntryRecord(outcome, wait, talk, acw, survey))
+            line = rng.choice(("12345", "12333", "12320", None))
+            records.append(EntryRecord(outcome, wait, talk, acw, survey, line=line))
         else:
             records.append(EntryRecord(outcome, wait))
     folded = fold_aggregates(("g", row) for row in _aggregate(records, params))

@@ -18,7 +18,7 @@ from callctl.live.state import Delta, LiveState
 from callctl.live.today import subtract
 from kpi.counters import counters_from_entries
 from kpi.definitions import compute_kpis
-from kpi.inputs import KpiParams
+from kpi.inputs import AcwCaps, KpiParams
 from kpi.outcome import Outcome
 
 NODE = "lab"
@@ -326,3 +326,39 @@ def test_callers_waiting_at_a_restart_are_offered_as_lost_on_the_wallboard() -> 
     assert (total["offered"], total["answered"], total["lost"]) == (3, 1, 2)
     assert total["answer_rate"] == 33.33
     assert of_type(deltas, "kpi")
+
+
+def _answered_with_acw(callid: str, line: str, acw_s: int, at: int) -> list[Fact]:
+    entry = QueueEntryFact(
+        node=NODE, callid=callid, queue="hotline", seq=1, entered_at=at, outcome=Outcome.ANSWERED,
+        wait_s=2, ended_wait_at=at + 2, agent="PJSIP/1001", talk_s=30, completed_at=at + 32,
+        line=line,
+    )  # fmt: skip
+    acw = AcwInterval(
+        NODE, "PJSIP/1001", at + 32, at + 32 + acw_s, AcwEnd.UNPAUSE, callid, "hotline", 1
+    )
+    return [entry, acw]
+
+
+def test_each_calls_acw_is_capped_by_its_lines_cap_and_a_changed_cap_recounts() -> None:
+    """The issue's case, live: line 12345 at acw_max_s 6, eight ACWs of 6 s and one of 7 s."""
+    state = LiveState(T_ANSWERED, lines={"hotline": "12345"})
+    facts: list[Fact] = []
+    for i in range(9):
+        facts += _answered_with_acw(f"h{i}", "12345", 7 if i == 4 else 6, T_ANSWERED + 60 * i)
+    facts += _answered_with_acw("o1", "12333", 7, T_ANSWERED + 600)
+    state.on_facts(facts)
+    # Before the routing config's caps are read: kpi-definitions.md's default, 300.
+    assert state.today_json()["lines"]["12345"]["avg_acw_s"] == 6.11
+
+    (delta,) = state.set_acw_caps(AcwCaps.of({"12345": 6, "12333": 300}, 300))
+    assert delta["type"] == "today"
+    today = state.today_json()
+    assert today["lines"]["12345"]["avg_acw_s"] == 6.0
+    assert today["lines"]["12333"]["avg_acw_s"] == 7.0
+    assert today["total"]["avg_acw_s"] == 6.1  # (9 × 6 + 7) / 10
+    assert state.set_acw_caps(AcwCaps.of({"12333": 300, "12345": 6}, 300)) == []
+
+    # Later facts are counted with the caps in force.
+    state.on_facts(_answered_with_acw("h9", "12345", 40, T_ANSWERED + 900))
+    assert state.today_json()["lines"]["12345"]["avg_acw_s"] == 6.0
