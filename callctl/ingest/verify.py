@@ -15,11 +15,10 @@ read, and a newer database row may belong to a line written after the read.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -29,10 +28,11 @@ from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database
 from callctl.facts.models import QueueEntryFact
 from callctl.ingest.queue_log.fold import (
     assume_zone,
-    fold_file,
     iso_utc,
     to_epoch,
 )
+from callctl.ingest.queue_log.source import QueueLogSource, describe, fold_source
+from callctl.ingest.queue_log.window import DEFAULT_MAX_CALL
 from callctl.ingest.stored import ENTRY_COLUMNS, entry_from_row
 from callctl.settings import Settings
 
@@ -164,17 +164,31 @@ async def load_entries(connection: Any, node: str, start: int, end: int) -> list
 
 async def verify(
     database_url: str,
-    queue_log_path: Path,
+    queue_log_path: QueueLogSource,
     node: str,
     since: datetime | None,
     *,
     agent_names: Mapping[str, str] | None = None,
     acw_reason: str = "acw",
+    max_call: timedelta = DEFAULT_MAX_CALL,
 ) -> VerifyReport:
-    """Compare; see the module docstring. Reads only, never writes."""
-    fold = await asyncio.to_thread(
-        fold_file, queue_log_path, node, agent_names=agent_names, acw_reason=acw_reason
+    """Compare; see the module docstring. Reads only, never writes.
+
+    Shipped lines are read from ``since - max_call`` on (all of them without
+    ``since``); a file is folded whole.
+    """
+    read_from = None
+    if since is not None and not isinstance(queue_log_path, Path):
+        read_from = to_epoch(since - max_call)
+    fold = await fold_source(
+        database_url,
+        queue_log_path,
+        node,
+        agent_names=agent_names,
+        acw_reason=acw_reason,
+        read_from=read_from,
     )
+    queue_log_path = describe(queue_log_path, node)
     notes: list[str] = []
     if fold.first_time is None or fold.last_time is None:
         notes.append("queue_log holds no event: nothing compared")
@@ -269,16 +283,24 @@ def _value(value: object) -> str:
     return "NULL" if value is None else str(value)
 
 
-async def run_verify_cli(settings: Settings, since: datetime | None) -> int:
-    """``callctl verify [--since ISO]``: 0 no difference, 1 differences, 2 could not run.
+async def run_verify_cli(
+    settings: Settings,
+    since: datetime | None,
+    *,
+    node: str | None = None,
+    source: QueueLogSource | None = None,
+) -> int:
+    """``callctl verify [--since ISO] [--node ID] [--queue-log PATH | --shipped]``:
+    0 no difference, 1 differences, 2 could not run.
 
-    A ``since`` without a time zone is read in ``settings.timezone``.
+    A ``since`` without a time zone is read in ``settings.timezone``. Without
+    ``node`` and ``source``, the configured node and its queue_log file.
     """
     try:
         report = await verify(
             resolve_database_url(settings),
-            settings.queue_log_file,
-            settings.node_id,
+            settings.queue_log_file if source is None else source,
+            node or settings.node_id,
             assume_zone(since, settings.timezone),
         )
     except (DatabaseNotConfiguredError, OSError, asyncpg.PostgresError) as exc:
