@@ -236,7 +236,7 @@ class IngestPipeline:
             self._url, self._queue_logs[node], node, max_call=self._max_call
         )
         self.stats.reconciles += 1
-        self._follow_ups[node] = (started, now)
+        self._watch_open_calls(node, started, now)
 
     async def _insert_gap(self, gap: PendingGap) -> None:
         conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=5)
@@ -259,7 +259,13 @@ class IngestPipeline:
             max_call=self._max_call,
         )
         self.stats.reconciles += 1
-        self._follow_ups[gap.node] = (gap.started_at, gap.ended_at)
+        self._watch_open_calls(gap.node, gap.started_at, gap.ended_at)
+
+    def _watch_open_calls(self, node: str, since: datetime, gap_end: datetime) -> None:
+        # A node's queue_log follower folds the lines of calls open across the gap as
+        # they are written: reconciling again would only repeat its work.
+        if node not in self.followers:
+            self._follow_ups[node] = (since, gap_end)
 
     async def _follow_up(self) -> None:
         """Reconcile again while calls that straddled a gap are still open."""

@@ -1,0 +1,101 @@
+"""Under plain load, with no fault, the stored facts converge on queue_log by themselves.
+
+callctl serves the lab (AMI ingest, its in-process queue_log shipper and follower);
+SIPp places 200 calls at 10 calls/s that agents answer at once. Without any
+reconcile run (checked through ``/metrics``), ``verify`` must show 0 missing,
+0 extra and 0 differing within a few seconds of the last call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from service_helpers import HTTP_PORT, own_db, start_callctl, wait_healthy
+
+from callctl.ingest.verify import format_report, verify
+from callctl.lab import sipp
+from callctl.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+__all__ = ["own_db"]
+
+CALLS = 200
+CONVERGE_WITHIN_S = 5.0
+
+
+async def _metrics() -> dict[str, float]:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{HTTP_PORT}/metrics")).text
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"(?m)^(callctl_[a-z_]+)(?:\{[^}]*\})? ([0-9.]+)$", text)
+    }
+
+
+async def _settled(key: str, timeout_s: float = 30) -> float:
+    """Wait until a counter stops moving for a second; returns its value."""
+    deadline = time.monotonic() + timeout_s
+    last = -1.0
+    while time.monotonic() < deadline:
+        value = (await _metrics()).get(key, 0.0)
+        if value == last and value > 0:
+            return value
+        last = value
+        await asyncio.sleep(1.0)
+    raise TimeoutError(f"{key} did not settle")
+
+
+async def test_facts_converge_on_queue_log_under_load_without_reconcile(
+    lab: Settings, own_db: str, tmp_path: Path
+) -> None:
+    callctl = start_callctl(own_db, tmp_path / "spool", tmp_path / "callctl.log")
+    agents = None
+    try:
+        await wait_healthy()
+        await _settled("callctl_queue_log_folded_lines_total")  # the file so far is folded
+        reconciles_before = (await _metrics())["callctl_reconciles_total"]
+        since = datetime.now(UTC).replace(microsecond=0)
+        await asyncio.sleep(1.1)  # calls start in the next whole second
+        agents = await sipp.start_agents(
+            work_dir=tmp_path / "agents", local_ip=lab.agents_ip, port=5060, ring_s=1, talk_s=1
+        )
+        result = await sipp.run_callers(
+            sipp.CallerRun(calls=CALLS, rate_per_s=10, patience_s=40),
+            work_dir=tmp_path / "callers",
+            local_ip=lab.trunk_ip,
+            remote=f"{lab.sip_host}:{lab.sip_port}",
+            timeout_s=60,
+        )
+        assert result.failed == 0 and result.successful == CALLS, result.screen[-2000:]
+        done = time.monotonic()
+
+        report = await verify(own_db, lab.queue_log_file, "lab", since)
+        while not report.ok and time.monotonic() - done < CONVERGE_WITHIN_S:
+            await asyncio.sleep(0.25)
+            report = await verify(own_db, lab.queue_log_file, "lab", since)
+        took = time.monotonic() - done
+        print(f"\n{format_report(report)}\nconverged {took:.1f} s after the last call")
+        assert report.ok, format_report(report)
+        assert report.comparison.expected == report.comparison.actual == CALLS
+
+        metrics = await _metrics()
+        assert metrics["callctl_reconciles_total"] == reconciles_before  # no reconcile ran
+        assert metrics["callctl_queue_log_folded_lines_total"] > 0
+    finally:
+        if agents is not None:
+            await sipp.stop_agents(agents)
+        callctl.send_signal(signal.SIGTERM)
+        try:
+            callctl.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            callctl.kill()
+            callctl.wait()
