@@ -41,6 +41,14 @@ async def _metrics() -> dict[str, float]:
     }
 
 
+def _lines_since(path: Path, epoch: int) -> int:
+    return sum(
+        1
+        for line in path.read_bytes().split(b"\n")
+        if line[:10].isdigit() and int(line.split(b"|", 1)[0]) >= epoch
+    )
+
+
 async def _settled(key: str, timeout_s: float = 30) -> float:
     """Wait until a counter stops moving for a second; returns its value."""
     deadline = time.monotonic() + timeout_s
@@ -61,7 +69,7 @@ async def test_facts_converge_on_queue_log_under_load_without_reconcile(
     agents = None
     try:
         await wait_healthy()
-        await _settled("callctl_queue_log_folded_lines_total")  # the file so far is folded
+        folded_before = await _settled("callctl_queue_log_folded_lines_total")  # the file so far
         reconciles_before = await _settled("callctl_reconciles_total")  # the startup one
         since = datetime.now(UTC).replace(microsecond=0)
         await asyncio.sleep(1.1)  # calls start in the next whole second
@@ -89,7 +97,11 @@ async def test_facts_converge_on_queue_log_under_load_without_reconcile(
 
         metrics = await _metrics()
         assert metrics["callctl_reconciles_total"] == reconciles_before  # no reconcile ran
-        assert metrics["callctl_queue_log_folded_lines_total"] > 0
+        # ... and the follower folded every line the load wrote
+        load_lines = _lines_since(lab.queue_log_file, int(since.timestamp()))
+        folded = metrics["callctl_queue_log_folded_lines_total"] - folded_before
+        print(f"{load_lines} queue_log lines written by the load, {folded:.0f} folded")
+        assert folded >= load_lines >= 4 * CALLS
     finally:
         if agents is not None:
             await sipp.stop_agents(agents)
