@@ -101,7 +101,7 @@ async def test_facts_converge_on_queue_log_under_load_without_reconcile(
         load_lines = _lines_since(lab.queue_log_file, int(since.timestamp()))
         folded = metrics["callctl_queue_log_folded_lines_total"] - folded_before
         print(f"{load_lines} queue_log lines written by the load, {folded:.0f} folded")
-        assert folded >= load_lines >= 4 * CALLS
+        assert folded >= load_lines >= 3 * CALLS  # ENTERQUEUE, CONNECT, COMPLETE*
     finally:
         if agents is not None:
             await sipp.stop_agents(agents)
