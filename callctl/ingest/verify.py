@@ -8,9 +8,10 @@ queue_log: a duplicate under another key, or invented), and KPI fields that
 differ. An entry still open at the end of the log is compared as it is then:
 if the live path moved it on after the file was read, run verify again.
 
-The window is ``[since, last event of the file]``, clamped to start at the
-file's first event: an older entry may sit in a rotated file this run does not
-read, and a newer database row may belong to a line written after the read.
+The window is ``[since, last event read]``, clamped to start at the first event
+read: an older entry may sit in a rotated file that is gone, and a newer database
+row may belong to a line written after the read. With ``since``, rotated files
+that the window reaches back into are read first (``queue_log.window``).
 """
 
 from __future__ import annotations
@@ -174,12 +175,11 @@ async def verify(
 ) -> VerifyReport:
     """Compare; see the module docstring. Reads only, never writes.
 
-    Shipped lines are read from ``since - max_call`` on (all of them without
-    ``since``); a file is folded whole.
+    With ``since``, queue_log is read from ``since - max_call`` on (a file's
+    rotated siblings too, when the window reaches back before it); without it,
+    the whole current file, or all the node's shipped lines.
     """
-    read_from = None
-    if since is not None and not isinstance(queue_log_path, Path):
-        read_from = to_epoch(since - max_call)
+    read_from = None if since is None else to_epoch(since - max_call)
     fold = await fold_source(
         database_url,
         queue_log_path,
