@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 FactsSink = Callable[[list[Fact]], None]
 """Takes facts once committed (synchronous, non-blocking: ``LiveHub.on_corrections``)."""
 
+_ATTEMPTS = 3
 _ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
@@ -174,9 +175,17 @@ class QueueLogFollower:
     async def _commit(self, connection: Any) -> None:
         pending = self._pending
         assert pending is not None
-        async with connection.transaction():
-            await commit_facts(connection, [(fact, "queue_log") for fact in pending.facts])
-            await save_consumer(connection, self.node, pending.last_id)
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                async with connection.transaction():
+                    await commit_facts(connection, [(f, "queue_log") for f in pending.facts])
+                    await save_consumer(connection, self.node, pending.last_id)
+                break
+            except asyncpg.TransactionRollbackError:
+                # A deadlock with the AMI writer's batch: the loser retries at once.
+                if attempt == _ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
         self._pending = None
         self._last_id = pending.last_id
         self.stats.last_id = pending.last_id
