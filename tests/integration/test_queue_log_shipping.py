@@ -117,6 +117,7 @@ async def test_shipper_killed_and_database_stopped_loses_and_repeats_no_line(
             shipped = await _shipped(own_db, node)
         assert len(shipped) == len(expected), log.read_text()[-3000:]
         assert shipped == expected  # every line once, in file order
+        assert "shipping failed" in log.read_text()  # the outage did hit the shipper
         print(f"\n{len(shipped)} lines shipped exactly once across a SIGKILL and a 5 s outage")
 
         follower = QueueLogFollower(own_db, node, poll_interval_s=0.1)
