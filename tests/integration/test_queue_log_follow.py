@@ -49,6 +49,19 @@ def _lines_since(path: Path, epoch: int) -> int:
     )
 
 
+async def _caught_up(path: Path, timeout_s: float = 30) -> float:
+    """Wait until every line of the file so far is shipped and folded; returns the count."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        m = await _metrics()
+        shipped = m.get("callctl_queue_log_shipped_lines_total", 0.0)
+        folded = m.get("callctl_queue_log_folded_lines_total", 0.0)
+        if shipped >= _lines_since(path, 0) and folded == shipped:
+            return folded
+        await asyncio.sleep(0.5)
+    raise TimeoutError("the queue_log follower did not catch up")
+
+
 async def _settled(key: str, timeout_s: float = 30) -> float:
     """Wait until a counter stops moving for a second; returns its value."""
     deadline = time.monotonic() + timeout_s
@@ -69,7 +82,7 @@ async def test_facts_converge_on_queue_log_under_load_without_reconcile(
     agents = None
     try:
         await wait_healthy()
-        folded_before = await _settled("callctl_queue_log_folded_lines_total")  # the file so far
+        folded_before = await _caught_up(lab.queue_log_file)  # the file so far is folded
         reconciles_before = await _settled("callctl_reconciles_total")  # the startup one
         since = datetime.now(UTC).replace(microsecond=0)
         await asyncio.sleep(1.1)  # calls start in the next whole second
