@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,8 +218,6 @@ async def run_shipper_cli(
         StateFile(state_path, node),
         poll_interval_s=poll_interval_s,
     )
-    import signal
-
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
