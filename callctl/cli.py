@@ -7,10 +7,15 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from callctl import config_cli
 from callctl.lab.errors import LabError
 from callctl.settings import Settings
+
+if TYPE_CHECKING:
+    from callctl.ingest.queue_log.shipped import Shipped
 
 
 def _lab(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,16 +66,57 @@ def _since(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO date/time: {value!r}") from exc
 
 
+def _node_id(value: str) -> str:
+    from callctl.ingest.queue_log.shipped import InvalidNodeIdError, check_node_id
+
+    try:
+        return check_node_id(value)
+    except InvalidNodeIdError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _queue_log_source(args: argparse.Namespace) -> Path | Shipped | None:
+    from callctl.ingest.queue_log.shipped import Shipped
+
+    if args.shipped:
+        return Shipped()
+    path: Path | None = args.queue_log
+    return path
+
+
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from callctl.ingest.reconcile import run_reconcile_cli
 
-    return asyncio.run(run_reconcile_cli(settings, args.since))
+    return asyncio.run(
+        run_reconcile_cli(settings, args.since, node=args.node, source=_queue_log_source(args))
+    )
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     from callctl.ingest.verify import run_verify_cli
 
-    return asyncio.run(run_verify_cli(settings, args.since))
+    return asyncio.run(
+        run_verify_cli(settings, args.since, node=args.node, source=_queue_log_source(args))
+    )
+
+
+def _ship_queue_log(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from callctl.db import DatabaseNotConfiguredError, resolve_database_url
+    from callctl.ingest.queue_log.ship import StateFileError, run_shipper_cli
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        url = resolve_database_url(settings)
+        return asyncio.run(
+            run_shipper_cli(
+                url, args.node, args.path, args.state_file, poll_interval_s=args.poll_interval
+            )
+        )
+    except (DatabaseNotConfiguredError, StateFileError) as exc:
+        print(f"callctl ship-queue-log: {exc}", file=sys.stderr)
+        return 2
 
 
 def _user(args: argparse.Namespace, settings: Settings) -> int:
@@ -133,7 +179,31 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="ISO date/time (Asia/Shanghai when no zone is given)",
         )
+        cmd.add_argument(
+            "--node", type=_node_id, default=None, help="node id (default: the configured one)"
+        )
+        source = cmd.add_mutually_exclusive_group()
+        source.add_argument(
+            "--queue-log", type=Path, default=None, help="the node's queue_log file"
+        )
+        source.add_argument(
+            "--shipped", action="store_true", help="read the node's shipped lines, not a file"
+        )
         cmd.set_defaults(handler=handler)
+    ship = sub.add_parser(
+        "ship-queue-log",
+        help="ship a node's queue_log into PostgreSQL, at least once (runs beside Asterisk)",
+    )
+    ship.add_argument("--node", type=_node_id, required=True, help="the Asterisk node's id")
+    ship.add_argument("--path", type=Path, required=True, help="its queue_log file")
+    ship.add_argument(
+        "--state-file",
+        type=Path,
+        required=True,
+        help="where the shipper keeps its position (local disk, survives restarts)",
+    )
+    ship.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
+    ship.set_defaults(handler=_ship_queue_log)
     return parser
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from ami.state import ConnectionState
+from callctl.ingest.queue_log.metrics import queue_log_metrics
 from callctl.live.state import LiveState
 from callctl.runtime import Runtime
 
@@ -52,6 +53,8 @@ def render_metrics(runtime: Runtime, now: float) -> str:
     for node, conn in sorted(runtime.connections.items()):
         up = int(conn.state is ConnectionState.CONNECTED)
         lines.append(f'callctl_ami_connected{{node="{node}"}} {up}')
+    pipeline = runtime.pipeline
+    lines += queue_log_metrics(pipeline.shippers, pipeline.followers, stats.reconciles)
     if runtime.live is not None:
         lines += live_metrics(runtime.live.hub.state)
     return "\n".join(lines) + "\n"

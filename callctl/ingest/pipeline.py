@@ -5,6 +5,11 @@ the event (pure, microseconds) and hands facts to the writer's in-memory queue;
 ``on_gap`` only queues the gap. One supervised worker records gaps in
 ``ingest_gaps`` and reconciles them from queue_log, retrying while PostgreSQL is
 down; it also reconciles once at start, which covers the time callctl was not running.
+
+queue_log is also followed continuously (``queue_log.follow``): each node's lines,
+shipped into ``queue_log_lines`` by ``callctl ship-queue-log`` on its host or, for
+a node whose file is local, by a shipper running here (``queue_log.ship``), are
+folded as they arrive, and their facts correct what AMI said within seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +29,10 @@ from ami.events import AmiEvent, FullyBooted
 from callctl.db import asyncpg_dsn
 from callctl.facts.models import Fact
 from callctl.ingest.normalizer import AmiNormalizer
+from callctl.ingest.queue_log.follow import FactsSink, QueueLogFollower
+from callctl.ingest.queue_log.ship import PostgresLineSink, QueueLogShipper, StateFile
+from callctl.ingest.queue_log.shipped import Shipped
+from callctl.ingest.queue_log.source import QueueLogSource
 from callctl.ingest.queue_log.window import DEFAULT_MAX_CALL
 from callctl.ingest.raw_events import RawEventWriter, drop_expired_partitions
 from callctl.ingest.reconcile import reconcile, reconcile_pending_gaps
@@ -86,9 +95,15 @@ class IngestPipeline:
         raw_event_retention_months: int = 13,
         reconcile_max_call: timedelta = DEFAULT_MAX_CALL,
         acw_caps: AcwCapsLoader,
+        shipped_nodes: Sequence[str] = (),
+        follow_queue_log: bool = True,
     ) -> None:
+        """``queue_log_paths``: nodes whose queue_log file is readable here (a shipper
+        runs in this process, its position in ``spool_dir``); ``shipped_nodes``:
+        nodes whose lines ``callctl ship-queue-log`` ships from their host."""
         self._url = database_url
-        self._queue_logs = dict(queue_log_paths)
+        self._queue_logs: dict[str, QueueLogSource] = dict(queue_log_paths)
+        self._queue_logs.update({node: Shipped() for node in shipped_nodes})
         self._normalizers = {node: AmiNormalizer(node) for node in self._queue_logs}
         self.writer = FactWriter(database_url, spool_dir)
         self.raw_events = RawEventWriter(database_url)
@@ -108,6 +123,33 @@ class IngestPipeline:
         self.startup_reconciled = asyncio.Event()
         self._restarts_seen: dict[str, int] = {}
         self.live: LiveSink | None = None
+        self.corrections: FactsSink | None = None
+        """Takes the facts the queue_log followers committed (the live view)."""
+        self.shippers: dict[str, QueueLogShipper] = {}
+        self.followers: dict[str, QueueLogFollower] = {}
+        if follow_queue_log:
+            self._build_followers(dict(queue_log_paths), spool_dir)
+        self._queue_log_tasks: list[asyncio.Task[None]] = []
+
+    def _build_followers(self, local: dict[str, Path], spool_dir: Path) -> None:
+        for node, path in local.items():
+            self.shippers[node] = QueueLogShipper(
+                node,
+                path,
+                PostgresLineSink(self._url, node),
+                StateFile(spool_dir / f"queue_log-{node}.position", node),
+            )
+        for node in self._queue_logs:
+            self.followers[node] = QueueLogFollower(
+                self._url,
+                node,
+                on_facts=self._on_corrections,
+                warm_up_s=int(self._max_call.total_seconds()),
+            )
+
+    def _on_corrections(self, facts: list[Fact]) -> None:
+        if self.corrections is not None:
+            self.corrections(facts)
 
     async def start(self) -> None:
         await self.writer.start()
@@ -117,14 +159,23 @@ class IngestPipeline:
         self._worker.add_done_callback(_log_crash)
         self._retention = asyncio.create_task(self._retention_loop(), name="callctl-retention")
         self._retention.add_done_callback(_log_crash)
+        for node, shipper in self.shippers.items():
+            task = asyncio.create_task(shipper.run(), name=f"callctl-ship-queue-log-{node}")
+            task.add_done_callback(_log_crash)
+            self._queue_log_tasks.append(task)
+        for node, follower in self.followers.items():
+            task = asyncio.create_task(follower.run(), name=f"callctl-follow-queue-log-{node}")
+            task.add_done_callback(_log_crash)
+            self._queue_log_tasks.append(task)
 
     async def close(self) -> None:
-        for task in (self._worker, self._retention):
+        for task in (*self._queue_log_tasks, self._worker, self._retention):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._worker = self._retention = None
+        self._queue_log_tasks = []
         await self.rollups.close()  # KPI rollups (issue #5)
         await self.raw_events.close()
         await self.writer.close()
@@ -200,7 +251,7 @@ class IngestPipeline:
             self._url, self._queue_logs[node], node, max_call=self._max_call
         )
         self.stats.reconciles += 1
-        self._follow_ups[node] = (started, now)
+        self._watch_open_calls(node, started, now)
 
     async def _insert_gap(self, gap: PendingGap) -> None:
         conn = await asyncpg.connect(asyncpg_dsn(self._url), timeout=5)
@@ -223,7 +274,13 @@ class IngestPipeline:
             max_call=self._max_call,
         )
         self.stats.reconciles += 1
-        self._follow_ups[gap.node] = (gap.started_at, gap.ended_at)
+        self._watch_open_calls(gap.node, gap.started_at, gap.ended_at)
+
+    def _watch_open_calls(self, node: str, since: datetime, gap_end: datetime) -> None:
+        # A node's queue_log follower folds the lines of calls open across the gap as
+        # they are written: reconciling again would only repeat its work.
+        if node not in self.followers:
+            self._follow_ups[node] = (since, gap_end)
 
     async def _follow_up(self) -> None:
         """Reconcile again while calls that straddled a gap are still open."""
@@ -272,4 +329,4 @@ class IngestPipeline:
 
 def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("gap worker crashed", exc_info=task.exception())
+        log.error("%s crashed", task.get_name(), exc_info=task.exception())

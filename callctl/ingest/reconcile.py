@@ -39,11 +39,11 @@ from callctl.facts.models import Fact, QueueEntryFact
 from callctl.ingest.queue_log.fold import (
     FileFold,
     assume_zone,
-    fold_file,
     from_epoch,
     iso_utc,
     to_epoch,
 )
+from callctl.ingest.queue_log.source import QueueLogSource, describe, fold_source
 from callctl.ingest.queue_log.window import DEFAULT_MAX_CALL
 from callctl.ingest.upserts import commit_facts, create_stage_tables
 from callctl.settings import Settings
@@ -111,7 +111,7 @@ class _EntryCounts:
 
 async def reconcile(
     database_url: str,
-    queue_log_path: Path,
+    queue_log_path: QueueLogSource,
     node: str,
     since: datetime | None,
     *,
@@ -128,8 +128,8 @@ async def reconcile(
     horizon = None if since is None else to_epoch(since - margin)
     read_from = None if since is None else to_epoch(since - margin - max_call)
     read_at = datetime.now(UTC)
-    fold = await asyncio.to_thread(
-        fold_file,
+    fold = await fold_source(
+        database_url,
         queue_log_path,
         node,
         agent_names=agent_names,
@@ -149,7 +149,7 @@ async def reconcile(
     finally:
         await connection.close()
     report = ReconcileReport(
-        path=queue_log_path,
+        path=describe(queue_log_path, node),
         node=node,
         since=since,
         lines_read=fold.lines,
@@ -166,7 +166,7 @@ async def reconcile(
     )
     log.info(
         "reconciled %s: %d facts, entries %d new / %d updated, %d gaps",
-        queue_log_path,
+        report.path,
         report.facts_upserted,
         inserted,
         updated,
@@ -177,7 +177,7 @@ async def reconcile(
 
 async def reconcile_pending_gaps(
     database_url: str,
-    queue_log_path: Path,
+    queue_log_path: QueueLogSource,
     node: str,
     *,
     margin: timedelta = DEFAULT_MARGIN,
@@ -276,17 +276,24 @@ def format_reconcile_report(report: ReconcileReport) -> str:
     return "\n".join(lines)
 
 
-async def run_reconcile_cli(settings: Settings, since: datetime | None) -> int:
-    """``callctl reconcile [--since ISO]``: 0 done, 2 could not run.
+async def run_reconcile_cli(
+    settings: Settings,
+    since: datetime | None,
+    *,
+    node: str | None = None,
+    source: QueueLogSource | None = None,
+) -> int:
+    """``callctl reconcile [--since ISO] [--node ID] [--queue-log PATH | --shipped]``:
+    0 done, 2 could not run.
 
-    A ``since`` without a time zone is read in ``settings.timezone``.
+    A ``since`` without a time zone is read in ``settings.timezone``. Without
+    ``node`` and ``source``, the configured node and its queue_log file.
     """
-    path = settings.queue_log_file
     try:
         report = await reconcile(
             resolve_database_url(settings),
-            path,
-            settings.node_id,
+            settings.queue_log_file if source is None else source,
+            node or settings.node_id,
             assume_zone(since, settings.timezone),
             max_call=timedelta(seconds=settings.reconcile_max_call_s),
         )

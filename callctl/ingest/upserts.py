@@ -67,9 +67,14 @@ class Merge(Enum):
     """Replaced with the data, but a change of source alone is not a change."""
     BEST_SOURCE = "best_source"
     """``ami`` once any snapshot came from AMI (``'ami' < 'queue_log'``: LEAST)."""
+    TRUTH_SOURCE = "truth_source"
+    """``queue_log`` once any snapshot came from queue_log (GREATEST)."""
 
 
-_SOURCES: Final = frozenset({Merge.SOURCE, Merge.BEST_SOURCE})
+_SOURCES: Final = frozenset({Merge.SOURCE, Merge.BEST_SOURCE, Merge.TRUTH_SOURCE})
+
+_KEEP_QUEUE_LOG: Final = "(t.source = 'queue_log' AND EXCLUDED.source = 'ami')"
+"""An AMI snapshot arriving after queue_log's: the stored values stand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +84,18 @@ class Column:
     merge: Merge
     is_time: bool = False
 
-    def merged_sql(self) -> str:
+    def merged_sql(self, *, queue_log_wins: bool = False) -> str:
         new, old = f"EXCLUDED.{self.name}", f"t.{self.name}"
+        if queue_log_wins and self.merge is Merge.COALESCE:
+            return (
+                f"CASE WHEN {_KEEP_QUEUE_LOG} THEN COALESCE({old}, {new}) "
+                f"ELSE COALESCE({new}, {old}) END"
+            )
+        if queue_log_wins and self.merge is Merge.REPLACE:
+            return f"CASE WHEN {_KEEP_QUEUE_LOG} THEN {old} ELSE {new} END"
         if self.merge is Merge.COALESCE:
             return f"COALESCE({new}, {old})"
-        if self.merge is Merge.GREATEST:
+        if self.merge in (Merge.GREATEST, Merge.TRUTH_SOURCE):
             return f"GREATEST({new}, {old})"
         if self.merge in (Merge.LEAST, Merge.BEST_SOURCE):
             return f"LEAST({new}, {old})"
@@ -112,6 +124,10 @@ class TableSpec:
     columns: tuple[Column, ...]
     """Key columns first, then data columns; ``source`` (if any) last."""
     has_updated_at: bool = False
+    queue_log_wins: bool = False
+    """Where a row written from queue_log and a later AMI snapshot disagree, the
+    stored (queue_log) value stands: queue_log is Asterisk's durable record, and
+    the follower's write can land before the AMI writer's batch."""
 
     @property
     def stage_table(self) -> str:
@@ -142,12 +158,13 @@ class TableSpec:
         )
         keys = ", ".join(c.name for c in self.columns if c.merge is Merge.KEY)
         data = [c for c in self.columns if c.merge is not Merge.KEY]
-        assignments = [f"{c.name} = {c.merged_sql()}" for c in data]
+        wins = self.queue_log_wins
+        assignments = [f"{c.name} = {c.merged_sql(queue_log_wins=wins)}" for c in data]
         if self.has_updated_at:
             assignments.append("updated_at = now()")
-        compared = [c for c in data if c.merge is not Merge.SOURCE]
+        compared = [c for c in data if c.merge not in (Merge.SOURCE, Merge.TRUTH_SOURCE)]
         old_row = ", ".join(f"t.{c.name}" for c in compared)
-        new_row = ", ".join(c.merged_sql() for c in compared)
+        new_row = ", ".join(c.merged_sql(queue_log_wins=wins) for c in compared)
         return (
             f"INSERT INTO {self.table} AS t ({names}) "
             f"SELECT {selected} FROM {self.stage_table} "
@@ -177,9 +194,10 @@ TABLES: Final[tuple[TableSpec, ...]] = (
             _col("hangup_side", "text", C),
             _col("completed_at", "bigint", C, time=True),
             _col("line", "text", C),
-            _col("source", "text", Merge.SOURCE),
+            _col("source", "text", Merge.TRUTH_SOURCE),
         ),
         has_updated_at=True,
+        queue_log_wins=True,
     ),
     TableSpec(
         "agent_state_intervals",
@@ -262,10 +280,17 @@ def merge_rows(spec: TableSpec, older: Row, newer: Row) -> Row:
     merged: list[Any] = []
     # A source column is always last (``_row_builder``).
     newer_from_ami = spec.has_source and newer[-1] == "ami"
+    keep_older = spec.queue_log_wins and older[-1] == "queue_log" and newer_from_ami
     for column, old, new in zip(spec.columns, older, newer, strict=True):
         merge = column.merge
-        if merge is Merge.COALESCE:
+        if keep_older and merge is Merge.COALESCE:
+            merged.append(new if old is None else old)
+        elif keep_older and merge is Merge.REPLACE:
+            merged.append(old)
+        elif merge is Merge.COALESCE:
             merged.append(old if new is None else new)
+        elif merge is Merge.TRUTH_SOURCE:
+            merged.append(max(old, new))
         elif merge is Merge.GREATEST:
             merged.append(old if new is None else new if old is None else max(old, new))
         elif merge is Merge.LEAST or merge is Merge.BEST_SOURCE:

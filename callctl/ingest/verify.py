@@ -8,18 +8,18 @@ queue_log: a duplicate under another key, or invented), and KPI fields that
 differ. An entry still open at the end of the log is compared as it is then:
 if the live path moved it on after the file was read, run verify again.
 
-The window is ``[since, last event of the file]``, clamped to start at the
-file's first event: an older entry may sit in a rotated file this run does not
-read, and a newer database row may belong to a line written after the read.
+The window is ``[since, last event read]``, clamped to start at the first event
+read: an older entry may sit in a rotated file that is gone, and a newer database
+row may belong to a line written after the read. With ``since``, rotated files
+that the window reaches back into are read first (``queue_log.window``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -29,10 +29,11 @@ from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database
 from callctl.facts.models import QueueEntryFact
 from callctl.ingest.queue_log.fold import (
     assume_zone,
-    fold_file,
     iso_utc,
     to_epoch,
 )
+from callctl.ingest.queue_log.source import QueueLogSource, describe, fold_source
+from callctl.ingest.queue_log.window import DEFAULT_MAX_CALL
 from callctl.ingest.stored import ENTRY_COLUMNS, entry_from_row
 from callctl.settings import Settings
 
@@ -164,17 +165,30 @@ async def load_entries(connection: Any, node: str, start: int, end: int) -> list
 
 async def verify(
     database_url: str,
-    queue_log_path: Path,
+    queue_log_path: QueueLogSource,
     node: str,
     since: datetime | None,
     *,
     agent_names: Mapping[str, str] | None = None,
     acw_reason: str = "acw",
+    max_call: timedelta = DEFAULT_MAX_CALL,
 ) -> VerifyReport:
-    """Compare; see the module docstring. Reads only, never writes."""
-    fold = await asyncio.to_thread(
-        fold_file, queue_log_path, node, agent_names=agent_names, acw_reason=acw_reason
+    """Compare; see the module docstring. Reads only, never writes.
+
+    With ``since``, queue_log is read from ``since - max_call`` on (a file's
+    rotated siblings too, when the window reaches back before it); without it,
+    the whole current file, or all the node's shipped lines.
+    """
+    read_from = None if since is None else to_epoch(since - max_call)
+    fold = await fold_source(
+        database_url,
+        queue_log_path,
+        node,
+        agent_names=agent_names,
+        acw_reason=acw_reason,
+        read_from=read_from,
     )
+    queue_log_path = describe(queue_log_path, node)
     notes: list[str] = []
     if fold.first_time is None or fold.last_time is None:
         notes.append("queue_log holds no event: nothing compared")
@@ -269,16 +283,24 @@ def _value(value: object) -> str:
     return "NULL" if value is None else str(value)
 
 
-async def run_verify_cli(settings: Settings, since: datetime | None) -> int:
-    """``callctl verify [--since ISO]``: 0 no difference, 1 differences, 2 could not run.
+async def run_verify_cli(
+    settings: Settings,
+    since: datetime | None,
+    *,
+    node: str | None = None,
+    source: QueueLogSource | None = None,
+) -> int:
+    """``callctl verify [--since ISO] [--node ID] [--queue-log PATH | --shipped]``:
+    0 no difference, 1 differences, 2 could not run.
 
-    A ``since`` without a time zone is read in ``settings.timezone``.
+    A ``since`` without a time zone is read in ``settings.timezone``. Without
+    ``node`` and ``source``, the configured node and its queue_log file.
     """
     try:
         report = await verify(
             resolve_database_url(settings),
-            settings.queue_log_file,
-            settings.node_id,
+            settings.queue_log_file if source is None else source,
+            node or settings.node_id,
             assume_zone(since, settings.timezone),
         )
     except (DatabaseNotConfiguredError, OSError, asyncpg.PostgresError) as exc:

@@ -112,6 +112,10 @@ class LiveHub:
     def on_event(self, event: AmiEvent, facts: Iterable[Fact] = ()) -> None:
         self._guarded(lambda: self.state.apply(event, facts))
 
+    def on_corrections(self, facts: Iterable[Fact]) -> None:
+        """Facts the queue_log follower committed (``callctl.ingest.queue_log.follow``)."""
+        self._guarded(lambda: self.state.on_corrections(facts))
+
     def on_resync(self, snapshot: ResyncSnapshot) -> None:
         self._guarded(lambda: self.state.on_resync(snapshot))
 

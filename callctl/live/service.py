@@ -62,11 +62,13 @@ class LiveService:
     def start(self) -> None:
         """Attach to the pipeline before the AMI connections start: no event is missed."""
         self._pipeline.live = self.hub.on_event
+        self._pipeline.corrections = self.hub.on_corrections
         self._task = asyncio.create_task(self._run(), name="callctl-live")
         self._task.add_done_callback(_log_crash)
 
     async def stop(self) -> None:
         self._pipeline.live = None
+        self._pipeline.corrections = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -111,6 +111,13 @@ class LiveState:
             deltas += self._roll(newest)
         return deltas + self._kpi_deltas(self.today.apply(facts))
 
+    def on_corrections(self, facts: Iterable[Fact]) -> list[Delta]:
+        """Facts folded from queue_log and committed: they correct what AMI said."""
+        facts = list(facts)
+        if not facts:
+            return []
+        return self._kpi_deltas(self.today.apply(facts, from_queue_log=True))
+
     def on_resync(self, snapshot: ResyncSnapshot) -> list[Delta]:
         board = self.board(snapshot.node)
         board.rebuild(snapshot.queue_entries, snapshot.queue_members, snapshot.started_at)

@@ -16,7 +16,7 @@ interval counts with the entry it is tied to (``AcwInterval.entry_key``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 
 from callctl.facts.models import AcwInterval, Fact, QueueEntryFact
@@ -68,6 +68,19 @@ class KpiChange:
     interval: int
 
 
+def prefer_queue_log(from_queue_log: QueueEntryFact, ami: QueueEntryFact) -> QueueEntryFact:
+    """An AMI snapshot arriving after queue_log's version of the entry: queue_log's
+    values stand, AMI's fill only what queue_log left blank (the stored row's merge,
+    ``callctl.ingest.upserts``, does the same)."""
+    changes = {
+        f.name: getattr(ami, f.name)
+        for f in fields(QueueEntryFact)
+        if getattr(from_queue_log, f.name) is None and getattr(ami, f.name) is not None
+    }
+    ring_attempts = max(from_queue_log.ring_attempts, ami.ring_attempts)
+    return replace(from_queue_log, **changes, ring_attempts=ring_attempts)
+
+
 def _progress(fact: QueueEntryFact | AcwInterval) -> int:
     """How far along a fact is: a newer version of a fact never goes back."""
     if isinstance(fact, AcwInterval):
@@ -86,6 +99,7 @@ class TodayKpis:
         self._entries: dict[EntryKey, _Counted] = {}
         self._acws: dict[tuple[str, str, int], AcwInterval] = {}
         self._acw_of_entry: dict[EntryKey, AcwInterval] = {}
+        self._from_queue_log: set[EntryKey] = set()
         self.by_queue: dict[str, KpiCounters] = {}
         # Per (line the entry came in on, or None when unknown; queue).
         self.by_line_queue: dict[tuple[str | None, str], KpiCounters] = {}
@@ -94,13 +108,17 @@ class TodayKpis:
 
     # --- folding -------------------------------------------------------------------------
 
-    def apply(self, facts: Iterable[Fact], *, stored: bool = False) -> list[KpiChange]:
+    def apply(
+        self, facts: Iterable[Fact], *, stored: bool = False, from_queue_log: bool = False
+    ) -> list[KpiChange]:
         """Fold facts in; returns the sums that changed.
 
         ``stored`` facts come from the database (seeding at start, or after a
         reconcile filled a gap): one replaces a fact already known only if it is
         further along (see ``_progress``), since the live one may be newer than the
-        stored row while the writer still holds it.
+        stored row while the writer still holds it. Facts ``from_queue_log`` (the
+        follower's, once committed) replace what AMI said; a later AMI fact of the
+        same entry then only fills in (``prefer_queue_log``).
         """
         changes: dict[KpiChange, None] = {}
         for fact in facts:
@@ -108,6 +126,10 @@ class TodayKpis:
                 known = self._entries.get(fact.key)
                 if stored and known is not None and _progress(known.entry) >= _progress(fact):
                     continue
+                if from_queue_log:
+                    self._from_queue_log.add(fact.key)
+                elif known is not None and not stored and fact.key in self._from_queue_log:
+                    fact = prefer_queue_log(known.entry, fact)
                 change = self._put_entry(fact)
             elif isinstance(fact, AcwInterval):
                 acw = self._acws.get(fact.key)

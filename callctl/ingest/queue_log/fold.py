@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from callctl.facts.queue_log import (
     AddMember,
     Malformed,
     Pause,
+    QueueLogEvent,
     RemoveMember,
     Unpause,
     parse_line,
@@ -168,6 +169,43 @@ def fold_file(
     )
 
 
+def fold_lines(
+    label: Path,
+    node: str,
+    agent_lines_before: Iterable[str],
+    lines: Iterable[str],
+    *,
+    agent_names: Mapping[str, str] | None = None,
+    acw_reason: str = "acw",
+    folder: QueueLogFolder | None = None,
+) -> FileFold:
+    """``fold_file`` for lines already read (shipped lines, ``queue_log.shipped``).
+
+    ``agent_lines_before`` are the candidate agent lines before the window (as
+    ``fold_file`` scans them), ``lines`` the window's lines in file order. Pass
+    ``folder`` to keep its state afterwards (a follower's warm-up).
+    """
+    if folder is None:
+        folder = QueueLogFolder(node, agent_names=agent_names, acw_reason=acw_reason)
+    run = _Fold(folder, agent_names)
+    run.agents_of(raw.encode() for raw in agent_lines_before)
+    run.feed_texts(label, lines)
+    facts = list(run.latest.values())
+    facts += calls_from_entries(f for f in facts if isinstance(f, QueueEntryFact))
+    return FileFold(
+        path=label,
+        inode=0,
+        end_offset=0,
+        facts=facts,
+        lines=run.lines,
+        malformed=run.malformed_count,
+        stats=run.folder.stats,
+        first_time=run.first,
+        last_time=run.newest,
+        malformed_samples=run.malformed,
+    )
+
+
 class _Fold:
     """One fold's running state across the files it reads."""
 
@@ -199,11 +237,28 @@ class _Fold:
                 needed.add(raw)
             newlines += data.count(b"\n")
             offset += complete
+        self._fold_agents(needed)
+        return 1 + newlines
+
+    def agents_of(self, candidates: Iterable[bytes]) -> None:
+        """Fold what the agents' state depends on among ``candidates`` (in file order)."""
+        needed = AgentLines(self._agent_names)
+        for raw in candidates:
+            needed.add(raw)
+        self._fold_agents(needed)
+
+    def _fold_agents(self, needed: AgentLines) -> None:
         for raw in needed.lines():
             item = parse_line(raw.decode("utf-8", errors="replace"), 0)
             if isinstance(item, AgentLine):
                 self._keep(self.folder.feed(item))
-        return 1 + newlines
+
+    def feed_texts(self, label: Path, texts: Iterable[str]) -> None:
+        for line_no, text in enumerate(texts, start=1):
+            if not text.strip():
+                continue
+            self.lines += 1
+            self._item(label, parse_line(text, line_no))
 
     def read(self, path: Path, file: BinaryIO, offset: int, line_no: int) -> int:
         """Fold every line of ``file`` from ``offset``; returns the offset after the last."""
@@ -217,14 +272,16 @@ class _Fold:
             line_no += split.newlines
             self.lines += len(split.lines)
             for line in split.lines:
-                item = line.item
-                if isinstance(item, Malformed):
-                    self._malformed(path, item)
-                    continue
-                self.first = item.time if self.first is None else self.first
-                self.newest = item.time if self.newest is None else max(self.newest, item.time)
-                self._keep(self.folder.feed(item))
+                self._item(path, line.item)
         return offset
+
+    def _item(self, path: Path, item: QueueLogEvent | Malformed) -> None:
+        if isinstance(item, Malformed):
+            self._malformed(path, item)
+            return
+        self.first = item.time if self.first is None else self.first
+        self.newest = item.time if self.newest is None else max(self.newest, item.time)
+        self._keep(self.folder.feed(item))
 
     def _malformed(self, path: Path, item: Malformed) -> None:
         self.malformed_count += 1

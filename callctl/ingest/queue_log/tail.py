@@ -40,12 +40,13 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Self
 
 from callctl.facts.queue_log import Malformed, QueueLogEvent, parse_line
 from callctl.ingest.queue_log.rotation import Sibling, by_inode, copy_holding
+from callctl.ingest.queue_log.window import line_epoch
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ DEFAULT_POLL_INTERVAL_S = 0.2
 DEFAULT_MAX_BATCH_BYTES = 1 << 20
 
 _COUNT_CHUNK = 1 << 20
+_PROBE = 64
+"""Bytes read to find a file's first epoch (``1795291045|`` is 11)."""
 
 ParsedLine = QueueLogEvent | Malformed
 
@@ -72,6 +75,8 @@ class TailedLine:
 
     end_offset: int
     item: ParsedLine
+    text: str = field(default="", compare=False)
+    """The line as decoded, without its ``\\n`` (what a shipper sends)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,10 @@ class TailBatch:
     replay: bool = False
     """Lines at or before the resume position: already committed by an earlier
     run, handed out again only to rebuild the folder's state (``warm_up``)."""
+    file_start: int = 0
+    """Epoch of the first line of the file read (0 if it has none): with the inode,
+    it tells a file apart from a later one that reuses its inode or, after
+    ``copytruncate``, its bytes."""
 
     @property
     def events(self) -> list[QueueLogEvent]:
@@ -137,7 +146,7 @@ def split_complete_lines(data: bytes, start_offset: int, first_line_no: int) -> 
         offset += len(raw) + 1
         text = raw.decode("utf-8", errors="replace")
         if text.strip():
-            lines.append(TailedLine(offset, parse_line(text, line_no)))
+            lines.append(TailedLine(offset, parse_line(text, line_no), text))
     return SplitLines(lines, consumed, len(raw_lines))
 
 
@@ -314,6 +323,7 @@ class _Follower:
             QueueLogPosition(str(self._path), self._inode, self._offset),
             restarted=restarted,
             replay=replay,
+            file_start=line_epoch(os.pread(fd, _PROBE, 0)) or 0,
         )
 
     def _count(self, lines: Sequence[TailedLine]) -> None:

@@ -44,7 +44,8 @@ def rows_of(table: str, result: list[tuple[TableSpec, list[Row]]]) -> list[dict[
 def test_table_columns_match_the_fact_fields() -> None:
     # A field added to a fact must be written somewhere (or consciously left out).
     for spec in TABLES:
-        written = {c.name for c in spec.columns if c.merge not in (Merge.SOURCE, Merge.BEST_SOURCE)}
+        sources = (Merge.SOURCE, Merge.BEST_SOURCE, Merge.TRUTH_SOURCE)
+        written = {c.name for c in spec.columns if c.merge not in sources}
         assert written == {f.name for f in fields(spec.fact_type)}, spec.table
 
 
@@ -60,6 +61,34 @@ def test_duplicates_in_a_batch_merge_like_the_upsert() -> None:
         "line": None,
         "source": "queue_log",  # the last writer
     }  # fmt: skip
+
+
+def test_queue_log_values_stand_against_a_later_ami_snapshot() -> None:
+    # The follower committed queue_log's entry before the AMI writer's batch landed:
+    # AMI's second and wait differ (either side of a second boundary); queue_log's win,
+    # and what only AMI knows (caller number, position) still fills the blanks.
+    from_queue_log = replace(COMPLETED, entered_at=99, wait_s=11, caller_num=None, position=None)
+    late_ami = replace(COMPLETED, talk_s=61, hangup_side=HangupSide.AGENT)
+    (row,) = rows_of("queue_entries", collapse([(from_queue_log, "queue_log"), (late_ami, "ami")]))
+    assert (row["entered_at"], row["wait_s"], row["talk_s"], row["hangup_side"]) == (
+        99,
+        11,
+        60,
+        HangupSide.CALLER,
+    )
+    assert (row["caller_num"], row["position"], row["source"]) == ("138", 2, "queue_log")
+
+
+def test_queue_log_corrects_an_earlier_ami_snapshot() -> None:
+    from_queue_log = replace(COMPLETED, entered_at=99, wait_s=11)
+    (row,) = rows_of("queue_entries", collapse([(COMPLETED, "ami"), (from_queue_log, "queue_log")]))
+    assert (row["entered_at"], row["wait_s"], row["source"]) == (99, 11, "queue_log")
+    # and a later queue_log snapshot still replaces an earlier queue_log one
+    later = replace(from_queue_log, wait_s=12)
+    (row,) = rows_of(
+        "queue_entries", collapse([(from_queue_log, "queue_log"), (later, "queue_log")])
+    )
+    assert row["wait_s"] == 12
 
 
 def test_an_older_partial_snapshot_after_a_complete_one_changes_nothing() -> None:
@@ -98,13 +127,21 @@ def test_upsert_sql_merges_and_skips_no_op_updates() -> None:
     (queue_entries,) = [s for s in TABLES if s.table == "queue_entries"]
     sql = queue_entries.upsert_sql()
     assert "ON CONFLICT (node, callid, queue, seq) DO UPDATE" in sql
-    assert "agent = COALESCE(EXCLUDED.agent, t.agent)" in sql
+    assert (
+        "agent = CASE WHEN (t.source = 'queue_log' AND EXCLUDED.source = 'ami') "
+        "THEN COALESCE(t.agent, EXCLUDED.agent) ELSE COALESCE(EXCLUDED.agent, t.agent) END"
+    ) in sql
+    assert (
+        "entered_at = CASE WHEN (t.source = 'queue_log' AND EXCLUDED.source = 'ami') "
+        "THEN t.entered_at ELSE EXCLUDED.entered_at END"
+    ) in sql
     assert "ring_attempts = GREATEST(EXCLUDED.ring_attempts, t.ring_attempts)" in sql
     assert "to_timestamp(entered_at)" in sql
     assert "updated_at = now()" in sql
     # source changes with the data, but is not itself a reason to rewrite the row
     where = sql.split(" WHERE ", 1)[1]
-    assert "source" not in where
+    assert "t.source," not in where and "t.source)" not in where
+    assert "source = GREATEST(EXCLUDED.source, t.source)" in sql
 
 
 # One call as each path sees it: AMI at Newchannel and at Hangup, queue_log at ENTERQUEUE.

@@ -362,3 +362,31 @@ def test_each_calls_acw_is_capped_by_its_lines_cap_and_a_changed_cap_recounts() 
     # Later facts are counted with the caps in force.
     state.on_facts(_answered_with_acw("h9", "12345", 40, T_ANSWERED + 900))
     assert state.today_json()["lines"]["12345"]["avg_acw_s"] == 6.0
+
+
+def test_queue_log_corrections_replace_ami_and_stand_against_later_ami_facts() -> None:
+    state = LiveState(T_ANSWERED)
+    ami = QueueEntryFact(
+        NODE, "q", "hotline", 1, T_ANSWERED + 1, outcome=Outcome.ANSWERED, wait_s=15,
+        agent="1001", ended_wait_at=T_ANSWERED + 16,
+    )  # fmt: skip
+    state.on_facts([ami])
+    assert state.today.total().sum_wait_answered == 15
+    from_queue_log = _with(ami, entered_at=T_ANSWERED, wait_s=16)
+    deltas = state.on_corrections([from_queue_log])
+    assert [d["type"] for d in deltas] == ["kpi"]  # the wallboard hears of it
+    assert state.today.total().sum_wait_answered == 16
+    # AMI's completion arrives after: its talk time fills in, its wait does not undo
+    state.on_facts([_with(ami, talk_s=30, completed_at=T_ANSWERED + 46)])
+    (entry,) = state.today.entries
+    assert (entry.entered_at, entry.wait_s, entry.talk_s) == (T_ANSWERED, 16, 30)
+    assert state.today.total().sum_wait_answered == 16
+
+
+def test_ami_facts_of_entries_queue_log_never_corrected_still_replace() -> None:
+    state = LiveState(T_ANSWERED)
+    waiting = QueueEntryFact(NODE, "r", "hotline", 1, T_ANSWERED)
+    state.on_corrections([QueueEntryFact(NODE, "other", "hotline", 1, T_ANSWERED)])
+    state.on_facts([waiting])
+    state.on_facts([_with(waiting, outcome=Outcome.ABANDONED, wait_s=3)])
+    assert state.today.total().abandoned == 1
