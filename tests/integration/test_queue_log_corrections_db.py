@@ -19,6 +19,7 @@ from callctl.facts.models import QueueEntryFact
 from callctl.ingest.pipeline import IngestPipeline
 from callctl.live.hub import LiveHub
 from callctl.live.state import LiveState
+from kpi.inputs import AcwCaps
 from kpi.outcome import Outcome
 
 pytestmark = [
@@ -54,7 +55,11 @@ async def test_queue_log_corrects_ami_in_the_database_and_the_live_view(
         wait_s=10, agent="1001", ended_wait_at=t + 11,
     )  # fmt: skip
     hub = LiveHub(LiveState(time.time()))
-    pipeline = IngestPipeline(database_url, tmp_path / "spool", {node: queue_log})
+
+    async def caps() -> AcwCaps:
+        return AcwCaps.of({})
+
+    pipeline = IngestPipeline(database_url, tmp_path / "spool", {node: queue_log}, acw_caps=caps)
     pipeline.corrections = hub.on_corrections
     await pipeline.start()
     try:
