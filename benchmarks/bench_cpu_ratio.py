@@ -261,8 +261,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls-per-s", type=float, default=10.0, help="per node")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--ring-s", type=float, default=0.2, help="agents ring this long")
-    parser.add_argument("--talk-s", type=float, default=2.0, help="agents talk this long")
+    parser.add_argument("--ring-s", type=float, default=0.1, help="agents ring this long")
+    parser.add_argument("--talk-s", type=float, default=1.0, help="agents talk this long")
     parser.add_argument("--settle-s", type=float, default=3.0, help="idle time after start")
     parser.add_argument(
         "--node", type=parse_node, action="append", help="ID=PID@SIP_HOST:PORT (repeat)"
