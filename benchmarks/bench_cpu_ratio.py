@@ -30,10 +30,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from benchmarks import proc_cpu
-from callctl.db import resolve_database_url, scratch_database
+from callctl.db import asyncpg_dsn, resolve_database_url, scratch_database
 from callctl.settings import Settings
 
 TARGET_RATIO = 0.5
@@ -176,6 +177,7 @@ async def measure(
                 await wait_connected(client, base, len(nodes), timeout_s=60)
                 await asyncio.sleep(args.settle_s)  # startup reconcile, seeding
                 await run_load(client, base, callctl.pid, nodes, postgres_pid, args, work)
+                print(await events_by_name(url))
         finally:
             callctl.send_signal(signal.SIGTERM)
             await asyncio.wait_for(callctl.wait(), 30)
@@ -248,6 +250,20 @@ async def run_load(
     )
     if profiler is not None:
         print(f"py-spy samples: {args.py_spy}")
+
+
+async def events_by_name(url: str, limit: int = 12) -> str:
+    """The most frequent AMI events callctl stored (its raw-event table), for the report."""
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT name, count(*) AS n FROM ami_events GROUP BY name ORDER BY n DESC, name"
+        )
+    finally:
+        await conn.close()
+    total = sum(r["n"] for r in rows)
+    top = ", ".join(f"{r['name']} {r['n']}" for r in rows[:limit])
+    return f"events stored: {total:,} in {len(rows)} kinds; {top}"
 
 
 def endpoint(text: str) -> tuple[str, int]:

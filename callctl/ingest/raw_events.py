@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = ("node", "received_at", "seq", "name", "linkedid", "uniqueid", "headers")
 RawRow = tuple[str, datetime, int, str, str | None, str | None, str]
+# One encoder for the process: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def raw_row(event: AmiEvent, seq: int) -> RawRow:
@@ -42,7 +44,7 @@ def raw_row(event: AmiEvent, seq: int) -> RawRow:
         event.name,
         headers.get("Linkedid"),
         headers.get("Uniqueid"),
-        json.dumps(dict(headers), ensure_ascii=False),
+        _encode(dict(headers)),
     )
 
 
