@@ -123,6 +123,23 @@ async def wait_connected(
     raise TimeoutError("callctl did not come up with every AMI node connected")
 
 
+async def settle(pid: int, quiet_s: float, limit_s: float = 60) -> None:
+    """Wait until callctl's start-up work (reconcile of queue_log, seeding) is over: its
+    CPU below 2% of a core for ``quiet_s`` in a row."""
+    deadline = time.monotonic() + limit_s
+    quiet_since = time.monotonic()
+    last = proc_cpu.sample({"callctl": [pid]}, time.monotonic())
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = proc_cpu.sample({"callctl": [pid]}, time.monotonic())
+        if proc_cpu.percent_of_core(last, now)["callctl"] > 2.0:
+            quiet_since = now.at
+        elif now.at - quiet_since >= quiet_s:
+            return
+        last = now
+    print(f"note: callctl was still busy {limit_s:.0f} s after start")
+
+
 # --- the load ---------------------------------------------------------------------------------
 
 
@@ -175,7 +192,7 @@ async def measure(
         try:
             async with httpx.AsyncClient(timeout=10) as client:
                 await wait_connected(client, base, len(nodes), timeout_s=60)
-                await asyncio.sleep(args.settle_s)  # startup reconcile, seeding
+                await settle(callctl.pid, args.settle_s)
                 await run_load(client, base, callctl.pid, nodes, postgres_pid, args, work)
                 print(await events_by_name(url))
         finally:
