@@ -223,10 +223,14 @@ async def run_load(
         profiler = await start_profiler(callctl_pid, args.seconds, Path(args.py_spy))
     events_before = sum(metric(await scrape(client, base), "callctl_ami_events_total"))
     load_before = os.getloadavg()[0]
+    main_before = proc_cpu.thread_ticks(callctl_pid).get(callctl_pid, 0)
+    seeds_before = count_seeds(work)
     before = proc_cpu.sample(groups, time.monotonic())
     results = await asyncio.gather(*(place_calls(n, args, work) for n in nodes))
     await asyncio.sleep(1.0)  # the last events through the pipeline and the writers
     after = proc_cpu.sample(groups, time.monotonic())
+    main_after = proc_cpu.thread_ticks(callctl_pid).get(callctl_pid, 0)
+    seeds = count_seeds(work) - seeds_before
     load_after = os.getloadavg()[0]
     events = sum(metric(await scrape(client, base), "callctl_ami_events_total")) - events_before
     if profiler is not None:
@@ -258,6 +262,11 @@ async def run_load(
         f"CPU, % of one core: callctl {cpu['callctl']:.1f}  asterisk {asterisk:.1f} "
         f"({per_node})  postgresql {pg}"
     )
+    main = 100.0 * (main_after - main_before) / proc_cpu.CLOCK_TICKS / window
+    print(
+        f"callctl split: event-loop thread {main:.1f}, other threads (queue_log folds, "
+        f"spool) {cpu['callctl'] - main:.1f}; reconciles during the load: {seeds}"
+    )
     ratio = cpu["callctl"] / asterisk if asterisk > 0 else float("inf")
     pg_ratio = f"{cpu['postgresql'] / asterisk:.2f}" if "postgresql" in cpu else "n/a"
     verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
@@ -281,6 +290,12 @@ async def events_by_name(url: str, limit: int = 12) -> str:
     total = sum(r["n"] for r in rows)
     top = ", ".join(f"{r['name']} {r['n']}" for r in rows[:limit])
     return f"events stored: {total:,} in {len(rows)} kinds; {top}"
+
+
+def count_seeds(work: Path) -> int:
+    """Reconciles callctl ran (each is followed by a re-seed of the live view, logged)."""
+    log = work / "callctl.log"
+    return log.read_text(errors="replace").count("seeded today's figures") if log.exists() else 0
 
 
 def endpoint(text: str) -> tuple[str, int]:

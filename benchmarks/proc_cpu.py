@@ -79,3 +79,16 @@ def percent_of_core(before: Sample, after: Sample) -> dict[str, float]:
         name: 100.0 * (after.ticks[name] - before.ticks[name]) / CLOCK_TICKS / seconds
         for name in after.ticks
     }
+
+
+def thread_ticks(pid: int, proc: Path = Path("/proc")) -> dict[int, int]:
+    """utime+stime of each live thread of ``pid`` (tid -> ticks); the main thread's tid
+    is ``pid``. Threads that ended are not listed (their time stays in the process's)."""
+    ticks: dict[int, int] = {}
+    for entry in (proc / str(pid) / "task").iterdir():
+        try:
+            stat = parse_stat((entry / "stat").read_text())
+        except (OSError, ValueError, IndexError):
+            continue
+        ticks[stat.pid] = stat.ticks
+    return ticks
