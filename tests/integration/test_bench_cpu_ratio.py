@@ -32,7 +32,9 @@ def test_benchmark_places_calls_and_prints_the_ratio(lab: Settings) -> None:
     cpu = re.search(r"CPU, % of one core: callctl ([\d.]+)  asterisk ([\d.]+) \(lab ", out)
     assert cpu is not None and float(cpu[1]) > 0 and float(cpu[2]) > 0, out
     ratio = re.search(r"^ratio callctl ÷ asterisk: ([\d.]+)  \(postgresql ÷ asterisk: ", out, re.M)
-    assert ratio is not None and float(ratio[1]) == pytest.approx(
-        float(cpu[1]) / float(cpu[2]), abs=0.01
-    ), out
+    assert ratio is not None, out
+    # The CPU figures are printed to 0.1: the ratio lies within what that rounding allows.
+    callctl, asterisk = float(cpu[1]), float(cpu[2])
+    low, high = (callctl - 0.05) / (asterisk + 0.05), (callctl + 0.05) / (asterisk - 0.05)
+    assert low - 0.01 <= float(ratio[1]) <= high + 0.01, out
     assert re.search(r"events stored: [\d,]+ in \d+ kinds; .*AgentConnect 6\b", out), out
