@@ -1,11 +1,12 @@
 """Raw AMI events into the month-partitioned ``ami_events`` table, and their retention.
 
 Raw events are the drill-down record behind the facts ("from an entry to its
-events"). They are batched like facts (by size or every 200 ms), but they are not
-spooled: the facts they explain are protected by the fact spool and by queue_log,
-so when PostgreSQL is down the raw buffer is bounded and overflow is counted.
+events"). They are batched (by size or every second: only the drill-down reads them,
+and each flush is a transaction), but they are not spooled: the facts they explain
+are protected by the fact spool and by queue_log, so when PostgreSQL is down the raw
+buffer is bounded and overflow is counted.
 One connection is kept open across flushes (a connection per flush cost a backend
-fork five times a second); after a database error it is dropped and opened again.
+fork each time); after a database error it is dropped and opened again.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class RawEventWriter:
         database_url: str,
         *,
         batch_size: int = 2_000,
-        flush_interval_s: float = 0.2,
+        flush_interval_s: float = 1.0,
         max_buffer: int = 200_000,
     ) -> None:
         self._dsn = asyncpg_dsn(database_url)

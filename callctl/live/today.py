@@ -158,13 +158,17 @@ class TodayKpis:
         record = entry_record(entry, self._acw_of_entry.get(entry.key))
         new = ZERO if record is None else counters_from_entries((record,), self.params)
         interval = interval_start(entry.entered_at, self.window)
-        if old is not None:
+        if old is None:
+            self._move(entry.queue, interval, ZERO, new)
+            self._move_line(entry.line, entry.queue, ZERO, new)
+        else:
             # The key fixes queue and entered_at, hence the interval.
             self._move(entry.queue, interval, old.counters, new)
-            self._move_line(old.entry.line, entry.queue, old.counters, ZERO)
-        else:
-            self._move(entry.queue, interval, ZERO, new)
-        self._move_line(entry.line, entry.queue, ZERO, new)
+            if old.entry.line == entry.line:
+                self._move_line(entry.line, entry.queue, old.counters, new)
+            else:
+                self._move_line(old.entry.line, entry.queue, old.counters, ZERO)
+                self._move_line(entry.line, entry.queue, ZERO, new)
         self._entries[entry.key] = _Counted(entry, interval, new)
         return KpiChange(entry.queue, interval)
 
