@@ -6,8 +6,10 @@ the one configured everywhere else, so it is converted here.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -35,12 +37,39 @@ def resolve_target(target: DatabaseTarget) -> str:
     return asyncpg_dsn(target() if callable(target) else target)
 
 
+def ssl_option(dsn: str) -> bool | None:
+    """``ssl`` for ``asyncpg.connect``: False (no TLS handshake attempt) for a server on
+    loopback or a Unix socket when the DSN names no ``sslmode``; otherwise None, which
+    leaves the choice to the DSN and asyncpg's defaults (pure).
+
+    asyncpg's default (``prefer``) first asks every server for TLS: a wasted round trip
+    per connection on the same host, where TLS protects nothing.
+    """
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    if "sslmode" in query or "ssl" in query:
+        return None
+    hosts = query.get("host", []) or [parts.hostname or ""]
+    return False if all(_is_local(host) for host in hosts) else None
+
+
+def _is_local(host: str) -> bool:
+    if host in ("", "localhost") or host.startswith("/"):
+        return True  # no host: a Unix socket
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def create_writer_pool(
     target: DatabaseTarget, *, connect_timeout_s: float, command_timeout_s: float
 ) -> Any:
     """One connection: batches commit one after another, so order is kept."""
+    dsn = resolve_target(target)
     return await asyncpg.create_pool(
-        resolve_target(target),
+        dsn,
+        ssl=ssl_option(dsn),
         min_size=1,
         max_size=1,
         timeout=connect_timeout_s,

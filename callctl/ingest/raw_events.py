@@ -1,9 +1,12 @@
 """Raw AMI events into the month-partitioned ``ami_events`` table, and their retention.
 
 Raw events are the drill-down record behind the facts ("from an entry to its
-events"). They are batched like facts (by size or every 200 ms), but they are not
-spooled: the facts they explain are protected by the fact spool and by queue_log,
-so when PostgreSQL is down the raw buffer is bounded and overflow is counted.
+events"). They are batched (by size or every second: only the drill-down reads them,
+and each flush is a transaction), but they are not spooled: the facts they explain
+are protected by the fact spool and by queue_log, so when PostgreSQL is down the raw
+buffer is bounded and overflow is counted.
+One connection is kept open across flushes (a connection per flush cost a backend
+fork each time); after a database error it is dropped and opened again.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import asyncpg
 
 from ami.events import AmiEvent
 from callctl.db import asyncpg_dsn
+from callctl.ingest.connection import ssl_option
 
 log = logging.getLogger(__name__)
 
 _COLUMNS = ("node", "received_at", "seq", "name", "linkedid", "uniqueid", "headers")
 RawRow = tuple[str, datetime, int, str, str | None, str | None, str]
+# One encoder for the process: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def raw_row(event: AmiEvent, seq: int) -> RawRow:
@@ -39,7 +45,7 @@ def raw_row(event: AmiEvent, seq: int) -> RawRow:
         event.name,
         headers.get("Linkedid"),
         headers.get("Uniqueid"),
-        json.dumps(dict(headers), ensure_ascii=False),
+        _encode(dict(headers)),
     )
 
 
@@ -79,7 +85,7 @@ class RawEventWriter:
         database_url: str,
         *,
         batch_size: int = 2_000,
-        flush_interval_s: float = 0.2,
+        flush_interval_s: float = 1.0,
         max_buffer: int = 200_000,
     ) -> None:
         self._dsn = asyncpg_dsn(database_url)
@@ -90,6 +96,7 @@ class RawEventWriter:
         self._seq = itertools.count(1)
         self._months: set[date] = set()
         self._task: asyncio.Task[None] | None = None
+        self._conn: Any = None
         self.metrics = RawEventMetrics()
 
     def submit(self, event: AmiEvent) -> None:
@@ -111,20 +118,39 @@ class RawEventWriter:
             self._task = None
         with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
             await self.flush()
+        if self._conn is not None:
+            with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+                await asyncio.wait_for(self._conn.close(), 5)
+            self._conn = None
 
     async def flush(self) -> None:
         if not self._buffer:
             return
-        conn = await asyncpg.connect(self._dsn, timeout=5)
         try:
+            conn = await self._connection()
             while self._buffer:
                 batch = [self._buffer[i] for i in range(min(self._batch_size, len(self._buffer)))]
                 await self._store(conn, batch)
                 for _ in batch:
                     self._buffer.popleft()
                 self.metrics.stored += len(batch)
-        finally:
-            await conn.close()
+        except BaseException:
+            # The connection's state is unknown (a failed COPY, a cancelled flush):
+            # drop it, the next flush opens a new one.
+            if self._conn is not None:
+                self._conn.terminate()
+                self._conn = None
+            raise
+
+    async def _connection(self) -> Any:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(
+                self._dsn,
+                timeout=5,
+                ssl=ssl_option(self._dsn),
+                server_settings={"application_name": "callctl-raw-events"},
+            )
+        return self._conn
 
     async def _store(self, conn: Any, batch: list[RawRow]) -> None:
         async with conn.transaction():

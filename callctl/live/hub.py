@@ -2,9 +2,9 @@
 
 Everything here runs on the event loop and never awaits on the AMI reader's path:
 ``on_event`` folds the event into the state, gives each delta the next ``seq``,
-encodes it once and offers the text to every subscriber's bounded buffer. A
-subscriber that falls ``limit`` frames behind loses its buffer and is marked
-stale; its sender then sends a fresh snapshot instead (and skips any frame the
+encodes it once (if anyone watches) and offers the text to every subscriber's
+bounded buffer. A subscriber that falls ``limit`` frames behind loses its buffer
+and is marked stale; its sender then sends a fresh snapshot instead (and skips any frame the
 snapshot already covers), so a slow client never holds up the event path and
 never sees a gap it does not know about.
 
@@ -36,8 +36,12 @@ DEFAULT_LIMIT = 1000
 """Frames a subscriber may fall behind before it is resynced with a snapshot."""
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    # One encoder for the process: json.dumps with options builds a new one per call.
+    return _ENCODER.encode(message)
 
 
 class Subscription:
@@ -139,12 +143,14 @@ class LiveHub:
         self.publish(deltas)
 
     def publish(self, deltas: list[Delta]) -> None:
+        subscribers = self._subscribers
         for delta in deltas:
             self.seq += 1
             delta["seq"] = self.seq
-            text = encode(delta)
-            for subscriber in self._subscribers:
-                subscriber.offer(self.seq, text)
+            if subscribers:  # encoded once for all, and not at all when nobody watches
+                text = encode(delta)
+                for subscriber in subscribers:
+                    subscriber.offer(self.seq, text)
         self.stats.deltas += len(deltas)
 
     # --- output --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
+from functools import lru_cache
 
 from callctl.facts.models import AcwInterval, Fact, QueueEntryFact
 from callctl.facts.to_kpi import EntryKey, entry_record
@@ -31,22 +32,52 @@ Figures = dict[str, int | float | None]
 """KPIs as shown (``kpi.presentation``), percentages and seconds as two-decimal numbers."""
 
 ZERO = KpiCounters()
+_FIELDS = tuple(f.name for f in fields(KpiCounters))
 
 
 def subtract(total: KpiCounters, part: KpiCounters) -> KpiCounters:
     """``total`` without ``part`` (which must be contained in it)."""
+    return shift(total, part, ZERO)
+
+
+def shift(total: KpiCounters, old: KpiCounters, new: KpiCounters) -> KpiCounters:
+    """``total`` with ``old`` (contained in it) replaced by ``new``, built once.
+
+    A live entry changes a handful of sums on every fact; each ``KpiCounters`` built
+    checks all its counters, so this builds one instead of one per ``-`` and ``+``.
+    """
+    if old == new:
+        return total
+    if total == ZERO and old == ZERO:
+        return new
     values: dict[str, int | tuple[int, ...]] = {}
-    for f in fields(total):
-        mine, theirs = getattr(total, f.name), getattr(part, f.name)
+    for name in _FIELDS:
+        mine, out, into = getattr(total, name), getattr(old, name), getattr(new, name)
         if isinstance(mine, tuple):
-            values[f.name] = tuple(a - b for a, b in zip(mine, theirs, strict=True))
+            values[name] = tuple(a - b + c for a, b, c in zip(mine, out, into, strict=True))
         else:
-            values[f.name] = mine - theirs
+            values[name] = mine - out + into
     return KpiCounters(**values)  # type: ignore[arg-type]
 
 
+def add_all(counters: Iterable[KpiCounters]) -> KpiCounters:
+    """The sum of ``counters`` (ZERO for none), with one addition less than a fold from ZERO."""
+    total: KpiCounters | None = None
+    for item in counters:
+        total = item if total is None else total + item
+    return ZERO if total is None else total
+
+
 def figures(counters: KpiCounters, params: KpiParams) -> Figures:
-    """The shown figures of ``counters`` (JSON-able)."""
+    """The shown figures of ``counters`` (JSON-able); a fresh dict on each call."""
+    return dict(_figures(counters, params))
+
+
+# Equal counters give equal figures: one live change asks for the same sums several
+# times (with one queue, the queue's, its line's and the total are equal), and a
+# fact that changes no counter (a caller still waiting) asks again for all of them.
+@lru_cache(maxsize=256)
+def _figures(counters: KpiCounters, params: KpiParams) -> Figures:
     shown = present_kpis(kpis_from_counters(counters, params))
     return {
         name: float(value) if isinstance(value, Decimal) else value for name, value in shown.items()
@@ -149,13 +180,17 @@ class TodayKpis:
         record = entry_record(entry, self._acw_of_entry.get(entry.key))
         new = ZERO if record is None else counters_from_entries((record,), self.params)
         interval = interval_start(entry.entered_at, self.window)
-        if old is not None:
+        if old is None:
+            self._move(entry.queue, interval, ZERO, new)
+            self._move_line(entry.line, entry.queue, ZERO, new)
+        else:
             # The key fixes queue and entered_at, hence the interval.
             self._move(entry.queue, interval, old.counters, new)
-            self._move_line(old.entry.line, entry.queue, old.counters, ZERO)
-        else:
-            self._move(entry.queue, interval, ZERO, new)
-        self._move_line(entry.line, entry.queue, ZERO, new)
+            if old.entry.line == entry.line:
+                self._move_line(entry.line, entry.queue, old.counters, new)
+            else:
+                self._move_line(old.entry.line, entry.queue, old.counters, ZERO)
+                self._move_line(entry.line, entry.queue, ZERO, new)
         self._entries[entry.key] = _Counted(entry, interval, new)
         return KpiChange(entry.queue, interval)
 
@@ -192,21 +227,18 @@ class TodayKpis:
             self.by_queue_interval.setdefault(pair, ZERO)
             self.by_interval.setdefault(interval, ZERO)
             return
-        self.by_queue[queue] = subtract(self.by_queue.get(queue, ZERO), old) + new
-        self.by_queue_interval[pair] = subtract(self.by_queue_interval.get(pair, ZERO), old) + new
-        self.by_interval[interval] = subtract(self.by_interval.get(interval, ZERO), old) + new
+        self.by_queue[queue] = shift(self.by_queue.get(queue, ZERO), old, new)
+        self.by_queue_interval[pair] = shift(self.by_queue_interval.get(pair, ZERO), old, new)
+        self.by_interval[interval] = shift(self.by_interval.get(interval, ZERO), old, new)
 
     def _move_line(self, line: str | None, queue: str, old: KpiCounters, new: KpiCounters) -> None:
         pair = (line, queue)
-        self.by_line_queue[pair] = subtract(self.by_line_queue.get(pair, ZERO), old) + new
+        self.by_line_queue[pair] = shift(self.by_line_queue.get(pair, ZERO), old, new)
 
     # --- reading -------------------------------------------------------------------------
 
     def total(self) -> KpiCounters:
-        total = ZERO
-        for counters in self.by_queue.values():
-            total = total + counters
-        return total
+        return add_all(self.by_queue.values())
 
     def by_line(self, lines: Mapping[str, str]) -> dict[str, KpiCounters]:
         """Sums per service line: the entry's own line (from the dialplan), else its
@@ -215,7 +247,8 @@ class TodayKpis:
         for (entry_line, queue), counters in self.by_line_queue.items():
             line = entry_line or lines.get(queue)
             if line is not None:
-                sums[line] = sums.get(line, ZERO) + counters
+                known = sums.get(line)
+                sums[line] = counters if known is None else known + counters
         return sums
 
     @property

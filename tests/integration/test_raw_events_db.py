@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import asyncpg
@@ -33,6 +34,7 @@ async def test_raw_events_partitioned_and_expired(database_url: str) -> None:
         for frame in parser.feed(FRAME.format(ts=ts, uid=uid).encode()):
             writer.submit(parse_event(frame, "rawtest", ts))
     await writer.flush()
+    await writer.close()
     assert writer.metrics.stored == 2
     conn = await _connect(database_url)
     try:
@@ -48,5 +50,41 @@ async def test_raw_events_partitioned_and_expired(database_url: str) -> None:
         assert "ami_events_202401" in dropped and "ami_events_202611" not in dropped
         left = await conn.fetch("SELECT linkedid FROM ami_events WHERE node = 'rawtest'")
         assert [r["linkedid"] for r in left] == ["1795291045.14"]
+    finally:
+        await conn.close()
+
+
+async def _writer_backends(conn: asyncpg.Connection) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = 'callctl-raw-events'"
+    )
+    return [r["pid"] for r in rows]
+
+
+async def test_flushes_share_one_connection(database_url: str) -> None:
+    """Each 200 ms flush reuses the writer's connection instead of opening one."""
+    writer = RawEventWriter(database_url)
+    parser = FrameParser()
+    conn = await _connect(database_url)
+    try:
+        backends = []
+        for n in range(3):
+            ts = 1795291045.5 + n
+            frame = FRAME.format(ts=ts, uid=f"1795291045.{100 + n}").encode()
+            for parsed in parser.feed(frame):
+                writer.submit(parse_event(parsed, "rawkeep", ts))
+            await writer.flush()
+            backends.append(await _writer_backends(conn))
+        assert writer.metrics.stored == 3
+        assert len(backends[0]) == 1 and backends == [backends[0]] * 3
+        await writer.close()
+        for _ in range(50):  # the backend exits just after the client said goodbye
+            if not await _writer_backends(conn):
+                break
+            await asyncio.sleep(0.05)
+        assert await _writer_backends(conn) == []
+        stored = await conn.fetchval("SELECT count(*) FROM ami_events WHERE node = 'rawkeep'")
+        assert stored == 3
     finally:
         await conn.close()

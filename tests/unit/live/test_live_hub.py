@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from ami.events import AmiEvent, parse_event
 from ami.frames import Frame
 from callctl.api.metrics import live_metrics
@@ -123,3 +125,27 @@ def test_live_metrics_count_waiting_callers_and_agents_by_state() -> None:
     assert 'callctl_agents{node="lab",state="talking"} 1' in text
     assert 'callctl_agents{node="lab",state="acw"} 1' in text
     assert 'callctl_agents{node="lab",state="available"} 0' in text
+
+
+def test_deltas_are_numbered_but_not_encoded_while_nobody_watches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import callctl.live.hub as hub_module
+
+    encoded: list[dict[str, object]] = []
+    real_encode = hub_module.encode
+
+    def counting_encode(message: dict[str, object]) -> str:
+        encoded.append(message)
+        return real_encode(message)
+
+    monkeypatch.setattr(hub_module, "encode", counting_encode)
+    live = hub()
+    live.on_event(join("a"))
+    live.on_event(join("b"))
+    assert (live.seq, live.stats.deltas, encoded) == (2, 2, [])
+
+    subscription, seq, _ = live.subscribe()  # the snapshot is encoded, at seq 2
+    live.on_event(join("c"))
+    assert seq == 2 and [m["seq"] for m in encoded[1:]] == [3]
+    assert subscription.pending == 1

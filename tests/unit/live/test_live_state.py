@@ -15,7 +15,7 @@ from callctl.facts.models import AcwEnd, AcwInterval, Fact, QueueEntryFact
 from callctl.facts.to_kpi import entry_records
 from callctl.ingest.normalizer import AmiNormalizer
 from callctl.live.state import Delta, LiveState
-from callctl.live.today import subtract
+from callctl.live.today import ZERO, add_all, figures, shift, subtract
 from kpi.counters import counters_from_entries
 from kpi.definitions import compute_kpis
 from kpi.inputs import AcwCaps, KpiParams
@@ -243,6 +243,30 @@ def test_subtract_undoes_an_addition() -> None:
     a = counters_from_entries(records[:10], params)
     b = counters_from_entries(records[10:], params)
     assert subtract(a + b, b) == a
+
+
+def test_shift_replaces_a_part_as_minus_then_plus_would() -> None:
+    params = KpiParams()
+    facts = latest_facts(synthetic_day(random.Random(5)))
+    records = list(entry_records(f for f in facts if isinstance(f, QueueEntryFact)))
+    a = counters_from_entries(records[:10], params)
+    b = counters_from_entries(records[10:20], params)
+    c = counters_from_entries(records[20:], params)
+    assert shift(a + b, b, c) == a + c
+    assert shift(a + b, b, b) == a + b
+    assert shift(ZERO, ZERO, c) == c
+    assert add_all([a, b, c]) == a + b + c and add_all([]) == ZERO
+
+
+def test_figures_of_equal_counters_are_equal_and_independent() -> None:
+    params = KpiParams()
+    facts = latest_facts(synthetic_day(random.Random(7)))
+    records = list(entry_records(f for f in facts if isinstance(f, QueueEntryFact)))
+    counters = counters_from_entries(records, params)
+    first = figures(counters, params)
+    first["answered"] = -1  # a caller's copy: changing it changes no later answer
+    again = figures(counters_from_entries(records, params), params)
+    assert again["answered"] == counters.answered > 0
 
 
 def synthetic_day(rng: random.Random, calls: int = 300) -> list[Fact]:

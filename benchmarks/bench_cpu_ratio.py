@@ -1,0 +1,340 @@
+"""callctl's CPU per call against Asterisk's: callctl CPU ÷ Asterisk CPU under real calls.
+
+Runs ``callctl serve`` as a process (configured by its settings, here the environment,
+against a scratch database of its own) while SIPp places calls into each Asterisk node
+at ``--calls-per-s`` for ``--seconds``, answered by the agents' SIPp UAS after a short
+ring and a short talk. CPU is utime+stime from ``/proc`` for each process tree (callctl,
+every node's Asterisk, PostgreSQL with its backends), over the load window. The goal is
+callctl ÷ Asterisk ≤ 0.5. CPU time per process is meaningful on a shared machine; the
+load average is printed so that contention can be judged.
+
+    flock /tmp/callctl-lab.lock .venv/bin/python -m benchmarks.bench_cpu_ratio \
+        [--calls-per-s 10] [--seconds 60] [--node ID=PID@HOST:PORT ...] [--py-spy OUT]
+
+Without ``--node``, the lab's one node (``callctl lab up``, reused when running).
+Several ``--node`` options measure several nodes, each with its own SIPp callers at
+the given rate; callctl must then be configured (environment) to watch them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from benchmarks import proc_cpu
+from callctl.db import asyncpg_dsn, resolve_database_url, scratch_database
+from callctl.settings import Settings
+
+TARGET_RATIO = 0.5
+_NODE = re.compile(r"(?P<id>[A-Za-z0-9_.-]{1,64})=(?P<pid>\d+)@(?P<host>[0-9.]+):(?P<port>\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchNode:
+    """One Asterisk node: its id, its process (tree root) and where its SIP listens."""
+
+    node_id: str
+    pid: int
+    sip_host: str
+    sip_port: int
+
+
+def parse_node(text: str) -> BenchNode:
+    match = _NODE.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"--node {text!r}: expected ID=PID@HOST:PORT")
+    return BenchNode(match["id"], int(match["pid"]), match["host"], int(match["port"]))
+
+
+def lab_node_and_postgres(settings: Settings) -> tuple[BenchNode, int | None]:
+    """The lab's node (brought up or reused) and its embedded PostgreSQL's pid."""
+    from callctl.lab import asterisk, postgres
+    from callctl.lab import lab as lab_module
+
+    lab_module.up(settings)
+    pid = asterisk.running(lab_module.asterisk_paths(settings))
+    if pid is None:
+        raise SystemExit("bench: the lab's Asterisk is not running after `lab up`")
+    node = BenchNode(settings.node_id, pid, settings.sip_host, settings.sip_port)
+    return node, postgres.running(lab_module.embedded_pg(settings))
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --- callctl, the process under test ----------------------------------------------------------
+
+
+async def spawn_callctl(url: str, work: Path, http_port: int) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "CALLCTL_DATABASE_URL": url,
+        "CALLCTL_SPOOL_DIR": str(work / "spool"),
+        "CALLCTL_HTTP_PORT": str(http_port),
+    }
+    log = await asyncio.to_thread((work / "callctl.log").open, "ab")
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "callctl.cli", "serve", env=env, stdout=log, stderr=log
+        )
+    finally:
+        log.close()
+
+
+def metric(text: str, name: str) -> list[float]:
+    """Values of one Prometheus metric, every label set (pure)."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", re.M)
+    return [float(value) for value in pattern.findall(text)]
+
+
+async def scrape(client: httpx.AsyncClient, base: str) -> str:
+    return (await client.get(f"{base}/metrics")).text
+
+
+async def wait_connected(
+    client: httpx.AsyncClient, base: str, nodes: int, timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            health = (await client.get(f"{base}/health")).json()
+            connected = metric(await scrape(client, base), "callctl_ami_connected")
+            if health.get("status") == "ok" and len(connected) >= nodes and all(connected):
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        await asyncio.sleep(0.2)
+    raise TimeoutError("callctl did not come up with every AMI node connected")
+
+
+async def settle(pid: int, quiet_s: float, limit_s: float = 60) -> None:
+    """Wait until callctl's start-up work (reconcile of queue_log, seeding) is over: its
+    CPU below 2% of a core for ``quiet_s`` in a row."""
+    deadline = time.monotonic() + limit_s
+    quiet_since = time.monotonic()
+    last = proc_cpu.sample({"callctl": [pid]}, time.monotonic())
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now = proc_cpu.sample({"callctl": [pid]}, time.monotonic())
+        if proc_cpu.percent_of_core(last, now)["callctl"] > 2.0:
+            quiet_since = now.at
+        elif now.at - quiet_since >= quiet_s:
+            return
+        last = now
+    print(f"note: callctl was still busy {limit_s:.0f} s after start")
+
+
+# --- the load ---------------------------------------------------------------------------------
+
+
+async def place_calls(
+    node: BenchNode, args: argparse.Namespace, work: Path
+) -> tuple[int, int, int]:
+    """(calls, answered, failed) for one node's callers."""
+    from callctl.lab import sipp
+
+    calls = int(args.calls_per_s * args.seconds)
+    result = await sipp.run_callers(
+        sipp.CallerRun(calls=calls, rate_per_s=args.calls_per_s, patience_s=30, talk_s=600),
+        work_dir=work / f"callers-{node.node_id}",
+        local_ip=args.trunk_ip,
+        remote=f"{node.sip_host}:{node.sip_port}",
+        timeout_s=args.seconds + 90,
+    )
+    return calls, result.counts.get("200 in", 0), result.failed
+
+
+async def start_profiler(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Process:
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return await asyncio.create_subprocess_exec(
+        str(py_spy), "record", "--pid", str(pid), "--duration", str(int(seconds)),
+        "--rate", "100", "--format", "raw", "--nonblocking", "--output", str(out),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def measure(
+    url: str, nodes: list[BenchNode], postgres_pid: int | None, args: argparse.Namespace
+) -> None:
+    from callctl.lab import sipp
+
+    with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
+        work = Path(tmp)
+        http_port = free_tcp_port()
+        base = f"http://127.0.0.1:{http_port}"
+        agents = [
+            await sipp.start_agents(
+                work_dir=work / f"agents-{n}",
+                local_ip=ip,
+                port=port,
+                ring_s=args.ring_s,
+                talk_s=args.talk_s,
+            )
+            for n, (ip, port) in enumerate(args.agents)
+        ]
+        callctl = await spawn_callctl(url, work, http_port)
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                await wait_connected(client, base, len(nodes), timeout_s=60)
+                await settle(callctl.pid, args.settle_s)
+                await run_load(client, base, callctl.pid, nodes, postgres_pid, args, work)
+                print(await events_by_name(url))
+        finally:
+            callctl.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(callctl.wait(), 30)
+            for proc in agents:
+                await sipp.stop_agents(proc)
+            tail = (work / "callctl.log").read_text(errors="replace")[-2000:]
+            if "Traceback" in tail:
+                print(tail)
+
+
+async def run_load(
+    client: httpx.AsyncClient,
+    base: str,
+    callctl_pid: int,
+    nodes: list[BenchNode],
+    postgres_pid: int | None,
+    args: argparse.Namespace,
+    work: Path,
+) -> None:
+    groups: dict[str, list[int]] = {"callctl": [callctl_pid]}
+    groups |= {f"asterisk:{n.node_id}": [n.pid] for n in nodes}
+    if postgres_pid is not None:
+        groups["postgresql"] = [postgres_pid]
+    profiler = None
+    if args.py_spy:
+        profiler = await start_profiler(callctl_pid, args.seconds, Path(args.py_spy))
+    events_before = sum(metric(await scrape(client, base), "callctl_ami_events_total"))
+    load_before = os.getloadavg()[0]
+    main_before = proc_cpu.thread_ticks(callctl_pid).get(callctl_pid, 0)
+    seeds_before = count_seeds(work)
+    before = proc_cpu.sample(groups, time.monotonic())
+    results = await asyncio.gather(*(place_calls(n, args, work) for n in nodes))
+    await asyncio.sleep(1.0)  # the last events through the pipeline and the writers
+    after = proc_cpu.sample(groups, time.monotonic())
+    main_after = proc_cpu.thread_ticks(callctl_pid).get(callctl_pid, 0)
+    seeds = count_seeds(work) - seeds_before
+    load_after = os.getloadavg()[0]
+    events = sum(metric(await scrape(client, base), "callctl_ami_events_total")) - events_before
+    if profiler is not None:
+        await profiler.wait()
+
+    window = after.at - before.at
+    cpu = proc_cpu.percent_of_core(before, after)
+    asterisk = sum(v for k, v in cpu.items() if k.startswith("asterisk:"))
+    calls = sum(r[0] for r in results)
+    answered = sum(r[1] for r in results)
+    failed = sum(r[2] for r in results)
+    ids = ",".join(n.node_id for n in nodes)
+    print(
+        f"load: {args.calls_per_s:g} calls/s per node for {args.seconds:g} s on "
+        f"{len(nodes)} node(s) [{ids}]: {calls} calls, {answered} answered, {failed} failed; "
+        f"{events:,.0f} AMI events at callctl ({events / window:,.0f}/s)"
+    )
+    print(
+        f"window {window:.1f} s; load average {load_before:.2f} → {load_after:.2f} "
+        f"on {os.cpu_count()} cores (other work on the machine included)"
+    )
+    per_node = "  ".join(
+        f"{k.removeprefix('asterisk:')} {v:.1f}"
+        for k, v in cpu.items()
+        if k.startswith("asterisk:")
+    )
+    pg = f"{cpu['postgresql']:.1f}" if "postgresql" in cpu else "n/a"
+    print(
+        f"CPU, % of one core: callctl {cpu['callctl']:.1f}  asterisk {asterisk:.1f} "
+        f"({per_node})  postgresql {pg}"
+    )
+    main = 100.0 * (main_after - main_before) / proc_cpu.CLOCK_TICKS / window
+    print(
+        f"callctl split: event-loop thread {main:.1f}, other threads (queue_log folds, "
+        f"spool) {cpu['callctl'] - main:.1f}; reconciles during the load: {seeds}"
+    )
+    ratio = cpu["callctl"] / asterisk if asterisk > 0 else float("inf")
+    pg_ratio = f"{cpu['postgresql'] / asterisk:.2f}" if "postgresql" in cpu else "n/a"
+    verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
+    print(
+        f"ratio callctl ÷ asterisk: {ratio:.2f}  (postgresql ÷ asterisk: {pg_ratio}; "
+        f"goal ≤ {TARGET_RATIO}: {verdict})"
+    )
+    if profiler is not None:
+        print(f"py-spy samples: {args.py_spy}")
+
+
+async def events_by_name(url: str, limit: int = 12) -> str:
+    """The most frequent AMI events callctl stored (its raw-event table), for the report."""
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT name, count(*) AS n FROM ami_events GROUP BY name ORDER BY n DESC, name"
+        )
+    finally:
+        await conn.close()
+    total = sum(r["n"] for r in rows)
+    top = ", ".join(f"{r['name']} {r['n']}" for r in rows[:limit])
+    return f"events stored: {total:,} in {len(rows)} kinds; {top}"
+
+
+def count_seeds(work: Path) -> int:
+    """Reconciles callctl ran (each is followed by a re-seed of the live view, logged)."""
+    log = work / "callctl.log"
+    return log.read_text(errors="replace").count("seeded today's figures") if log.exists() else 0
+
+
+def endpoint(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not re.fullmatch(r"[0-9.]+", host) or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected IP:PORT")
+    return host, int(port)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls-per-s", type=float, default=10.0, help="per node")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--ring-s", type=float, default=0.1, help="agents ring this long")
+    parser.add_argument("--talk-s", type=float, default=1.0, help="agents talk this long")
+    parser.add_argument("--settle-s", type=float, default=3.0, help="idle time after start")
+    parser.add_argument(
+        "--node", type=parse_node, action="append", help="ID=PID@SIP_HOST:PORT (repeat)"
+    )
+    parser.add_argument(
+        "--agents", type=endpoint, action="append", help="agents' UAS IP:PORT (repeat)"
+    )
+    parser.add_argument("--trunk-ip", default=None, help="callers' address (the trunk)")
+    parser.add_argument("--postgres-pid", type=int, default=None)
+    parser.add_argument("--py-spy", default=None, help="record callctl with py-spy (raw)")
+    args = parser.parse_args()
+    settings = Settings()
+    postgres_pid = args.postgres_pid
+    if args.node:
+        nodes: list[BenchNode] = args.node
+    else:
+        lab_node, lab_pg = lab_node_and_postgres(settings)
+        nodes = [lab_node]
+        postgres_pid = postgres_pid or lab_pg
+    args.agents = args.agents or [(settings.agents_ip, 5060)]
+    args.trunk_ip = args.trunk_ip or settings.trunk_ip
+    with scratch_database(resolve_database_url(settings), "bench_cpu") as url:
+        asyncio.run(measure(url, nodes, postgres_pid, args))
+
+
+if __name__ == "__main__":
+    main()
