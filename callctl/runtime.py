@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from agents.acw_watch import AcwWatch, LimitsLoader
 from ami.connection import AmiNode, Gap, NodeConnection
-from ami.state import StateChange
+from ami.state import ConnectionState, StateChange
 from callctl.ingest.pipeline import IngestPipeline
 from callctl.live.service import LinesLoader, LiveService, build_live_hub
 from callctl.nodes import NodesConfig
@@ -49,6 +49,8 @@ class Runtime:
         await self.pipeline.start()
         if self.live is not None:  # live state (callctl.live): attached before any event
             self.live.start()
+            for node in nodes:  # every configured node is on the board, down until up
+                self.live.hub.on_node_link(node.node_id, "down")
         for node in nodes:
             watch = AcwWatch(self.acw_limits) if self.acw_limits is not None else None
             resyncs = [
@@ -102,6 +104,18 @@ class Runtime:
             change.new.value,
             change.reason,
         )
+        if self.live is not None:
+            conn = self.connections.get(change.node)
+            self.live.hub.on_node_link(change.node, ami_link(change.new, conn))
+
+
+def ami_link(state: ConnectionState, conn: NodeConnection | None) -> str:
+    """What the wallboard shows of a node's AMI link."""
+    if state in (ConnectionState.RESYNCING, ConnectionState.CONNECTED):
+        return "connected"
+    if conn is not None and conn.login_refused:
+        return "auth_failed"
+    return "down"
 
 
 @asynccontextmanager
