@@ -40,6 +40,13 @@ def _run(args: argparse.Namespace, settings: Settings, lab: Any) -> int:
         for name, value in report.env.items():
             print(f"    export {name}={shlex.quote(value)}")
         return 0
+    if args.lab_command == "env":
+        env_file = settings.lab_dir / "callctl.env"
+        if not env_file.is_file():
+            print(f"callctl: {env_file}: not found: run `callctl lab up` first", file=sys.stderr)
+            return 1
+        print(env_file.read_text(encoding="utf-8"), end="")
+        return 0
     if args.lab_command == "down":
         stopped = lab.down(settings)
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
@@ -52,5 +59,9 @@ def _run(args: argparse.Namespace, settings: Settings, lab: Any) -> int:
 def add_parser(sub: Any) -> None:
     """Add ``lab`` to the ``callctl`` subcommands (``sub`` from add_subparsers)."""
     parser = sub.add_parser("lab", help="the local lab: Asterisk rootfs, PostgreSQL, SIPp")
-    parser.add_argument("lab_command", choices=["up", "down", "status"])
+    parser.add_argument(
+        "lab_command",
+        choices=["up", "down", "status", "env"],
+        help="env: print the lab's settings for callctl as shell exports",
+    )
     parser.set_defaults(handler=_lab)
