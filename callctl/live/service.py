@@ -78,7 +78,7 @@ class LiveService:
                 await self._task
             self._task = None
 
-    async def _refresh_lines(self) -> None:
+    async def refresh_lines(self) -> None:
         """Lines and queues come from the routing config in force (it can change)."""
         now = time.monotonic()
         if self._lines is None or now - self._lines_at < self._lines_every_s:
@@ -95,7 +95,7 @@ class LiveService:
 
     async def _run(self) -> None:
         while True:
-            await self._refresh_lines()
+            await self.refresh_lines()
             self.hub.tick()
             reconciles = self._pipeline.stats.reconciles
             if self._pipeline.startup_reconciled.is_set() and reconciles != self._seeded_after:
