@@ -52,7 +52,8 @@ class AgentStateService:
     ) -> list[MemberState]:
         """Run ``commands``; ``clear_acw_mark``: this changes the pause, so the dialplan's
         "in ACW" mark (see extensions.conf.in, callctl-acw) no longer holds."""
-        node = self.routing.target(self.routing.settings).node
+        # Agents' commands go to the first configured node (the agents' home node).
+        node = self.routing.targets(self.routing.settings)[0].apply.node
         try:
             async with self.session(node) as conn:
                 for command in commands:

@@ -1,20 +1,20 @@
 """AMI wire: framing, login, ping, reconnect, typed events and safe actions.
 
 Knows only the AMI wire: nothing about KPIs, facts or the database. Typical wiring (in
-the app's lifespan, never at import time)::
+the app's lifespan, never at import time; one connection per node, see callctl.runtime)::
 
-    from ami import AmiManager, AmiNode, actions
+    from ami import AmiNode, NodeConnection, actions
 
-    manager = AmiManager(
-        [AmiNode(node_id="ast-1", host="127.0.0.1", username="callctl", secret=secret)],
+    conn = NodeConnection(
+        AmiNode(node_id="ast-1", host="127.0.0.1", username="callctl", secret=secret),
         on_event=ingest.put_nowait,      # synchronous, must not block
         on_state_change=health.update,   # StateChange(node, old, new, at, reason)
         on_resync=live_state.rebuild,    # ResyncSnapshot after every login / FullyBooted
         on_gap=reconcile.schedule,       # Gap(node, started_at, ended_at): read queue_log
     )
-    manager.start()
-    result = await manager.action("ast-1", actions.queue_pause("PJSIP/1001", True, reason="acw"))
-    await manager.stop()
+    conn.start()
+    result = await conn.action(actions.queue_pause("PJSIP/1001", True, reason="acw"))
+    await conn.stop()
 """
 
 from ami.connection import AmiNode, ConnectionStats, Gap, NodeConnection, ResyncSnapshot
@@ -32,7 +32,6 @@ from ami.errors import (
 )
 from ami.events import AmiEvent, GenericEvent, parse_event
 from ami.frames import Frame, FrameParser
-from ami.manager import AmiManager
 from ami.protocol import ActionResult
 from ami.state import ConnectionState, StateChange
 
@@ -42,7 +41,6 @@ __all__ = [
     "ActionTimeoutError",
     "AmiError",
     "AmiEvent",
-    "AmiManager",
     "AmiNode",
     "ConnectionLostError",
     "ConnectionState",

@@ -26,6 +26,7 @@ import logging
 import random
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -109,6 +110,10 @@ class AmiNode:
     # Needs write=system for the Filter action; without it a warning is logged and the
     # class mask alone cuts the volume.
     excluded_events: tuple[str, ...] = DEFAULT_EXCLUDED_EVENTS
+    # AMI over TLS (manager.conf tlsenable, port 5039 by default): the context to verify
+    # the node with, and the name its certificate must carry (None: ``host``).
+    tls_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    server_hostname: str | None = None
 
     def __post_init__(self) -> None:
         if not _NODE_ID.fullmatch(self.node_id):
@@ -235,6 +240,9 @@ class NodeConnection:
             FullyBooted: self._fully_booted,
         }
         self.stats = ConnectionStats()
+        # True while the node's last Login was refused (a wrong user or secret): the link
+        # is up but useless, which /health and the startup check report as such.
+        self.login_refused = False
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -373,13 +381,27 @@ class NodeConnection:
         self._resync_wanted.set()
         async with asyncio.timeout(node.connect_timeout):
             _, protocol = await loop.create_connection(
-                lambda: AmiProtocol(node.node_id, self._deliver), node.host, node.port
+                lambda: AmiProtocol(node.node_id, self._deliver),
+                node.host,
+                node.port,
+                ssl=node.tls_context,
+                server_hostname=(node.server_hostname or node.host) if node.tls_context else None,
             )
         self._protocol = protocol
         login = actions.login(node.username, node.secret, node.event_mask)
         reply = await protocol.request(login, self._next_action_id(), node.action_timeout)
         if not reply.ok:
-            raise LoginFailedError("Login", reply.message or "refused")
+            self.login_refused = True
+            log.error(
+                "node %s: AMI authentication failed for user %r on %s:%s (%s): check its secret",
+                node.node_id,
+                node.username,
+                node.host,
+                node.port,
+                reply.message or "refused",
+            )
+            raise LoginFailedError("Login", f"authentication failed: {reply.message or 'refused'}")
+        self.login_refused = False
         self._logged_in = True
         self.stats.sessions += 1
         logged_in_at = time.time()

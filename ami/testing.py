@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -133,7 +134,10 @@ class FakeAmiServer:
         queue_summary: Sequence[Headers] = (),
         channels: Sequence[Headers] = (),
         send_fully_booted: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls``: serve AMI over TLS with this server context (manager.conf tlsenable)."""
+        self.tls = tls
         self.username = username
         self.secret = secret
         self.banner = banner
@@ -185,7 +189,9 @@ class FakeAmiServer:
 
     async def start(self) -> None:
         """Listen (on a free port the first time, on the same port after a kill)."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self._port)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self._port, ssl=self.tls
+        )
         self._port = self._server.sockets[0].getsockname()[1]
 
     async def kill(self) -> None:

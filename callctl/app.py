@@ -15,9 +15,10 @@ from callctl.api import facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
+from callctl.nodes import NodesConfig, load_nodes
 from callctl.routing_config import api as routing_api
-from callctl.routing_config.service import routing_acw_caps, routing_acw_limits
-from callctl.runtime import build_runtime, lab_nodes
+from callctl.routing_config.service import routing_acw_caps, routing_acw_limits, routing_lines
+from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
 from callctl.web import pages
 
@@ -47,13 +48,19 @@ async def close_api_pool(pool: asyncpg.Pool, timeout_s: float = 5.0) -> None:
 
 
 def create_app(
-    settings: Settings, *, ingest: bool = True, database_url: str | None = None
+    settings: Settings,
+    *,
+    ingest: bool = True,
+    database_url: str | None = None,
+    nodes: NodesConfig | None = None,
 ) -> FastAPI:
-    """The service. ``ingest=False`` gives the API alone (no AMI, no pipeline), for tests."""
+    """The service. ``ingest=False`` gives the API alone (no AMI, no pipeline), for tests.
+    ``nodes``: the nodes to watch, else read from ``CALLCTL_NODES_FILE``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url or resolve_database_url(settings)
+        watched = (nodes or load_nodes(settings.nodes_file)) if ingest else None
         app.state.settings = settings
         app.state.db = await create_api_pool(url)
         # Each line's acw_max_s, from the routing config in force: the one source of
@@ -63,10 +70,12 @@ def create_app(
             build_runtime(
                 settings,
                 url,
+                watched,
                 acw_caps=app.state.acw_caps,
                 acw_limits=routing_acw_limits(app.state.db, settings),
+                lines=routing_lines(app.state.db, settings),
             )
-            if ingest
+            if watched is not None
             else None
         )
         app.state.runtime = runtime
@@ -75,7 +84,7 @@ def create_app(
         app.state.live = live.hub if live is not None else build_live_hub(settings)
         try:
             if runtime is not None:
-                await runtime.start(lab_nodes(settings))
+                await runtime.start(ami_nodes(runtime.nodes))
             try:
                 yield
             finally:

@@ -7,41 +7,19 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callctl import config_cli
-from callctl.lab.errors import LabError
+from callctl.errors import SettingError
 from callctl.settings import Settings
 
 if TYPE_CHECKING:
     from callctl.ingest.queue_log.shipped import Shipped
 
-
-def _lab(args: argparse.Namespace, settings: Settings) -> int:
-    from callctl.lab import lab
-
-    if args.lab_command == "up":
-        report = lab.up(settings)
-        print(
-            f"lab up in {report.seconds:.1f} s "
-            f"(rootfs {'built' if report.rootfs_built else 'cached'}, "
-            f"asterisk {'started' if report.asterisk_started else 'already running'})"
-        )
-        print(f"  postgres: {report.postgres}")
-        print(
-            f"  AMI: {settings.ami_host}:{settings.ami_port}  SIP: {settings.sip_host}:"
-            f"{settings.sip_port}  trunk from {settings.trunk_ip}, agents at {settings.agents_ip}"
-        )
-        print(f"  queue_log: {settings.queue_log_file}")
-        return 0
-    if args.lab_command == "down":
-        stopped = lab.down(settings)
-        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
-        return 0
-    for key, value in lab.status(settings).items():
-        print(f"{key:10} {value}")
-    return 0
+COMMANDS_GROUP = "callctl.commands"
+"""Entry points adding subcommands (the lab registers ``callctl lab`` this way)."""
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -139,9 +117,6 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callctl", description="12345 hotline control plane")
     sub = parser.add_subparsers(dest="command", required=True)
-    lab_parser = sub.add_parser("lab", help="the local lab: Asterisk rootfs, PostgreSQL, SIPp")
-    lab_parser.add_argument("lab_command", choices=["up", "down", "status"])
-    lab_parser.set_defaults(handler=_lab)
     migrate = sub.add_parser("migrate", help="apply database migrations (alembic)")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(handler=_migrate)
@@ -204,17 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ship.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
     ship.set_defaults(handler=_ship_queue_log)
+    for plugin in entry_points(group=COMMANDS_GROUP):
+        plugin.load()(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError: a CALLCTL_ variable is wrong
+        first = str(exc).splitlines()
+        print(f"callctl: settings: {' '.join(first[:3])}", file=sys.stderr)
+        return 2
     try:
         code: int = args.handler(args, settings)
-    except LabError as exc:
+    except SettingError as exc:
         print(f"callctl: {exc}", file=sys.stderr)
-        return 1
+        return 2
     return code
 
 

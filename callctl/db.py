@@ -14,25 +14,22 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from callctl.lab.state import LabState
+from callctl.errors import SettingError
 from callctl.settings import PACKAGE_DIR, Settings
 
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 
 
-class DatabaseNotConfiguredError(Exception):
+class DatabaseNotConfiguredError(SettingError):
     error_id = "db.not_configured"
 
 
 def resolve_database_url(settings: Settings) -> str:
-    """CALLCTL_DATABASE_URL, else the lab's database (``callctl lab up`` records it)."""
+    """CALLCTL_DATABASE_URL (required; `callctl lab up` prints the lab's)."""
     if settings.database_url:
         return settings.database_url
-    state = LabState.load(settings.lab_dir)
-    if state is not None and state.database_url:
-        return state.database_url
     raise DatabaseNotConfiguredError(
-        "no database: set CALLCTL_DATABASE_URL or run `callctl lab up` first"
+        "CALLCTL_DATABASE_URL: not set (postgresql+asyncpg://user@host:port/db)"
     )
 
 

@@ -15,3 +15,7 @@ class ReportedError(Exception):
         self.error_id = error_id
         self.message = message
         self.detail = detail
+
+
+class SettingError(Exception):
+    """A setting is missing or wrong; the message is one line naming it (the CLI exits 2)."""

@@ -13,39 +13,23 @@ from typing import TypeVar
 from agents.acw_watch import AcwWatch, LimitsLoader
 from agents.restore_watch import RestartRestorer
 from ami.connection import AmiNode, Gap, NodeConnection
-from ami.state import StateChange
-from callctl.errors import ReportedError
+from ami.state import ConnectionState, StateChange
 from callctl.ingest.pipeline import IngestPipeline
-from callctl.lab.state import LabState
-from callctl.live.service import LiveService, build_live_hub
+from callctl.live.service import LinesLoader, LiveService, build_live_hub
+from callctl.nodes import NodesConfig
 from callctl.settings import Settings
 from kpi.inputs import AcwCapsLoader
 
 log = logging.getLogger(__name__)
 
 
-class NoAmiNodeError(ReportedError):
-    def __init__(self, message: str) -> None:
-        super().__init__(503, "ami.no_node", message)
-
-
-def lab_nodes(settings: Settings) -> list[AmiNode]:
-    """The AMI nodes to watch: the lab's Asterisk, with its generated secret."""
-    state = LabState.load(settings.lab_dir)
-    if state is None:
-        raise NoAmiNodeError("no AMI node configured: run `callctl lab up` first")
+def ami_nodes(nodes: NodesConfig) -> list[AmiNode]:
+    """The AMI connections to keep, one per configured node."""
     return [
-        AmiNode(
-            node_id=settings.node_id,
-            host=settings.ami_host,
-            port=settings.ami_port,
-            username="callctl",
-            secret=state.ami_secret,
-            # Reconnect soon after Asterisk answers again (within 3 s), and notice a
-            # silent link within two ping intervals.
-            ping_interval=2.0,
-            backoff_cap=2.0,
-        )
+        # Reconnect soon after Asterisk answers again (within 3 s), and notice a silent
+        # link within two ping intervals.
+        node.ami_node(ping_interval=2.0, backoff_cap=2.0)
+        for node in nodes.nodes
     ]
 
 
@@ -55,6 +39,7 @@ class Runtime:
 
     settings: Settings
     pipeline: IngestPipeline
+    nodes: NodesConfig
     live: LiveService | None = None
     connections: dict[str, NodeConnection] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
@@ -68,6 +53,8 @@ class Runtime:
         await self.pipeline.start()
         if self.live is not None:  # live state (callctl.live): attached before any event
             self.live.start()
+            for node in nodes:  # every configured node is on the board, down until up
+                self.live.hub.on_node_link(node.node_id, "down")
         for node in nodes:
             watch = AcwWatch(self.acw_limits) if self.acw_limits is not None else None
             restorer = RestartRestorer(node.node_id)
@@ -111,7 +98,11 @@ class Runtime:
             await self.pipeline.close()
 
     def node_states(self) -> dict[str, str]:
-        return {node: conn.state.value for node, conn in self.connections.items()}
+        """Each node's AMI state; ``auth_failed`` when its last login was refused."""
+        return {
+            node: "auth_failed" if conn.login_refused else conn.state.value
+            for node, conn in self.connections.items()
+        }
 
     def _on_gap(self, gap: Gap) -> None:
         self.gaps.append(gap)
@@ -125,6 +116,18 @@ class Runtime:
             change.new.value,
             change.reason,
         )
+        if self.live is not None:
+            conn = self.connections.get(change.node)
+            self.live.hub.on_node_link(change.node, ami_link(change.new, conn))
+
+
+def ami_link(state: ConnectionState, conn: NodeConnection | None) -> str:
+    """What the wallboard shows of a node's AMI link."""
+    if state in (ConnectionState.RESYNCING, ConnectionState.CONNECTED):
+        return "connected"
+    if conn is not None and conn.login_refused:
+        return "auth_failed"
+    return "down"
 
 
 @asynccontextmanager
@@ -156,17 +159,28 @@ def _fan_out(first: Callable[[_T], None], *rest: Callable[[_T], None]) -> Callab
 def build_runtime(
     settings: Settings,
     database_url: str,
+    nodes: NodesConfig,
     *,
     acw_caps: AcwCapsLoader,
     acw_limits: LimitsLoader | None = None,
+    lines: LinesLoader | None = None,
 ) -> Runtime:
+    # Nodes whose queue_log is shipped have no file here (see the queue_log follower).
+    queue_logs = {
+        node.node_id: node.queue_log.path
+        for node in nodes.nodes
+        if node.queue_log.mode == "file" and node.queue_log.path is not None
+    }
     pipeline = IngestPipeline(
         database_url,
         settings.spool_dir or settings.cache_dir / "spool",
-        {settings.node_id: settings.queue_log_file},
+        queue_logs,
+        shipped_nodes=[node.node_id for node in nodes.nodes if node.queue_log.mode == "shipped"],
         raw_event_retention_months=settings.raw_event_retention_months,
         reconcile_max_call=timedelta(seconds=settings.reconcile_max_call_s),
         acw_caps=acw_caps,
     )
-    live = LiveService(build_live_hub(settings), pipeline, database_url, acw_caps)
-    return Runtime(settings=settings, pipeline=pipeline, live=live, acw_limits=acw_limits)
+    live = LiveService(build_live_hub(settings), pipeline, database_url, acw_caps, lines=lines)
+    return Runtime(
+        settings=settings, pipeline=pipeline, nodes=nodes, live=live, acw_limits=acw_limits
+    )

@@ -1,24 +1,41 @@
-"""``callctl serve``: run the API and the AMI connections under uvicorn."""
+"""``callctl serve``: check the settings, then run the API and the AMI connections."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 
 import uvicorn
 
 from callctl.app import create_app
+from callctl.runtime import ami_nodes
 from callctl.settings import Settings
+from callctl.startup import LoginOutcome, StartupError, check_logins, check_settings
+
+log = logging.getLogger(__name__)
 
 
 def serve(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        checked = check_settings(settings)
+        outcomes = asyncio.run(check_logins(ami_nodes(checked.nodes)))
+    except StartupError as exc:
+        print(f"callctl: {exc}", file=sys.stderr)
+        return 2
     base = f"http://{settings.http_host}:{settings.http_port}"
     print(f"callctl serving on {base}")
     print(f"  health:   {base}/health")
     print(f"  API docs: {base}/docs")
-    print(f"  AMI:      {settings.ami_host}:{settings.ami_port} (node {settings.node_id})")
+    for node in checked.nodes.nodes:
+        tls = " TLS" if node.tls is not None else ""
+        outcome = outcomes[node.node_id]
+        print(f"  node {node.node_id}: AMI {node.ami_host}:{node.ami_port}{tls} ({outcome.value})")
+        if outcome is LoginOutcome.REFUSED:
+            log.error("node %s: AMI authentication failed; serving the other nodes", node.node_id)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, database_url=checked.database_url, nodes=checked.nodes),
         host=settings.http_host,
         port=settings.http_port,
         log_level="info",

@@ -27,7 +27,18 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL (postgresql+asyncpg://...). Unset: the embedded lab cluster.",
+        description="SQLAlchemy URL (postgresql+asyncpg://...); required by the service. "
+        "`callctl lab up` starts an embedded cluster when it is unset.",
+    )
+    nodes_file: Path | None = Field(
+        default=None,
+        description="TOML file of the Asterisk nodes ([[node]] tables, see callctl/nodes.py); "
+        "required by `callctl serve`. `callctl lab up` writes one for the lab.",
+    )
+    initial_routing_file: Path | None = Field(
+        default=None,
+        description="JSON routing document in force until the first change is stored "
+        "(unset: none, i.e. no lines or queues until one is applied).",
     )
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     asterisk_config_dir: Path = PACKAGE_DIR / "asterisk-config"
@@ -35,7 +46,8 @@ class Settings(BaseSettings):
         default=None,
         description="Debian mirror for the sid rootfs; unset: taken from this host's apt sources.",
     )
-    # Lab network: all on loopback.
+    # The lab's network, all on loopback (what `callctl lab up` renders and writes into
+    # its nodes file; the service itself reads its nodes from CALLCTL_NODES_FILE only).
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     sip_host: str = "127.0.0.1"
@@ -47,7 +59,7 @@ class Settings(BaseSettings):
     http_port: int = 8345
     node_id: str = "lab"
     queue_log_path: Path | None = Field(
-        default=None, description="Asterisk queue_log; unset: the lab rootfs's."
+        default=None, description="The lab Asterisk's queue_log; unset: the lab rootfs's."
     )
     timezone: str = "Asia/Shanghai"
     spool_dir: Path | None = Field(

@@ -29,22 +29,23 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def lab(settings: Settings) -> Iterator[Settings]:
-    """The real lab (Asterisk, PostgreSQL), brought up once and left running."""
+    """The real lab (Asterisk, PostgreSQL), brought up once and left running; the
+    settings it produces (database, nodes file, initial routing), as the service gets
+    them. Also exported, so that a ``callctl`` subprocess started by a test sees them."""
     from callctl.lab import lab as lab_module
 
     report = lab_module.up(settings)
     print(f"\nlab up in {report.seconds:.1f} s, postgres: {report.postgres}")
-    yield settings
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in report.env.items():
+            env.setenv(name, value)
+        yield lab_module.lab_settings(settings, report.env)
 
 
 def _server_url(settings: Settings) -> str:
-    from callctl.db import DatabaseNotConfiguredError, resolve_database_url
     from callctl.lab import lab as lab_module
 
-    try:
-        return resolve_database_url(settings)
-    except DatabaseNotConfiguredError:
-        return lab_module.up(settings).database_url
+    return settings.database_url or lab_module.up(settings).database_url
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +71,15 @@ def database_url(empty_database_url: str) -> str:
 
 
 @pytest.fixture
-async def api_app(settings: Settings, database_url: str) -> AsyncIterator[FastAPI]:
-    """The API alone (no AMI, no ingest) on the migrated scratch database, lifespan run."""
+async def api_app(
+    request: pytest.FixtureRequest, settings: Settings, database_url: str
+) -> AsyncIterator[FastAPI]:
+    """The API alone (no AMI, no ingest) on the migrated scratch database, lifespan run;
+    in a test that uses the lab, with the lab's settings (its node, its routing)."""
     from callctl.app import create_app
 
+    if "lab" in request.fixturenames:
+        settings = request.getfixturevalue("lab")
     app = create_app(settings, ingest=False, database_url=database_url)
     async with app.router.lifespan_context(app):
         yield app

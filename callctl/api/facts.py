@@ -111,6 +111,7 @@ async def _fetch_entries(
         WHERE entered_at >= $1 AND entered_at < $2
           AND ($3::text IS NULL OR queue = $3) AND ($4::text IS NULL OR line = $4)
           AND ($5::text IS NULL OR agent = $5) AND ($6::text IS NULL OR outcome = $6)
+          AND ($9::text IS NULL OR node = $9)
         ORDER BY entered_at, node, callid, queue, seq
         LIMIT $7 OFFSET $8
         """,
@@ -122,6 +123,7 @@ async def _fetch_entries(
         outcome,
         limit,
         offset,
+        f.node,
     )
     return [_entry(r, principal) for r in rows]
 

@@ -1,4 +1,4 @@
-"""The query parameters every fact and KPI endpoint shares: window, line, queue, agent."""
+"""The query parameters every fact and KPI endpoint shares: window, node, line, queue, agent."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ class FactFilter:
     line: str | None
     queue: str | None
     agent: str | None
+    node: str | None = None
+    """One Asterisk node's facts; ``None``: all nodes together."""
 
     def for_principal(self, principal: Principal) -> FactFilter:
         """An agent reads only its own facts and figures, whatever it asks for."""
@@ -46,7 +48,10 @@ def fact_filter(
     line: str | None = Query(default=None, pattern=ID_PATTERN),
     queue: str | None = Query(default=None, pattern=ID_PATTERN),
     agent: str | None = Query(default=None, pattern=ID_PATTERN),
+    node: str | None = Query(
+        default=None, pattern=ID_PATTERN, description="one Asterisk node; default: all nodes"
+    ),
 ) -> FactFilter:
     """A FastAPI dependency: ``f: FactFilter = Depends(fact_filter)``."""
     window = parse_window(start, end, request.app.state.settings.timezone)
-    return FactFilter(window, line, queue, agent)
+    return FactFilter(window, line, queue, agent, node)

@@ -63,6 +63,7 @@ class KpiReport(BaseModel):
     start: datetime
     end: datetime
     group_by: GroupBy
+    node: str | None = None
     line: str | None
     queue: str | None
     agent: str | None
@@ -164,8 +165,8 @@ async def _query(
             service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_caps=acw_caps
         )
         q = KpiQuery(
-            f.window.start, f.window.end, line=f.line, queue=f.queue, agent=f.agent,
-            group_by=group_by, params=params, tz=request.app.state.settings.timezone,
+            f.window.start, f.window.end, node=f.node, line=f.line, queue=f.queue,
+            agent=f.agent, group_by=group_by, params=params, tz=request.app.state.settings.timezone,
         )  # fmt: skip
     except ValueError as exc:
         raise ApiError(422, "request.invalid", str(exc)) from exc
@@ -194,7 +195,8 @@ async def kpis(
     async with pool.acquire() as conn:
         rows = await query_kpis(conn, q)
     return KpiReport(
-        start=q.start, end=q.end, group_by=q.group_by, line=q.line, queue=q.queue, agent=q.agent,
+        start=q.start, end=q.end, group_by=q.group_by, node=q.node, line=q.line, queue=q.queue,
+        agent=q.agent,
         params=KpiParamsOut(
             service_level_s=params.service_level_s, short_abandon_s=params.short_abandon_s,
             acw_max_s=dict(params.acw_caps.by_line),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from ami.state import ConnectionState
+from callctl.api.filters import ID_PATTERN
 from callctl.ingest.queue_log.metrics import queue_log_metrics
 from callctl.live.state import LiveState
 from callctl.runtime import Runtime
@@ -15,8 +16,9 @@ from callctl.runtime import Runtime
 router = APIRouter()
 
 
-def render_metrics(runtime: Runtime, now: float) -> str:
-    """The Prometheus text exposition of the runtime's counters (pure)."""
+def render_metrics(runtime: Runtime, now: float, node: str | None = None) -> str:
+    """The Prometheus text exposition of the runtime's counters (pure); ``node``: the
+    per-node series of that node only."""
     writer = runtime.pipeline.writer.metrics
     stats = runtime.pipeline.stats
     lines = [
@@ -50,13 +52,15 @@ def render_metrics(runtime: Runtime, now: float) -> str:
         "# HELP callctl_ami_connected 1 when the node's AMI link is connected and in sync.",
         "# TYPE callctl_ami_connected gauge",
     ]
-    for node, conn in sorted(runtime.connections.items()):
+    for node_id, conn in sorted(runtime.connections.items()):
+        if node is not None and node_id != node:
+            continue
         up = int(conn.state is ConnectionState.CONNECTED)
-        lines.append(f'callctl_ami_connected{{node="{node}"}} {up}')
+        lines.append(f'callctl_ami_connected{{node="{_label(node_id)}"}} {up}')
     pipeline = runtime.pipeline
     lines += queue_log_metrics(pipeline.shippers, pipeline.followers, stats.reconciles)
     if runtime.live is not None:
-        lines += live_metrics(runtime.live.hub.state)
+        lines += live_metrics(runtime.live.hub.state, node)
     return "\n".join(lines) + "\n"
 
 
@@ -65,13 +69,15 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def live_metrics(state: LiveState) -> list[str]:
-    """Callers waiting per queue and agents per state, now (pure)."""
+def live_metrics(state: LiveState, only: str | None = None) -> list[str]:
+    """Callers waiting per queue and agents per state, now (pure); ``only``: one node."""
     lines = [
         "# HELP callctl_calls_waiting Callers waiting in the queue now.",
         "# TYPE callctl_calls_waiting gauge",
     ]
     for (node, queue), waiting in sorted(state.waiting_by_queue().items()):
+        if only is not None and node != only:
+            continue
         lines.append(
             f'callctl_calls_waiting{{node="{_label(node)}",queue="{_label(queue)}"}} {waiting}'
         )
@@ -80,13 +86,20 @@ def live_metrics(state: LiveState) -> list[str]:
         "# TYPE callctl_agents gauge",
     ]
     for (node, agent_state), count in sorted(state.agents_by_state().items()):
+        if only is not None and node != only:
+            continue
         lines.append(f'callctl_agents{{node="{_label(node)}",state="{agent_state}"}} {count}')
     return lines
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(request: Request) -> str:
+async def metrics(
+    request: Request,
+    node: str | None = Query(
+        default=None, pattern=ID_PATTERN, description="one Asterisk node; default: all nodes"
+    ),
+) -> str:
     runtime = request.app.state.runtime
     if runtime is None:  # the API alone, without ingest
         return "# callctl: ingest is off in this process\n"
-    return render_metrics(runtime, time.time())
+    return render_metrics(runtime, time.time(), node)

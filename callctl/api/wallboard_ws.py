@@ -22,9 +22,10 @@ import logging
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 
 from callctl.api.deps import require
+from callctl.api.filters import ID_PATTERN
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS
 from callctl.auth.tokens import principal_for_token
@@ -50,9 +51,13 @@ def live_hub(request: Request) -> LiveHub:
 async def live_snapshot(
     hub: LiveHub = Depends(live_hub),  # noqa: B008
     principal: Principal = Depends(require(*READERS)),  # noqa: B008
+    node: str | None = Query(
+        default=None, pattern=ID_PATTERN, description="one Asterisk node; default: all nodes"
+    ),
 ) -> dict[str, Any]:
-    """实时快照 · Live snapshot: callers waiting, agents by state, today's KPIs."""
-    return hub.snapshot()
+    """实时快照 · Live snapshot: callers waiting, agents by state, each node's AMI link
+    (节点在线/离线), today's KPIs."""
+    return hub.snapshot(node)
 
 
 @router.websocket("/ws/wallboard")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from callctl.lab import asterisk, postgres, rootfs
 from callctl.lab.lab_model import lab_model
 from callctl.lab.state import LabState
+from callctl.routing_config.convert import from_model
 from callctl.settings import Settings
 from routing.model import Network, PbxModel
 from routing.render import render
@@ -20,6 +25,8 @@ class LabReport:
     postgres: str
     database_url: str
     seconds: float
+    # The settings the service needs for this lab (CALLCTL_DATABASE_URL, _NODES_FILE, ...).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def asterisk_paths(settings: Settings) -> asterisk.AsteriskPaths:
@@ -51,6 +58,79 @@ def render_lab_config(settings: Settings, state: LabState) -> dict[str, str]:
     return render(model, settings.asterisk_config_dir, etc_dir=asterisk.ETC_IN_ROOTFS)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds a secret), atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _toml(value: str) -> str:
+    return json.dumps(value)  # a TOML basic string for these ASCII paths and names
+
+
+def lab_nodes_toml(settings: Settings, secret_file: Path) -> str:
+    """The lab's one node, as ``CALLCTL_NODES_FILE`` describes nodes."""
+    return "\n".join(
+        [
+            "# Written by `callctl lab up`: the lab's Asterisk as a node of callctl.",
+            "[[node]]",
+            f"id = {_toml(settings.node_id)}",
+            f"ami_host = {_toml(settings.ami_host)}",
+            f"ami_port = {settings.ami_port}",
+            'ami_user = "callctl"',
+            f"secret_file = {_toml(str(secret_file))}",
+            f'queue_log = {{ mode = "file", path = {_toml(str(settings.queue_log_file))} }}',
+            f"config_dir = {_toml(str(asterisk_paths(settings).etc))}",
+            f"config_dir_in_asterisk = {_toml(asterisk.ETC_IN_ROOTFS)}",
+            f"sip_host = {_toml(settings.sip_host)}",
+            f"sip_port = {settings.sip_port}",
+            f"ami_bind = {_toml(settings.ami_host)}",
+            "",
+            "[[trunk]]",
+            'name = "trunk"',
+            f"match_ip = {_toml(settings.trunk_ip)}",
+            "",
+        ]
+    )
+
+
+def write_lab_settings(settings: Settings, state: LabState, database_url: str) -> dict[str, str]:
+    """The lab as settings: a nodes file, its AMI secret file, the initial routing
+    document (all mode 0600 in the lab dir) and an env file exporting them."""
+    lab_dir = settings.lab_dir
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    secret_file = lab_dir / "ami_secret"
+    nodes_file = lab_dir / "nodes.toml"
+    routing_file = lab_dir / "routing.json"
+    _write_private(secret_file, state.ami_secret + "\n")
+    _write_private(nodes_file, lab_nodes_toml(settings, secret_file))
+    doc = from_model(lab_pbx_model(settings, state))
+    _write_private(routing_file, doc.model_dump_json(indent=2) + "\n")
+    env = {
+        "CALLCTL_DATABASE_URL": database_url,
+        "CALLCTL_NODES_FILE": str(nodes_file),
+        "CALLCTL_INITIAL_ROUTING_FILE": str(routing_file),
+    }
+    exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
+    _write_private(lab_dir / "callctl.env", exports)
+    return env
+
+
+def lab_settings(settings: Settings, env: dict[str, str]) -> Settings:
+    """``settings`` with what ``lab up`` produced (for tests and the demo in-process)."""
+    return settings.model_copy(
+        update={
+            "database_url": env["CALLCTL_DATABASE_URL"],
+            "nodes_file": Path(env["CALLCTL_NODES_FILE"]),
+            "initial_routing_file": Path(env["CALLCTL_INITIAL_ROUTING_FILE"]),
+        }
+    )
+
+
 def up(settings: Settings) -> LabReport:
     started = time.monotonic()
     built = rootfs.ensure_rootfs(settings.rootfs_dir, settings.debian_mirror)
@@ -66,6 +146,7 @@ def up(settings: Settings) -> LabReport:
     postgres.ensure_database(url)
     state = state.with_database(url)
     state.save(settings.lab_dir)
+    env = write_lab_settings(settings, state, url)
 
     paths = asterisk_paths(settings)
     changed = asterisk.write_config(paths.etc, render_lab_config(settings, state))
@@ -88,6 +169,7 @@ def up(settings: Settings) -> LabReport:
         postgres=pg_mode,
         database_url=url,
         seconds=time.monotonic() - started,
+        env=env,
     )
 
 

@@ -93,6 +93,9 @@ class NodeBoard:
     acw_reason: str = "acw"
     waiting: dict[str, dict[str, float]] = field(default_factory=dict)
     members: dict[str, dict[str, Member]] = field(default_factory=dict)
+    # The node's AMI link as callctl sees it: "connected", "down", "auth_failed" or
+    # "unknown" (a board made from events of a node the runtime does not report on).
+    ami: str = "unknown"
 
     # --- callers ---------------------------------------------------------------------------
 
@@ -180,6 +183,7 @@ class NodeBoard:
         queues = sorted(self.queues())
         agents = (self.agent_view(agent) for agent in sorted(self.members))
         return {
+            "ami": self.ami,
             "queues": {queue: self.queue_view(queue) for queue in queues},
             "agents": {view.agent: view.as_json() for view in agents if view is not None},
         }

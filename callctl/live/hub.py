@@ -123,6 +123,9 @@ class LiveHub:
     def on_resync(self, snapshot: ResyncSnapshot) -> None:
         self._guarded(lambda: self.state.on_resync(snapshot))
 
+    def on_node_link(self, node: str, ami: str) -> None:
+        self._guarded(lambda: self.state.on_node_link(node, ami, self._clock()))
+
     def seed(self, facts: Iterable[Fact]) -> None:
         self._guarded(lambda: self.state.seed(facts))
 
@@ -155,8 +158,8 @@ class LiveHub:
 
     # --- output --------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        return {**self.state.snapshot(self._clock()), "seq": self.seq}
+    def snapshot(self, node: str | None = None) -> dict[str, Any]:
+        return {**self.state.snapshot(self._clock(), node), "seq": self.seq}
 
     def subscribe(self) -> tuple[Subscription, int, str]:
         """A new subscriber, and its first frame (a snapshot) with the ``seq`` it is at.

@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 
+from callctl.errors import ReportedError
 from callctl.ingest.pipeline import IngestPipeline
-from callctl.lab.lab_model import LAB_LINE, LAB_QUEUE
 from callctl.live.hub import LiveHub
 from callctl.live.seed import load_today
 from callctl.live.state import LiveState
@@ -27,10 +27,18 @@ from kpi.inputs import AcwCapsLoader
 
 log = logging.getLogger(__name__)
 
+LinesLoader = Callable[[], Awaitable[Mapping[str, str]]]
+"""Each queue's service line, from the routing config in force."""
 
-def build_live_hub(settings: Settings, clock: Callable[[], float] = time.time) -> LiveHub:
-    # The lab's one line; lines and queues become data with the routing config.
-    state = LiveState(clock(), timezone=settings.timezone, lines={LAB_QUEUE: LAB_LINE})
+
+def build_live_hub(
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+    lines: Mapping[str, str] | None = None,
+) -> LiveHub:
+    """``lines``: queue → line to start with; the service then keeps them in step with
+    the routing config in force (LiveService)."""
+    state = LiveState(clock(), timezone=settings.timezone, lines=lines)
     return LiveHub(state, clock=clock)
 
 
@@ -47,8 +55,13 @@ class LiveService:
         tick_s: float = 1.0,
         retry_s: float = 5.0,
         caps_every_s: float = 10.0,
+        lines: LinesLoader | None = None,
+        lines_every_s: float = 10.0,
     ) -> None:
         self.hub = hub
+        self._lines = lines
+        self._lines_every_s = lines_every_s
+        self._lines_at = float("-inf")
         self._pipeline = pipeline
         self._url = database_url
         self._acw_caps = acw_caps
@@ -75,8 +88,24 @@ class LiveService:
                 await self._task
             self._task = None
 
+    async def refresh_lines(self) -> None:
+        """Lines and queues come from the routing config in force (it can change)."""
+        now = time.monotonic()
+        if self._lines is None or now - self._lines_at < self._lines_every_s:
+            return
+        self._lines_at = now
+        try:
+            lines = dict(await self._lines())
+        except (OSError, ValueError, asyncpg.PostgresError, TimeoutError, ReportedError) as exc:
+            log.warning("live: reading the lines of the routing config failed (%s)", exc)
+            return
+        if lines != self.hub.state.lines:
+            self.hub.state.lines = lines
+            log.info("live: lines from the routing config: %s", lines)
+
     async def _run(self) -> None:
         while True:
+            await self.refresh_lines()
             self.hub.tick()
             await self._read_caps()
             reconciles = self._pipeline.stats.reconciles

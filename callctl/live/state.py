@@ -123,6 +123,15 @@ class LiveState:
         board.rebuild(snapshot.queue_entries, snapshot.queue_members, snapshot.started_at)
         return [{"type": "node", "node": snapshot.node, **board.as_json()}]
 
+    def on_node_link(self, node: str, ami: str, at: float) -> list[Delta]:
+        """A node's AMI link changed (connected, down, auth_failed): one ``node_link``
+        delta, so that a wallboard shows a node down as soon as callctl knows it."""
+        board = self.board(node)
+        if board.ami == ami:
+            return []
+        board.ami = ami
+        return [{"type": "node_link", "node": node, "ami": ami, "at": at}]
+
     def seed(self, facts: Iterable[Fact]) -> list[Delta]:
         """Today's stored facts, read at start or after a reconcile: they fill in what
         was not seen live; a live fact at least as far along is kept."""
@@ -233,22 +242,24 @@ class LiveState:
             "intervals": intervals,
         }
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        """The whole picture; ``summary`` is what a wallboard's big figures show."""
-        nodes = {node: board.as_json() for node, board in sorted(self.boards.items())}
+    def snapshot(self, now: float, node: str | None = None) -> dict[str, Any]:
+        """The whole picture; ``summary`` is what a wallboard's big figures show.
+        ``node``: that node's board and summary only (``today`` stays all nodes')."""
+        boards = {n: b for n, b in sorted(self.boards.items()) if node is None or n == node}
         return {
             "type": "snapshot",
             "server_time": now,
-            "nodes": nodes,
+            "nodes": {n: board.as_json() for n, board in boards.items()},
+            "nodes_down": sorted(n for n, b in boards.items() if b.ami in ("down", "auth_failed")),
             "today": self.today_json(),
-            "summary": self.summary(now),
+            "summary": self.summary(now, list(boards.values())),
         }
 
-    def summary(self, now: float) -> dict[str, Any]:
+    def summary(self, now: float, boards: list[NodeBoard] | None = None) -> dict[str, Any]:
         waiting = 0
         oldest: float | None = None
         agents = dict.fromkeys((state.value for state in AgentLiveState), 0)
-        for board in self.boards.values():
+        for board in self.boards.values() if boards is None else boards:
             for callers in board.waiting.values():
                 waiting += len(callers)
                 if callers:

@@ -1,8 +1,10 @@
 """Apply a validated PBX model: render → check → write atomically → reload → verify.
 
-If Asterisk does not take the new config (a reload fails, or the objects it should
-now hold are not there, or hold old values), the previous files are put back and
-reloaded, so the config in force stays the previous one; the error says why.
+A change goes to every node. If Asterisk on any node does not take the new config (a
+reload fails, or the objects it should now hold are not there, or hold old values), the
+previous files are put back and reloaded on that node and on every node already changed,
+so the config in force stays the previous one everywhere; the error says which node and
+why.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +177,23 @@ async def _reload_and_check(
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class NodeChange:
+    """One node's part of a change: where it goes, and the model rendered for that node
+    (nodes differ in their AMI user, addresses and config directory)."""
+
+    target: ApplyTarget
+    model: PbxModel
+    previous_model: PbxModel | None = None
+
+
+@dataclass(slots=True)
+class _Applied:
+    change: NodeChange
+    conn: NodeConnection
+    previous: dict[str, str]
+
+
 async def apply_model(
     model: PbxModel,
     target: ApplyTarget,
@@ -182,34 +201,76 @@ async def apply_model(
     *,
     session: AmiSession = ami_session,
 ) -> ApplyReport:
-    files = render(model, target.config_dir, etc_dir=target.etc_in_asterisk)
-    check_rendered(files)
-    async with session(target.node) as conn:
-        previous = read_set(target.etc_dir)
-        changed = write_set(target.etc_dir, files)
-        keep_previous(target, previous)
-        try:
-            problems = await _reload_and_check(conn, model, target.reload_modules)
-        except AmiError as exc:
-            problems = [str(exc)]
-        if not problems:
-            return ApplyReport(changed=changed, reloaded=target.reload_modules)
-        log.warning("config refused by Asterisk, restoring the previous one: %s", problems)
-        write_set(target.etc_dir, previous)
-        restored: list[str] = []
-        try:
-            reload_failures = await reload_modules(conn, target.reload_modules)
-            if previous_model is not None:
-                restored = await problems_in_asterisk(conn, previous_model)
-        except AmiError as exc:
-            reload_failures, restored = [], [str(exc)]
-        raise ApplyError(
-            409,
-            "config.rejected_by_asterisk",
-            "Asterisk did not take the new config; the previous config is in force",
-            {
-                "problems": problems,
-                "previous_config_problems": restored,
-                "restore_reload_failures": reload_failures,
-            },
+    """One node's change (see :func:`apply_to_nodes`)."""
+    reports = await apply_to_nodes([NodeChange(target, model, previous_model)], session=session)
+    return reports[0]
+
+
+async def apply_to_nodes(
+    changes: Sequence[NodeChange], *, session: AmiSession = ami_session
+) -> list[ApplyReport]:
+    """Apply to every node, or to none: sessions to all nodes are opened before any file
+    is written (a node whose AMI does not answer stops the change with 503), then each
+    node is changed in turn; if one refuses, it and every node already changed get their
+    previous files back and reload them."""
+    rendered = []
+    for change in changes:
+        files = render(
+            change.model, change.target.config_dir, etc_dir=change.target.etc_in_asterisk
         )
+        check_rendered(files)
+        rendered.append(files)
+    async with AsyncExitStack() as sessions:
+        conns = [await sessions.enter_async_context(session(c.target.node)) for c in changes]
+        applied: list[_Applied] = []
+        reports: list[ApplyReport] = []
+        for change, conn, files in zip(changes, conns, rendered, strict=True):
+            target = change.target
+            previous = read_set(target.etc_dir)
+            changed = write_set(target.etc_dir, files)
+            keep_previous(target, previous)
+            applied.append(_Applied(change, conn, previous))
+            try:
+                problems = await _reload_and_check(conn, change.model, target.reload_modules)
+            except AmiError as exc:
+                problems = [str(exc)]
+            if problems:
+                log.warning(
+                    "node %s refused the config, restoring the previous one on %d node(s): %s",
+                    target.node.node_id,
+                    len(applied),
+                    problems,
+                )
+                detail = await _roll_back(applied)
+                raise ApplyError(
+                    409,
+                    "config.rejected_by_asterisk",
+                    f"Asterisk on node {target.node.node_id} did not take the new config; "
+                    "the previous config is in force on every node",
+                    {"node": target.node.node_id, "problems": problems, **detail},
+                )
+            reports.append(ApplyReport(changed=changed, reloaded=target.reload_modules))
+        return reports
+
+
+async def _roll_back(applied: list[_Applied]) -> dict[str, object]:
+    """Put back each node's previous files and reload them; what did not come back."""
+    restored: list[str] = []
+    reload_failures: list[str] = []
+    for item in applied:  # every node's files first, then each node reloads them
+        write_set(item.change.target.etc_dir, item.previous)
+    for item in applied:
+        target, node_id = item.change.target, item.change.target.node.node_id
+        try:
+            failures = await reload_modules(item.conn, target.reload_modules)
+            reload_failures += [f"node {node_id}: {f}" for f in failures]
+            if item.change.previous_model is not None:
+                missing = await problems_in_asterisk(item.conn, item.change.previous_model)
+                restored += [f"node {node_id}: {p}" for p in missing]
+        except AmiError as exc:
+            restored.append(f"node {node_id}: {exc}")
+    return {
+        "rolled_back_nodes": [a.change.target.node.node_id for a in applied],
+        "previous_config_problems": restored,
+        "restore_reload_failures": reload_failures,
+    }

@@ -12,13 +12,13 @@ from callctl.routing_config import repository
 from callctl.routing_config.apply import (
     AmiSession,
     ApplyError,
-    ApplyTarget,
+    NodeChange,
     ami_session,
-    apply_model,
+    apply_to_nodes,
 )
-from callctl.routing_config.convert import from_model, to_model
+from callctl.routing_config.convert import to_model
 from callctl.routing_config.schemas import RoutingDoc
-from callctl.routing_config.target import default_model, deployment, lab_target
+from callctl.routing_config.target import NodeTarget, deployment, initial_doc, node_targets
 from callctl.settings import Settings
 from kpi.inputs import AcwCaps, AcwCapsLoader
 from routing.model import PbxModel
@@ -31,14 +31,14 @@ class RoutingService:
     pool: Any
     settings: Settings
     session: AmiSession = ami_session
-    target: Callable[[Settings], ApplyTarget] = lab_target
+    targets: Callable[[Settings], list[NodeTarget]] = node_targets
     # One change at a time: each is validated against, and applied over, the last.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def in_force(self) -> tuple[int | None, RoutingDoc]:
         stored = await repository.current(self.pool)
         if stored is None:
-            return None, from_model(default_model(self.settings))
+            return None, initial_doc(self.settings)
         return stored
 
     async def model_in_force(self) -> PbxModel:
@@ -49,13 +49,19 @@ class RoutingService:
         """Validate (InvalidConfigError), store, apply (ApplyError); the new version id."""
         async with self.lock:
             _, doc = await self.in_force()
-            dep = deployment(self.settings)
-            previous = to_model(doc, dep)
             new_doc = mutate(doc.model_copy(deep=True))
-            model = to_model(new_doc, dep)
+            # Each node renders the same document with its own AMI user and addresses.
+            changes = [
+                NodeChange(
+                    target.apply,
+                    to_model(new_doc, target.deployment),
+                    to_model(doc, target.deployment),
+                )
+                for target in self.targets(self.settings)
+            ]
             version = await repository.add_version(self.pool, new_doc, user_id, change)
             try:
-                await apply_model(model, self.target(self.settings), previous, session=self.session)
+                await apply_to_nodes(changes, session=self.session)
             except ApplyError as exc:
                 status = "rejected" if exc.status == 409 else "failed"
                 await repository.set_status(
@@ -84,5 +90,16 @@ def routing_acw_caps(pool: Any, settings: Settings) -> AcwCapsLoader:
 
     async def load() -> AcwCaps:
         return acw_caps(await service.model_in_force())
+
+    return load
+
+
+def routing_lines(pool: Any, settings: Settings) -> Callable[[], Awaitable[dict[str, str]]]:
+    """Each queue's service line in the routing config in force (for the live view)."""
+    service = RoutingService(pool, settings)
+
+    async def load() -> dict[str, str]:
+        _, doc = await service.in_force()
+        return {line.queue: line.number for line in doc.lines}
 
     return load

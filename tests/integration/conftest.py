@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from lab_node import lab_ami_node
 
 from ami.connection import AmiNode
-from callctl.runtime import lab_nodes
 from callctl.settings import Settings
 
 
 @pytest.fixture
 def ami_node(lab: Settings) -> AmiNode:
     """The lab's AMI node, configured exactly as the service configures it."""
-    return lab_nodes(lab)[0]
+    return lab_ami_node(lab)
 
 
 @pytest.fixture

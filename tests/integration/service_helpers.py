@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from lab_node import lab_ami_node
 
 from ami import actions
 from ami.connection import NodeConnection
 from ami.state import ConnectionState
 from callctl.db import scratch_database
-from callctl.runtime import lab_nodes
 from callctl.settings import Settings
 
 HTTP_PORT = int(os.environ.get("CALLCTL_TEST_HTTP_PORT", "18345"))
@@ -60,7 +60,7 @@ async def wait_healthy(timeout_s: float = 20) -> None:
 
 @pytest.fixture
 async def control(lab: Settings) -> AsyncIterator[NodeConnection]:
-    async with NodeConnection(lab_nodes(lab)[0], on_event=lambda e: None) as conn:
+    async with NodeConnection(lab_ami_node(lab), on_event=lambda e: None) as conn:
         await conn.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
         yield conn
         for agent in AGENTS:  # leave the lab as found

@@ -18,7 +18,7 @@ from callctl.auth.roles import Role
 from callctl.lab import sipp
 from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
-from callctl.routing_config.target import default_model, lab_target
+from callctl.routing_config.target import default_model, node_targets
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ async def lab_with_acw(
         "/api/v1/routing/config", json=lab_doc.model_dump(mode="json"), headers=headers
     )
     if r.status_code != 200:  # still leave the lab as other tests expect it
-        await apply_model(default_model(lab), lab_target(lab), None)
+        await apply_model(default_model(lab), node_targets(lab)[0].apply, None)
     assert r.status_code == 200, r.text
 
 

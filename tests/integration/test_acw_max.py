@@ -30,7 +30,7 @@ from callctl.db import asyncpg_dsn
 from callctl.lab import sipp
 from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
-from callctl.routing_config.target import default_model, lab_target
+from callctl.routing_config.target import default_model, node_targets
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -73,8 +73,8 @@ async def service(lab: Settings, own_db: str, tmp_path: Path) -> AsyncIterator[S
         yield svc
     finally:
         svc.stop()
-        await apply_model(default_model(lab), lab_target(lab), None)
-        async with NodeConnection(lab_target(lab).node, on_event=lambda e: None) as conn:
+        await apply_model(default_model(lab), node_targets(lab)[0].apply, None)
+        async with NodeConnection(node_targets(lab)[0].apply.node, on_event=lambda e: None) as conn:
             await conn.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
             for agent in AGENTS:
                 await conn.action(actions.queue_pause(agent, False), check=False)

@@ -25,7 +25,7 @@ from callctl.lab import sipp
 from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
 from callctl.routing_config.schemas import AgentDoc, MembershipDoc
-from callctl.routing_config.target import default_model, lab_target
+from callctl.routing_config.target import default_model, node_targets
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ async def softphone_lab(
         yield lab
     finally:
         # Dynamic members persist in Asterisk's astdb: leave none behind.
-        async with NodeConnection(lab_target(lab).node, on_event=lambda e: None) as conn:
+        async with NodeConnection(node_targets(lab)[0].apply.node, on_event=lambda e: None) as conn:
             await conn.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
             for iface in ("PJSIP/1901", AGENT_IFACE):
                 await conn.action(actions.queue_remove("hotline", iface), check=False)
@@ -79,7 +79,7 @@ async def softphone_lab(
             "/api/v1/routing/config", json=lab_doc.model_dump(mode="json"), headers=headers
         )
         if r.status_code != 200:  # still leave the lab as other tests expect it
-            await apply_model(default_model(lab), lab_target(lab), None)
+            await apply_model(default_model(lab), node_targets(lab)[0].apply, None)
         assert r.status_code == 200, r.text
 
 

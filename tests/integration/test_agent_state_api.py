@@ -15,7 +15,7 @@ from callctl.lab.sample_model import sample_model
 from callctl.lab.state import LabState
 from callctl.routing_config.apply import apply_model
 from callctl.routing_config.convert import from_model
-from callctl.routing_config.target import default_model, lab_target
+from callctl.routing_config.target import default_model, node_targets
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ async def sample_applied(
     lab_doc = from_model(default_model(lab)).model_dump(mode="json")
     r = await api_client.put("/api/v1/routing/config", json=lab_doc, headers=bearer(ops))
     if r.status_code != 200:  # still leave the lab as other tests expect it
-        await apply_model(default_model(lab), lab_target(lab), None)
+        await apply_model(default_model(lab), node_targets(lab)[0].apply, None)
     assert r.status_code == 200, r.text
 
 

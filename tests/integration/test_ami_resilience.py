@@ -8,12 +8,12 @@ import dataclasses
 import time
 
 import pytest
+from lab_node import lab_ami_node
 
 from ami.connection import Gap, NodeConnection, ResyncSnapshot
 from ami.state import ConnectionState, StateChange
 from callctl.lab import asterisk
 from callctl.lab import lab as lab_module
-from callctl.runtime import lab_nodes
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,7 @@ async def _wait_for(predicate: object, timeout_s: float) -> None:
 
 
 async def test_asterisk_restart_reconnects_resyncs_and_records_gap(lab: Settings) -> None:
-    node = lab_nodes(lab)[0]
+    node = lab_ami_node(lab)
     changes: list[StateChange] = []
     gaps: list[Gap] = []
     resyncs: list[ResyncSnapshot] = []
@@ -122,7 +122,7 @@ async def test_asterisk_restart_reconnects_resyncs_and_records_gap(lab: Settings
 async def test_silent_link_detected_within_two_ping_intervals(lab: Settings) -> None:
     proxy = StallableProxy(lab.ami_host, lab.ami_port)
     port = await proxy.start()
-    node = dataclasses.replace(lab_nodes(lab)[0], port=port, ping_interval=1.0)
+    node = dataclasses.replace(lab_ami_node(lab), port=port, ping_interval=1.0)
     downs: list[float] = []
 
     def on_change(change: StateChange) -> None:

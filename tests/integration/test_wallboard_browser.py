@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from chromium_cdp import chromium_page
+from lab_node import lab_ami_node
 from service_helpers import HTTP_PORT, control, own_db, pause_all, start_callctl, wait_healthy
 
 from ami.connection import NodeConnection
@@ -22,7 +23,6 @@ from ami.state import ConnectionState
 from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role
 from callctl.lab import sipp
-from callctl.runtime import lab_nodes
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ async def test_page_shows_a_waiting_call_within_1_s(
         await wait_seeded(token)
         await pause_all(control, True)
         async with (
-            NodeConnection(lab_nodes(lab)[0], on_event=on_event) as watcher,
+            NodeConnection(lab_ami_node(lab), on_event=on_event) as watcher,
             chromium_page(tmp_path / "chromium", tmp_path / "chromium.log") as page,
         ):
             await watcher.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)

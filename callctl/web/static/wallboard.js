@@ -18,6 +18,8 @@
       bad_token: "令牌无效或已过期", forbidden: "当前角色无权查看大屏", seconds: "秒",
       available: "空闲", ringing: "振铃", talking: "通话", acw: "事后处理",
       paused: "暂停", offline: "离线", switch: "English",
+      nodes: "节点", ami_connected: "在线", ami_down: "离线", ami_auth_failed: "认证失败",
+      ami_unknown: "未知",
     },
     en: {
       title: "Wallboard", waiting: "Calls waiting", longest_wait: "Longest wait",
@@ -30,6 +32,8 @@
       forbidden: "This role may not view the wallboard", seconds: "s", available: "Available",
       ringing: "Ringing", talking: "Talking", acw: "After-call work", paused: "Paused",
       offline: "Offline", switch: "中文",
+      nodes: "Nodes", ami_connected: "Up", ami_down: "Down", ami_auth_failed: "Login refused",
+      ami_unknown: "Unknown",
     },
   };
   const STATES = ["available", "ringing", "talking", "acw", "paused", "offline"];
@@ -139,7 +143,7 @@
   }
 
   function node(name) {
-    if (!model.nodes[name]) model.nodes[name] = { queues: {}, agents: {} };
+    if (!model.nodes[name]) model.nodes[name] = { ami: "unknown", queues: {}, agents: {} };
     return model.nodes[name];
   }
 
@@ -158,7 +162,10 @@
         };
         break;
       case "node":
-        model.nodes[delta.node] = { queues: delta.queues, agents: delta.agents };
+        model.nodes[delta.node] = { ami: delta.ami, queues: delta.queues, agents: delta.agents };
+        break;
+      case "node_link":
+        node(delta.node).ami = delta.ami;
         break;
       case "kpi": {
         if (delta.day !== today.day) { askSnapshot(); return; }
@@ -262,8 +269,23 @@
     $("lost").textContent = total.lost ?? 0;
     $("day").textContent = model.today.day;
 
+    renderNodes();
     renderAgents(counts, agents);
     drawChart(model.today);
+  }
+
+  // Each Asterisk node and its AMI link: a node down shows at once (节点 · 离线).
+  function renderNodes() {
+    const names = Object.keys(model.nodes).sort();
+    $("node-list").replaceChildren(...names.map((name) => {
+      const ami = model.nodes[name].ami || "unknown";
+      const chip = document.createElement("span");
+      chip.className = "node ami-" + ami;
+      chip.dataset.node = name;
+      chip.dataset.ami = ami;
+      chip.textContent = name + " · " + t("ami_" + ami);
+      return chip;
+    }));
   }
 
   function renderAgents(counts, agents) {

@@ -149,3 +149,64 @@ def test_deltas_are_numbered_but_not_encoded_while_nobody_watches(
     live.on_event(join("c"))
     assert seq == 2 and [m["seq"] for m in encoded[1:]] == [3]
     assert subscription.pending == 1
+
+
+def join_on(node: str, uniqueid: str) -> AmiEvent:
+    return parse_event(
+        Frame.from_pairs(
+            {
+                "Event": "QueueCallerJoin",
+                "Timestamp": f"{T0:.6f}",
+                "Channel": "PJSIP/trunk-1",
+                "Uniqueid": uniqueid,
+                "Queue": "hotline",
+                "Position": "1",
+            }.items()
+        ),
+        node,
+        T0,
+    )
+
+
+def test_a_node_going_down_is_one_node_link_delta_and_shows_in_the_snapshot() -> None:
+    live = hub()
+    live.on_node_link("a", "down")
+    live.on_node_link("b", "down")
+    live.on_node_link("a", "connected")
+    subscription, seq, _ = live.subscribe()
+    live.on_node_link("a", "connected")  # no change, no delta
+    live.on_node_link("b", "auth_failed")
+    live.on_node_link("a", "down")
+    assert subscription.pending == 2
+    snapshot = live.snapshot()
+    assert snapshot["nodes"]["a"]["ami"] == "down"
+    assert snapshot["nodes"]["b"]["ami"] == "auth_failed"
+    assert snapshot["nodes_down"] == ["a", "b"]
+    assert live.seq == seq + 2
+
+
+async def test_node_link_delta_carries_node_and_state() -> None:
+    live = hub()
+    subscription, seq, _ = live.subscribe()
+    live.on_node_link("b", "down")
+    frame = json.loads((await live.next_frame(subscription, seq))[1])
+    assert (frame["type"], frame["node"], frame["ami"], frame["seq"]) == (
+        "node_link",
+        "b",
+        "down",
+        seq + 1,
+    )
+
+
+def test_snapshot_and_metrics_of_one_node_and_of_all() -> None:
+    live = hub()
+    for event in (join_on("a", "1"), join_on("a", "2"), join_on("b", "3")):
+        live.on_event(event)
+    assert live.snapshot()["summary"]["waiting"] == 3
+    only_b = live.snapshot("b")
+    assert list(only_b["nodes"]) == ["b"] and only_b["summary"]["waiting"] == 1
+    text = "\n".join(live_metrics(live.state, "a"))
+    assert 'callctl_calls_waiting{node="a",queue="hotline"} 2' in text
+    assert 'node="b"' not in text
+    everything = "\n".join(live_metrics(live.state))
+    assert 'callctl_calls_waiting{node="b",queue="hotline"} 1' in everything

@@ -1,0 +1,407 @@
+"""The Asterisk nodes callctl drives: read from one TOML file (``CALLCTL_NODES_FILE``).
+
+One ``[[node]]`` table per node, and the trunks every node accepts calls from::
+
+    [[node]]
+    id = "a"
+    ami_host = "10.0.0.11"
+    ami_port = 5039                  # default 5038, or 5039 with [node.tls]
+    ami_user = "callctl"             # default "callctl"
+    secret_file = "/run/secrets/ami_a"   # or secret_env = "AMI_SECRET_A" (exactly one)
+    queue_log = { mode = "shipped" } # or { mode = "file", path = "/var/log/asterisk/queue_log" }
+    config_dir = "/srv/asterisk-a/etc"   # where callctl writes this node's config (optional)
+    config_dir_in_asterisk = "/etc/asterisk"
+    sip_host = "10.0.0.11"           # what the rendered config binds (IPv4), default 127.0.0.1
+    sip_port = 5060
+    ami_bind = "0.0.0.0"             # default: ami_host when it is an IPv4 address
+    ami_permit = "10.0.0.5"          # the address callctl logs in from, default 127.0.0.1
+    [node.tls]                       # AMI over TLS (manager.conf tlsenable)
+    ca_file = "/etc/callctl/ami-ca.pem"  # default: the system's CAs
+    verify = true                    # default true
+    server_hostname = "asterisk-a"   # default: ami_host
+
+    [[trunk]]
+    name = "trunk"
+    match_ip = "10.0.0.2"
+
+Parsing is pure (:func:`parse_nodes`, the file and environment passed in); every error is
+one line naming the node and the field. The AMI secret is read when the file is loaded,
+held out of ``repr`` and never stored anywhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import ssl
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from ami.connection import AmiNode
+from callctl.errors import SettingError
+from routing.model import AmiUser, ConfigValueError, Network, Trunk
+
+SETTING: Final = "CALLCTL_NODES_FILE"
+NODE_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_USER: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_HOST: Final = re.compile(r"[A-Za-z0-9.:_-]{1,253}")
+_SECRET_MAX: Final = 128
+
+ReadText = Callable[[Path], str]
+
+
+class NodesConfigError(SettingError, ValueError):
+    """The nodes file is missing or wrong; the message is one line naming what."""
+
+
+@dataclass(frozen=True, slots=True)
+class AmiTls:
+    """TLS for a node's AMI (Asterisk's manager.conf ``tlsenable``), verified by default."""
+
+    ca_file: Path | None = None
+    verify: bool = True
+    server_hostname: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(
+            cafile=None if self.ca_file is None else str(self.ca_file)
+        )
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLogSource:
+    """How a node's queue_log reaches callctl: a file on this host, or shipped lines."""
+
+    mode: Literal["file", "shipped"]
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeSettings:
+    node_id: str
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    secret: str = field(repr=False, compare=False)
+    secret_source: str  # "file /path" or "env NAME": where it came from, for messages
+    tls: AmiTls | None = None
+    queue_log: QueueLogSource
+    config_dir: Path | None = None
+    config_dir_in_asterisk: str = "/etc/asterisk"
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    ami_bind: str = "127.0.0.1"
+    ami_permit: str = "127.0.0.1"
+
+    def ami_node(self, **timing: Any) -> AmiNode:
+        """The AMI connection settings (timings such as ``ping_interval`` passed through)."""
+        return AmiNode(
+            node_id=self.node_id,
+            host=self.ami_host,
+            port=self.ami_port,
+            username=self.ami_user,
+            secret=self.secret,
+            tls_context=None if self.tls is None else self.tls.context(),
+            server_hostname=None
+            if self.tls is None
+            else (self.tls.server_hostname or self.ami_host),
+            **timing,
+        )
+
+    @property
+    def ami_user_config(self) -> AmiUser:
+        """The AMI user as the node's rendered manager.conf declares it."""
+        return AmiUser(username=self.ami_user, secret=self.secret, permit_ip=self.ami_permit)
+
+    @property
+    def network(self) -> Network:
+        return Network(
+            ami_bind=self.ami_bind,
+            ami_port=self.ami_port,
+            sip_bind=self.sip_host,
+            sip_port=self.sip_port,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NodesConfig:
+    nodes: tuple[NodeSettings, ...]
+    trunks: tuple[Trunk, ...] = ()
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return tuple(n.node_id for n in self.nodes)
+
+    def node(self, node_id: str) -> NodeSettings:
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        raise KeyError(node_id)
+
+
+def load_nodes(path: Path | None, environ: Mapping[str, str] | None = None) -> NodesConfig:
+    """Read and validate the nodes file named by ``CALLCTL_NODES_FILE`` (the I/O edge)."""
+    if path is None:
+        raise NodesConfigError(f"{SETTING}: not set (the file listing the Asterisk nodes)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NodesConfigError(f"{SETTING}: {path}: not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NodesConfigError(f"{SETTING}: {path}: cannot read ({_why(exc)})") from None
+    env = os.environ if environ is None else environ
+    return parse_nodes(text, read_text=_read_secret_file, environ=env, base_dir=path.parent)
+
+
+def _read_secret_file(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _why(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+
+
+def parse_nodes(
+    text: str, *, read_text: ReadText, environ: Mapping[str, str], base_dir: Path
+) -> NodesConfig:
+    """The nodes of a TOML text; relative paths are taken from ``base_dir``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise NodesConfigError(f"{SETTING}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - {"node", "trunk"})
+    if unknown:
+        raise NodesConfigError(f"{SETTING}: unknown table or key {unknown[0]!r}")
+    tables = data.get("node")
+    if not isinstance(tables, list) or not tables:
+        raise NodesConfigError(f"{SETTING}: no [[node]] table: at least one node is needed")
+    nodes: list[NodeSettings] = []
+    for index, table in enumerate(tables):
+        node = _node(table, index, read_text, environ, base_dir)
+        if node.node_id in {n.node_id for n in nodes}:
+            raise NodesConfigError(f'{SETTING}: node "{node.node_id}": id used twice')
+        nodes.append(node)
+    trunks = tuple(_trunk(t, i) for i, t in enumerate(_tables(data.get("trunk", []), "trunk")))
+    return NodesConfig(nodes=tuple(nodes), trunks=trunks)
+
+
+def _tables(value: object, name: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise NodesConfigError(f"{SETTING}: {name} must be [[{name}]] tables")
+    return value
+
+
+_NODE_KEYS: Final = frozenset(
+    {
+        "id",
+        "ami_host",
+        "ami_port",
+        "ami_user",
+        "secret_file",
+        "secret_env",
+        "tls",
+        "queue_log",
+        "config_dir",
+        "config_dir_in_asterisk",
+        "sip_host",
+        "sip_port",
+        "ami_bind",
+        "ami_permit",
+    }
+)
+
+
+class _Fields:
+    """Typed reads of one table's fields; errors name the table and the field."""
+
+    def __init__(self, table: Mapping[str, Any], where: str) -> None:
+        self.table = table
+        self.where = where
+
+    def fail(self, name: str, why: str) -> NodesConfigError:
+        return NodesConfigError(f"{SETTING}: {self.where}: {name} {why}")
+
+    def text(
+        self, name: str, default: str | None = None, pattern: re.Pattern[str] | None = None
+    ) -> str:
+        value = self.table.get(name, default)
+        if value is None:
+            raise self.fail(name, "is missing")
+        if not isinstance(value, str):
+            raise self.fail(name, "must be a string")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise self.fail(name, f"{value!r} must match {pattern.pattern}")
+        return value
+
+    def optional_text(self, name: str) -> str | None:
+        return None if self.table.get(name) is None else self.text(name)
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.table.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, "must be an integer")
+        if not low <= value <= high:
+            raise self.fail(name, f"{value} is not in {low}..{high}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.table.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(name, "must be true or false")
+        return value
+
+    def ipv4(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise self.fail(name, f"{value!r} is not an IPv4 address") from None
+        return value
+
+    def path(self, name: str, base_dir: Path) -> Path | None:
+        value = self.optional_text(name)
+        if value is None:
+            return None
+        if not value or "\x00" in value:
+            raise self.fail(name, "is not a path")
+        return base_dir / value
+
+    def check_keys(self, allowed: frozenset[str]) -> None:
+        unknown = sorted(set(self.table) - allowed)
+        if unknown:
+            raise NodesConfigError(f"{SETTING}: {self.where}: unknown field {unknown[0]!r}")
+
+
+def _node(
+    table: Any, index: int, read_text: ReadText, environ: Mapping[str, str], base_dir: Path
+) -> NodeSettings:
+    if not isinstance(table, dict):
+        raise NodesConfigError(f"{SETTING}: node #{index + 1} must be a [[node]] table")
+    raw_id = table.get("id")
+    where = f'node "{raw_id}"' if isinstance(raw_id, str) else f"node #{index + 1}"
+    f = _Fields(table, where)
+    node_id = f.text("id", pattern=NODE_ID)
+    f.where = f'node "{node_id}"'
+    f.check_keys(_NODE_KEYS)
+    host = f.text("ami_host", pattern=_HOST)
+    tls = _tls(table.get("tls"), f, base_dir)
+    secret, source = _secret(f, read_text, environ, base_dir)
+    ami_port = f.integer("ami_port", 5039 if tls is not None else 5038, 1, 65535)
+    config_in_asterisk = f.text("config_dir_in_asterisk", "/etc/asterisk")
+    if not config_in_asterisk.startswith("/") or "\x00" in config_in_asterisk:
+        raise f.fail("config_dir_in_asterisk", "must be an absolute path")
+    return NodeSettings(
+        node_id=node_id,
+        ami_host=host,
+        ami_port=ami_port,
+        ami_user=f.text("ami_user", "callctl", _USER),
+        secret=secret,
+        secret_source=source,
+        tls=tls,
+        queue_log=_queue_log(table.get("queue_log"), f, base_dir),
+        config_dir=f.path("config_dir", base_dir),
+        config_dir_in_asterisk=config_in_asterisk,
+        sip_host=f.ipv4("sip_host", "127.0.0.1"),
+        sip_port=f.integer("sip_port", 5060, 1, 65535),
+        ami_bind=f.ipv4("ami_bind", host if _is_ipv4(host) else "0.0.0.0"),
+        ami_permit=f.ipv4("ami_permit", "127.0.0.1"),
+    )
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _secret(
+    f: _Fields, read_text: ReadText, environ: Mapping[str, str], base_dir: Path
+) -> tuple[str, str]:
+    has_file, has_env = "secret_file" in f.table, "secret_env" in f.table
+    if has_file == has_env:
+        raise f.fail("secret_file", "or secret_env: give exactly one")
+    field_name = "secret_env" if has_env else "secret_file"
+    if has_env:
+        name = f.text("secret_env", pattern=_ENV_NAME)
+        value = environ.get(name)
+        if value is None:
+            raise f.fail("secret_env", f"{name}: not set in the environment")
+        source = f"env {name}"
+    else:
+        path = f.path("secret_file", base_dir)
+        assert path is not None
+        try:
+            value = read_text(path)
+        except FileNotFoundError:
+            raise f.fail("secret_file", f"{path}: not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise f.fail("secret_file", f"{path}: cannot read ({_why(exc)})") from None
+        source = f"file {path}"
+    # A file's trailing newline is not part of the secret; the value is never echoed.
+    secret = value.strip("\r\n")
+    if not secret:
+        raise f.fail(field_name, f"{source.split(' ', 1)[1]}: the secret is empty")
+    if len(secret) > _SECRET_MAX or any(c in secret for c in "\r\n\x00;"):
+        raise f.fail(
+            field_name,
+            f"{source.split(' ', 1)[1]}: the secret is longer than {_SECRET_MAX} "
+            "or holds CR, LF, NUL or ';'",
+        )
+    return secret, source
+
+
+def _tls(value: object, f: _Fields, base_dir: Path) -> AmiTls | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise f.fail("tls", "must be a table ([node.tls])")
+    t = _Fields(value, f"{f.where}: tls")
+    t.check_keys(frozenset({"ca_file", "verify", "server_hostname"}))
+    hostname = t.optional_text("server_hostname")
+    if hostname is not None and not _HOST.fullmatch(hostname):
+        raise t.fail("server_hostname", f"{hostname!r} is not a host name")
+    return AmiTls(
+        ca_file=t.path("ca_file", base_dir),
+        verify=t.boolean("verify", True),
+        server_hostname=hostname,
+    )
+
+
+def _queue_log(value: object, f: _Fields, base_dir: Path) -> QueueLogSource:
+    if value is None:
+        raise f.fail("queue_log", 'is missing ({mode = "file", path = ...} or {mode = "shipped"})')
+    if not isinstance(value, dict):
+        raise f.fail("queue_log", "must be a table")
+    q = _Fields(value, f"{f.where}: queue_log")
+    mode = q.text("mode")
+    if mode == "file":
+        q.check_keys(frozenset({"mode", "path"}))
+        path = q.path("path", base_dir)
+        if path is None:
+            raise q.fail("path", 'is missing (mode "file")')
+        return QueueLogSource("file", path)
+    if mode == "shipped":
+        q.check_keys(frozenset({"mode"}))
+        return QueueLogSource("shipped")
+    raise q.fail("mode", f'{mode!r} must be "file" or "shipped"')
+
+
+def _trunk(table: dict[str, Any], index: int) -> Trunk:
+    name = table.get("name")
+    f = _Fields(table, f'trunk "{name}"' if isinstance(name, str) else f"trunk #{index + 1}")
+    f.check_keys(frozenset({"name", "match_ip"}))
+    try:
+        return Trunk(name=f.text("name"), match_ip=f.text("match_ip"))
+    except ConfigValueError as exc:
+        raise NodesConfigError(f"{SETTING}: {f.where}: {exc}") from None
