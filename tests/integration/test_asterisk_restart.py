@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from lab_node import lab_ami_node
 from service_helpers import AGENTS, HTTP_PORT, own_db, start_callctl, wait_healthy
 
 from ami import actions
@@ -34,7 +35,6 @@ from callctl.db import asyncpg_dsn
 from callctl.ingest.verify import format_report, verify
 from callctl.lab import asterisk, process, sipp
 from callctl.lab import lab as lab_module
-from callctl.runtime import lab_nodes
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ REASONS = {agent: ("break" if i < 17 else "小休") for i, agent in enumerate(AG
 
 
 async def _members(lab: Settings) -> dict[str, QueueMember]:
-    async with NodeConnection(lab_nodes(lab)[0], on_event=lambda e: None) as conn:
+    async with NodeConnection(lab_ami_node(lab), on_event=lambda e: None) as conn:
         await conn.wait_for_state(ConnectionState.CONNECTED, timeout_s=15)
         reply = await conn.action(actions.queue_status(queue="hotline"), timeout_s=15)
     return {e.interface: e for e in reply.events if isinstance(e, QueueMember)}
@@ -53,7 +53,7 @@ async def _members(lab: Settings) -> dict[str, QueueMember]:
 
 async def _pause_agents(lab: Settings, reasons: dict[str, str] | None) -> None:
     """Pause each agent with its reason, or unpause them all (``None``)."""
-    async with NodeConnection(lab_nodes(lab)[0], on_event=lambda e: None) as conn:
+    async with NodeConnection(lab_ami_node(lab), on_event=lambda e: None) as conn:
         await conn.wait_for_state(ConnectionState.CONNECTED, timeout_s=15)
         for agent in AGENTS:
             if reasons is None:

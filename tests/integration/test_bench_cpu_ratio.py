@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from callctl.settings import REPO_ROOT, Settings
+from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH = (sys.executable, "-m", "benchmarks.bench_cpu_ratio")
 
 
