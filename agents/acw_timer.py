@@ -56,7 +56,11 @@ def lines_by_queue(model: PbxModel) -> dict[str, set[str]]:
 def acw_caps(model: PbxModel) -> AcwCaps:
     """Each line's ``acw_max_s``; an ACW whose line is unknown gets the longest of them
     (never cut short), or kpi-definitions.md's default when there is no line."""
-    by_line = {line.number: line.acw_max_s for line in model.lines}
+    return line_caps({line.number: line.acw_max_s for line in model.lines})
+
+
+def line_caps(by_line: Mapping[str, int]) -> AcwCaps:
+    """The caps of these lines, with :func:`acw_caps`' default."""
     return AcwCaps.of(by_line, max(by_line.values(), default=FALLBACK_ACW_MAX_S))
 
 

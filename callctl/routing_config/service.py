@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.acw_timer import AcwLimits, acw_caps, acw_limits
+from agents.acw_timer import AcwLimits, acw_limits, line_caps
 from callctl.routing_config import repository
 from callctl.routing_config.apply import (
     AmiSession,
@@ -89,7 +89,10 @@ def routing_acw_caps(pool: Any, settings: Settings) -> AcwCapsLoader:
     service = RoutingService(pool, settings)
 
     async def load() -> AcwCaps:
-        return acw_caps(await service.model_in_force())
+        # From the document's lines alone: the KPIs need no node deployment (the API
+        # serves figures where no node is configured).
+        _, doc = await service.in_force()
+        return line_caps({line.number: line.acw_max_s for line in doc.lines})
 
     return load
 
