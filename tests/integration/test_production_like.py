@@ -396,6 +396,13 @@ async def test_two_nodes_behind_kamailio_one_killed_facts_and_kpis_match_queue_l
         assert "missing: 0  extra: 0  differing: 0" in summary, text
         assert f"queue_log entries: {per_node[node_id].offered} " in summary, text
 
+    # Without --queue-log/--shipped, verify takes each node's source from the nodes file.
+    for node_id, source_shown in (("a", str(cluster.a.queue_log)), ("b", "shipped:b")):
+        code, text = await run_cli(env, "verify", "--node", node_id)
+        assert code == 0, text
+        assert f"queue_log {source_shown} (node {node_id})" in text, text
+        assert "missing: 0  extra: 0  differing: 0" in text, text
+
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{HTTP_PORT}") as client:
         start = since
         end = datetime.fromtimestamp(window[1], UTC)
