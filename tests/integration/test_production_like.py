@@ -249,6 +249,14 @@ async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
+async def live_snapshot(token: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{HTTP_PORT}") as client:
+        r = await client.get("/api/v1/live", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
 async def api_counts(
     client: httpx.AsyncClient, token: str, start: datetime, end: datetime, node_id: str | None
 ) -> dict[str, int]:
@@ -348,6 +356,8 @@ async def test_two_nodes_behind_kamailio_one_killed_facts_and_kpis_match_queue_l
             assert node.kill(cluster.b)
             down_s = await links.first("b", "down", killed_at, timeout_s=10) - killed_at
             print(f"\nnode b down on the wallboard feed {down_s:.2f} s after SIGKILL")
+            live = await live_snapshot(token)
+            assert live["nodes_down"] == ["b"], live["nodes"]
             result = await calls
             calls_s = time.monotonic() - started
             open_on_b = open_entries(cluster.b.queue_log)
@@ -356,7 +366,8 @@ async def test_two_nodes_behind_kamailio_one_killed_facts_and_kpis_match_queue_l
             up_s = await links.first("b", "connected", restart_at, timeout_s=20) - restart_at
         finally:
             if calls is not None and not calls.done():
-                calls.cancel()
+                calls.cancel()  # run_callers kills its sipp when cancelled
+                await asyncio.gather(calls, return_exceptions=True)
             for proc in agents:
                 await sipp.stop_agents(proc)
             if links is not None:
@@ -377,7 +388,8 @@ async def test_two_nodes_behind_kamailio_one_killed_facts_and_kpis_match_queue_l
         "a": ["--queue-log", str(cluster.a.queue_log)],
         "b": ["--shipped"],
     }
-    deadline = time.monotonic() + 45
+    verify_from = time.monotonic()
+    deadline = verify_from + 45
     outputs: dict[str, str] = {}
     while True:
         codes = {}
@@ -388,6 +400,7 @@ async def test_two_nodes_behind_kamailio_one_killed_facts_and_kpis_match_queue_l
         if all(code == 0 for code in codes.values()) or time.monotonic() > deadline:
             break
         await asyncio.sleep(1)
+    print(f"verify clean {time.monotonic() - verify_from:.1f} s after b's restart")
     for node_id, text in outputs.items():
         print(f"verify --node {node_id}: {text.strip()}")
     for node_id, text in outputs.items():
