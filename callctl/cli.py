@@ -62,20 +62,33 @@ def _queue_log_source(args: argparse.Namespace) -> Path | Shipped | None:
     return path
 
 
+def _node_and_source(args: argparse.Namespace, settings: Settings) -> tuple[str, Path | Shipped]:
+    """The node and its queue_log: from ``CALLCTL_NODES_FILE`` when it is set."""
+    from callctl.ingest.queue_log.node_source import node_and_source
+    from callctl.nodes import load_nodes
+
+    nodes = None if settings.nodes_file is None else load_nodes(settings.nodes_file)
+    return node_and_source(
+        nodes,
+        args.node,
+        _queue_log_source(args),
+        fallback_node=settings.node_id,
+        fallback_path=settings.queue_log_file,
+    )
+
+
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from callctl.ingest.reconcile import run_reconcile_cli
 
-    return asyncio.run(
-        run_reconcile_cli(settings, args.since, node=args.node, source=_queue_log_source(args))
-    )
+    node, source = _node_and_source(args, settings)
+    return asyncio.run(run_reconcile_cli(settings, args.since, node=node, source=source))
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     from callctl.ingest.verify import run_verify_cli
 
-    return asyncio.run(
-        run_verify_cli(settings, args.since, node=args.node, source=_queue_log_source(args))
-    )
+    node, source = _node_and_source(args, settings)
+    return asyncio.run(run_verify_cli(settings, args.since, node=node, source=source))
 
 
 def _ship_queue_log(args: argparse.Namespace, settings: Settings) -> int:
@@ -155,11 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
             help="ISO date/time (Asia/Shanghai when no zone is given)",
         )
         cmd.add_argument(
-            "--node", type=_node_id, default=None, help="node id (default: the configured one)"
+            "--node",
+            type=_node_id,
+            default=None,
+            help="a node of CALLCTL_NODES_FILE (may be left out when it lists one node)",
         )
         source = cmd.add_mutually_exclusive_group()
         source.add_argument(
-            "--queue-log", type=Path, default=None, help="the node's queue_log file"
+            "--queue-log",
+            type=Path,
+            default=None,
+            help="the node's queue_log file (default: as the nodes file says)",
         )
         source.add_argument(
             "--shipped", action="store_true", help="read the node's shipped lines, not a file"

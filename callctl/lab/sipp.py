@@ -324,6 +324,11 @@ async def _run(cmd: list[str], screen_file: Path, timeout_s: float) -> SippResul
         proc.kill()
         await proc.wait()
         raise SippError(f"sipp ran past {timeout_s:.0f} s") from None
+    except BaseException:  # cancelled (a test failing): leave no sipp behind
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
     screen = await asyncio.to_thread(_read_screen, screen_file)
     if proc.returncode not in (0, 1) and not screen:
         raise SippError(
