@@ -28,17 +28,24 @@ _COUNT_FIELDS = (
 
 def round_half_up(value: Fraction, places: int = 2) -> Decimal:
     """``value`` rounded to ``places`` decimals, halves away from zero (ROUND_HALF_UP)."""
-    scale = 10**places
-    quotient, remainder = divmod(abs(value.numerator) * scale, value.denominator)
-    if 2 * remainder >= value.denominator:
+    return _round_ratio_half_up(value.numerator, value.denominator, places)
+
+
+def _round_ratio_half_up(numerator: int, denominator: int, places: int) -> Decimal:
+    """``numerator / denominator`` (denominator > 0) as ``round_half_up`` rounds it; the
+    ratio need not be in lowest terms (quotient and half test do not depend on that)."""
+    quotient, remainder = divmod(abs(numerator) * 10**places, denominator)
+    if 2 * remainder >= denominator:
         quotient += 1
-    sign = -1 if value < 0 else 1
-    return Decimal(sign * quotient).scaleb(-places)
+    return Decimal(-quotient if numerator < 0 else quotient).scaleb(-places)
 
 
 def as_percent(value: Fraction | None) -> Decimal | None:
     """A ratio as a percentage with two decimals: 7/10 -> Decimal('70.00')."""
-    return None if value is None else round_half_up(value * 100)
+    # Scaled by 100 in integers: a Fraction product would reduce by a gcd for nothing.
+    return (
+        None if value is None else _round_ratio_half_up(value.numerator * 100, value.denominator, 2)
+    )
 
 
 def as_seconds(value: Fraction | None) -> Decimal | None:

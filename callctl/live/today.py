@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from functools import lru_cache
+from operator import add, sub
 
 from callctl.facts.models import AcwInterval, Fact, QueueEntryFact
 from callctl.facts.to_kpi import EntryKey, entry_record
@@ -32,7 +33,7 @@ Figures = dict[str, int | float | None]
 """KPIs as shown (``kpi.presentation``), percentages and seconds as two-decimal numbers."""
 
 ZERO = KpiCounters()
-_FIELDS = tuple(f.name for f in fields(KpiCounters))
+_FIELD_KINDS = tuple((f.name, isinstance(f.default, tuple)) for f in fields(KpiCounters))
 
 
 def subtract(total: KpiCounters, part: KpiCounters) -> KpiCounters:
@@ -51,12 +52,15 @@ def shift(total: KpiCounters, old: KpiCounters, new: KpiCounters) -> KpiCounters
     if total == ZERO and old == ZERO:
         return new
     values: dict[str, int | tuple[int, ...]] = {}
-    for name in _FIELDS:
+    for name, is_tuple in _FIELD_KINDS:
         mine, out, into = getattr(total, name), getattr(old, name), getattr(new, name)
-        if isinstance(mine, tuple):
-            values[name] = tuple(a - b + c for a, b, c in zip(mine, out, into, strict=True))
-        else:
+        if not is_tuple:
             values[name] = mine - out + into
+        elif out == into:
+            # One entry's counters touch a bucket or two of each histogram at most.
+            values[name] = mine
+        else:
+            values[name] = tuple(map(add, map(sub, mine, out), into))
     return KpiCounters(**values)  # type: ignore[arg-type]
 
 
