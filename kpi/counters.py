@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from operator import add, sub
 
 from kpi.inputs import MAX_THRESHOLD_S, SURVEY_KEYS, EntryRecord, KpiParams
 from kpi.outcome import Outcome
@@ -91,6 +92,33 @@ class KpiCounters:
                 summed[f.name] = mine + theirs
         return KpiCounters(**summed)  # type: ignore[arg-type]
 
+    def replaced(self, old: KpiCounters, new: KpiCounters) -> KpiCounters:
+        """These counters with ``old`` (a part of them) replaced by ``new``, built once.
+
+        The live view does this on every fact. Counters built by the constructor
+        are checked; here each histogram still adds up to its count and keeps its
+        length by construction, so only what a wrong ``old`` would break is checked
+        (no counter may go negative), and the rest of the constructor is skipped.
+        """
+        if old == new:
+            return self
+        result = _new_counters(KpiCounters)
+        for name, is_tuple in _FIELD_KINDS:
+            mine, out, into = getattr(self, name), getattr(old, name), getattr(new, name)
+            if not is_tuple:
+                value = mine - out + into
+                if value < 0:
+                    raise ValueError(f"{name} must not be negative")
+            elif out == into:
+                # One entry's counters touch a bucket or two of each histogram at most.
+                value = mine
+            else:
+                value = tuple(map(add, map(sub, mine, out), into))
+                if min(value) < 0:
+                    raise ValueError(f"{name} must not be negative")
+            _put_counter(result, name, value)
+        return result
+
     @property
     def entries(self) -> int:
         """All entries with an outcome, before any short-abandon exclusion."""
@@ -126,6 +154,11 @@ _FIELD_KINDS: tuple[tuple[str, bool], ...] = tuple(
     (f.name, isinstance(f.default, tuple)) for f in fields(KpiCounters)
 )
 """Each counter's name and whether it is a tuple (histogram, survey keys), in field order."""
+
+
+# What a frozen dataclass's __init__ does, for ``replaced`` (which sets every field).
+_new_counters = object.__new__
+_put_counter = object.__setattr__
 
 
 def _check_threshold(threshold_s: int) -> None:

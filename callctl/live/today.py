@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from functools import lru_cache
-from operator import add, sub
 
 from callctl.facts.models import AcwInterval, Fact, QueueEntryFact
 from callctl.facts.to_kpi import EntryKey, entry_record
@@ -33,7 +32,6 @@ Figures = dict[str, int | float | None]
 """KPIs as shown (``kpi.presentation``), percentages and seconds as two-decimal numbers."""
 
 ZERO = KpiCounters()
-_FIELD_KINDS = tuple((f.name, isinstance(f.default, tuple)) for f in fields(KpiCounters))
 
 
 def subtract(total: KpiCounters, part: KpiCounters) -> KpiCounters:
@@ -44,24 +42,14 @@ def subtract(total: KpiCounters, part: KpiCounters) -> KpiCounters:
 def shift(total: KpiCounters, old: KpiCounters, new: KpiCounters) -> KpiCounters:
     """``total`` with ``old`` (contained in it) replaced by ``new``, built once.
 
-    A live entry changes a handful of sums on every fact; each ``KpiCounters`` built
-    checks all its counters, so this builds one instead of one per ``-`` and ``+``.
+    A live entry changes a handful of sums on every fact: this builds one
+    ``KpiCounters`` instead of one per ``-`` and ``+`` (``KpiCounters.replaced``).
     """
     if old == new:
         return total
     if total == ZERO and old == ZERO:
         return new
-    values: dict[str, int | tuple[int, ...]] = {}
-    for name, is_tuple in _FIELD_KINDS:
-        mine, out, into = getattr(total, name), getattr(old, name), getattr(new, name)
-        if not is_tuple:
-            values[name] = mine - out + into
-        elif out == into:
-            # One entry's counters touch a bucket or two of each histogram at most.
-            values[name] = mine
-        else:
-            values[name] = tuple(map(add, map(sub, mine, out), into))
-    return KpiCounters(**values)  # type: ignore[arg-type]
+    return total.replaced(old, new)
 
 
 def add_all(counters: Iterable[KpiCounters]) -> KpiCounters:

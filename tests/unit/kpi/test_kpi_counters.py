@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from kpi import (
     sum_counters,
 )
 from kpi.inputs import AcwCaps
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(KpiCounters))
 
 
 def random_entry(rng: random.Random) -> EntryRecord:
@@ -73,6 +76,38 @@ def test_sum_of_parts_equals_the_union(seed: int) -> None:
 
     assert summed == counters_from_entries(entries, params)
     assert kpis_from_counters(summed, params) == compute_kpis(entries, params)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_replacing_a_part_equals_building_the_counters_again(seed: int) -> None:
+    rng = random.Random(500 + seed)
+    params = random_params(rng)
+    kept = [random_entry(rng) for _ in range(rng.randint(0, 100))]
+    old = [random_entry(rng) for _ in range(rng.randint(0, 3))]
+    new = [random_entry(rng) for _ in range(rng.randint(0, 3))]
+    total = counters_from_entries(kept + old, params)
+
+    part, replacement = counters_from_entries(old, params), counters_from_entries(new, params)
+
+    replaced = total.replaced(part, replacement)
+
+    rebuilt = counters_from_entries(kept + new, params)
+    assert replaced == rebuilt
+    # Built without the constructor, yet a checked copy of it is equal (hence valid).
+    assert KpiCounters(**{name: getattr(replaced, name) for name in FIELD_NAMES}) == rebuilt
+    assert kpis_from_counters(replaced, params) == kpis_from_counters(rebuilt, params)
+
+
+def test_replacing_a_part_that_is_not_there_is_refused() -> None:
+    params = KpiParams()
+    one = counters_from_entries([EntryRecord(Outcome.ANSWERED, 3, talk_s=5)], params)
+    other = counters_from_entries([EntryRecord(Outcome.ABANDONED, 7)], params)
+    with pytest.raises(ValueError, match="abandoned must not be negative"):
+        one.replaced(other, KpiCounters())
+    # A histogram bucket alone going negative is refused too.
+    slower = counters_from_entries([EntryRecord(Outcome.ANSWERED, 9, talk_s=5)], params)
+    with pytest.raises(ValueError, match="answered_wait_hist must not be negative"):
+        one.replaced(slower, KpiCounters())
 
 
 @pytest.mark.parametrize("seed", range(20))
