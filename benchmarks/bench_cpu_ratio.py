@@ -68,17 +68,26 @@ def parse_node(text: str) -> BenchNode:
     return BenchNode(match["id"], int(match["pid"]), match["host"], int(match["port"]))
 
 
-def lab_node_and_postgres(settings: Settings) -> tuple[BenchNode, int | None]:
-    """The lab's node (brought up or reused) and its embedded PostgreSQL's pid."""
+@dataclass(frozen=True, slots=True)
+class LabRun:
+    """The lab (brought up or reused): its node, its PostgreSQL's pid and the settings
+    ``lab up`` produced for the service (database URL, nodes file, initial routing)."""
+
+    node: BenchNode
+    postgres_pid: int | None
+    env: dict[str, str]
+
+
+def lab_up(settings: Settings) -> LabRun:
     from callctl.lab import asterisk, postgres
     from callctl.lab import lab as lab_module
 
-    lab_module.up(settings)
+    report = lab_module.up(settings)
     pid = asterisk.running(lab_module.asterisk_paths(settings))
     if pid is None:
         raise SystemExit("bench: the lab's Asterisk is not running after `lab up`")
     node = BenchNode(settings.node_id, pid, settings.sip_host, settings.sip_port)
-    return node, postgres.running(lab_module.embedded_pg(settings))
+    return LabRun(node, postgres.running(lab_module.embedded_pg(settings)), report.env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,19 +453,26 @@ def main() -> None:
         parser.error("--cluster and --node exclude each other")
     postgres_pid = args.postgres_pid
     if args.cluster:
-        _, lab_pg = lab_node_and_postgres(settings)  # the lab's PostgreSQL
+        lab = lab_up(settings)  # the lab's PostgreSQL
+        database_url = settings.database_url or lab.env["CALLCTL_DATABASE_URL"]
         with lab_cluster_nodes(settings) as (nodes, cluster):
             args.agents = args.agents or cluster.agents
             args.trunk_ip = args.trunk_ip or CLUSTER_TRUNK_IP
-            with scratch_database(resolve_database_url(settings), "bench_cpu") as url:
-                asyncio.run(measure(url, nodes, postgres_pid or lab_pg, args, cluster))
+            with scratch_database(database_url, "bench_cpu") as url:
+                asyncio.run(measure(url, nodes, postgres_pid or lab.postgres_pid, args, cluster))
         return
     if args.node:
         nodes = args.node
     else:
-        lab_node, lab_pg = lab_node_and_postgres(settings)
-        nodes = [lab_node]
-        postgres_pid = postgres_pid or lab_pg
+        lab = lab_up(settings)
+        nodes = [lab.node]
+        postgres_pid = postgres_pid or lab.postgres_pid
+        # callctl serves the lab's node with what `lab up` produced, unless set already
+        settings = settings.model_copy(
+            update={"database_url": settings.database_url or lab.env["CALLCTL_DATABASE_URL"]}
+        )
+        for name, value in lab.env.items():
+            os.environ.setdefault(name, value)
     args.agents = args.agents or [(settings.agents_ip, 5060)]
     args.trunk_ip = args.trunk_ip or settings.trunk_ip
     with scratch_database(resolve_database_url(settings), "bench_cpu") as url:
