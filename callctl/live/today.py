@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from decimal import Decimal
 from functools import lru_cache
 
 from callctl.facts.models import AcwInterval, Fact, QueueEntryFact
@@ -26,7 +25,7 @@ from callctl.live.window import DayWindow, interval_start
 from kpi.counters import KpiCounters, counters_from_entries
 from kpi.definitions import kpis_from_counters
 from kpi.inputs import KpiParams
-from kpi.presentation import present_kpis
+from kpi.presentation import present_kpis_as_numbers
 
 Figures = dict[str, int | float | None]
 """KPIs as shown (``kpi.presentation``), percentages and seconds as two-decimal numbers."""
@@ -70,10 +69,7 @@ def figures(counters: KpiCounters, params: KpiParams) -> Figures:
 # fact that changes no counter (a caller still waiting) asks again for all of them.
 @lru_cache(maxsize=256)
 def _figures(counters: KpiCounters, params: KpiParams) -> Figures:
-    shown = present_kpis(kpis_from_counters(counters, params))
-    return {
-        name: float(value) if isinstance(value, Decimal) else value for name, value in shown.items()
-    }
+    return present_kpis_as_numbers(kpis_from_counters(counters, params))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from kpi import (
     sum_counters,
 )
 from kpi.inputs import AcwCaps
+from kpi.presentation import present_kpis, present_kpis_as_numbers, round_half_up
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(KpiCounters))
 
@@ -141,6 +142,34 @@ def test_counters_addition_is_associative_and_has_a_zero() -> None:
     assert (a + b) + c == a + (b + c)
     assert a + KpiCounters() == a
     assert sum_counters([]) == KpiCounters()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_figures_as_numbers_are_the_shown_decimals_as_floats(seed: int) -> None:
+    rng = random.Random(700 + seed)
+    params = random_params(rng)
+    entries = [random_entry(rng) for _ in range(rng.randint(0, 60))]
+    kpis = compute_kpis(entries, params)
+
+    numbers = present_kpis_as_numbers(kpis)
+
+    shown = present_kpis(kpis)
+    assert numbers.keys() == shown.keys()
+    for name, value in shown.items():
+        expected = float(value) if isinstance(value, Decimal) else value
+        assert numbers[name] == expected and type(numbers[name]) is type(expected), name
+
+
+def test_figures_as_numbers_round_halves_up() -> None:
+    # 1 of 8 answered: 12.5 %; waits 1 and 2 s: a mean of 1.5 s; 1/800: 0.125 %.
+    kpis = compute_kpis(
+        [EntryRecord(Outcome.ANSWERED, 1), EntryRecord(Outcome.ANSWERED, 2)]
+        + [EntryRecord(Outcome.TIMEOUT, 30)] * 14
+    )
+    numbers = present_kpis_as_numbers(kpis)
+    assert numbers["answer_rate"] == 12.5 and numbers["asa_s"] == 1.5
+    assert round_half_up(Fraction(1, 800) * 100) == Decimal("0.13")
+    assert as_percent(Fraction(1, 800)) == Decimal("0.13")
 
 
 def test_empty_window_gives_no_ratio_and_no_mean() -> None:
