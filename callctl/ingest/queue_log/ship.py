@@ -33,11 +33,15 @@ from callctl.ingest.queue_log.shipped import (
     insert_lines,
     lines_of_batch,
 )
-from callctl.ingest.queue_log.tail import DEFAULT_POLL_INTERVAL_S, QueueLogPosition, QueueLogTailer
+from callctl.ingest.queue_log.tail import QueueLogPosition, QueueLogTailer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SAVE_INTERVAL_S = 1.0
+DEFAULT_SHIP_POLL_INTERVAL_S = 0.5
+"""Between looks at the file while caught up. Each look that finds lines is one insert;
+the follower looks for shipped lines every second (``follow``), so looking at the file
+more often than every half second only adds inserts (and thread hops for the reads)."""
 
 _CONNECT_TIMEOUT_S = 5.0
 _COMMAND_TIMEOUT_S = 15.0
@@ -155,7 +159,7 @@ class QueueLogShipper:
         sink: PostgresLineSink,
         state: StateFile,
         *,
-        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        poll_interval_s: float = DEFAULT_SHIP_POLL_INTERVAL_S,
         retry_s: float = 1.0,
         save_interval_s: float = DEFAULT_SAVE_INTERVAL_S,
     ) -> None:
