@@ -9,11 +9,18 @@ callctl ÷ Asterisk ≤ 0.5. CPU time per process is meaningful on a shared mach
 load average is printed so that contention can be judged.
 
     flock /tmp/callctl-lab.lock .venv/bin/python -m benchmarks.bench_cpu_ratio \
-        [--calls-per-s 10] [--seconds 60] [--node ID=PID@HOST:PORT ...] [--py-spy OUT]
+        [--calls-per-s 10] [--seconds 60] [--cluster | --node ID=PID@HOST:PORT ...] \
+        [--py-spy OUT]
 
-Without ``--node``, the lab's one node (``callctl lab up``, reused when running).
-Several ``--node`` options measure several nodes, each with its own SIPp callers at
-the given rate; callctl must then be configured (environment) to watch them all.
+``--cluster`` is the issue's case: the lab's two-node cluster (``callctl.lab.cluster``,
+nodes a and b with Kamailio in front; started when not running, and stopped again
+afterwards if the benchmark started it), callctl serving both from the cluster's nodes
+file, and the callers sending ``--calls-per-s`` × 2 through Kamailio, whose round-robin
+dispatcher gives each node ``--calls-per-s``. Kamailio's CPU is printed apart and is not
+in the ratio. Without ``--cluster`` or ``--node``, the lab's one node (``callctl lab
+up``, reused when running). Several ``--node`` options measure several nodes, each with
+its own SIPp callers at the given rate; callctl must then be configured (environment) to
+watch them all.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -38,6 +47,7 @@ from callctl.db import asyncpg_dsn, resolve_database_url, scratch_database
 from callctl.settings import Settings
 
 TARGET_RATIO = 0.5
+CLUSTER_TRUNK_IP = "127.0.0.2"  # the callers' address in front of Kamailio
 _NODE = re.compile(r"(?P<id>[A-Za-z0-9_.-]{1,64})=(?P<pid>\d+)@(?P<host>[0-9.]+):(?P<port>\d+)")
 
 
@@ -58,17 +68,76 @@ def parse_node(text: str) -> BenchNode:
     return BenchNode(match["id"], int(match["pid"]), match["host"], int(match["port"]))
 
 
-def lab_node_and_postgres(settings: Settings) -> tuple[BenchNode, int | None]:
-    """The lab's node (brought up or reused) and its embedded PostgreSQL's pid."""
+@dataclass(frozen=True, slots=True)
+class LabRun:
+    """The lab (brought up or reused): its node, its PostgreSQL's pid and the settings
+    ``lab up`` produced for the service (database URL, nodes file, initial routing)."""
+
+    node: BenchNode
+    postgres_pid: int | None
+    env: dict[str, str]
+
+
+def lab_up(settings: Settings) -> LabRun:
     from callctl.lab import asterisk, postgres
     from callctl.lab import lab as lab_module
 
-    lab_module.up(settings)
+    report = lab_module.up(settings)
     pid = asterisk.running(lab_module.asterisk_paths(settings))
     if pid is None:
         raise SystemExit("bench: the lab's Asterisk is not running after `lab up`")
     node = BenchNode(settings.node_id, pid, settings.sip_host, settings.sip_port)
-    return node, postgres.running(lab_module.embedded_pg(settings))
+    return LabRun(node, postgres.running(lab_module.embedded_pg(settings)), report.env)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRun:
+    """The cluster's side of a run: callctl's settings for both nodes, where the callers
+    send (Kamailio) and Kamailio's pid (its CPU is shown apart)."""
+
+    env: dict[str, str]
+    proxy: str
+    proxy_pid: int | None
+    agents: list[tuple[str, int]] = field(default_factory=list)
+
+
+@contextmanager
+def lab_cluster_nodes(settings: Settings) -> Iterator[tuple[list[BenchNode], ClusterRun]]:
+    """The two-node cluster's nodes (brought up unless running, and then brought down at
+    the end) and what callctl and the callers need to use it."""
+    from callctl.lab import cluster as lab_cluster
+    from callctl.lab import node as lab_node
+    from callctl.lab import process
+
+    cluster = lab_cluster.lab_cluster(settings)
+    started = not all(lab_node.running(n) for n in cluster.nodes)
+    if started:
+        lab_cluster.up(settings, cluster)
+    try:
+        nodes = []
+        for n in cluster.nodes:
+            pid = lab_node.running(n)
+            if pid is None:
+                raise SystemExit(f"bench: cluster node {n.node_id} is not running")
+            nodes.append(BenchNode(n.node_id, pid, n.ip, n.sip_port))
+        env = {
+            "CALLCTL_NODES_FILE": str(lab_cluster.nodes_file(cluster)),
+            # The live view's lines and queues: node a's document (same lines and queues
+            # on both nodes; only the agents' contact addresses differ).
+            "CALLCTL_INITIAL_ROUTING_FILE": str(cluster.a.work_dir / "routing.json"),
+        }
+        yield (
+            nodes,
+            ClusterRun(
+                env=env,
+                proxy=f"{lab_cluster.KAMAILIO_IP}:5060",
+                proxy_pid=process.running_pid(cluster.front.pid_file, "kamailio"),
+                agents=[(n.agents_ip, 5060) for n in cluster.nodes],
+            ),
+        )
+    finally:
+        if started:
+            lab_cluster.down(cluster)
 
 
 def free_tcp_port() -> int:
@@ -81,9 +150,12 @@ def free_tcp_port() -> int:
 # --- callctl, the process under test ----------------------------------------------------------
 
 
-async def spawn_callctl(url: str, work: Path, http_port: int) -> asyncio.subprocess.Process:
+async def spawn_callctl(
+    url: str, work: Path, http_port: int, extra_env: dict[str, str]
+) -> asyncio.subprocess.Process:
     env = {
         **os.environ,
+        **extra_env,
         "CALLCTL_DATABASE_URL": url,
         "CALLCTL_SPOOL_DIR": str(work / "spool"),
         "CALLCTL_HTTP_PORT": str(http_port),
@@ -160,6 +232,30 @@ async def place_calls(
     return calls, result.counts.get("200 in", 0), result.failed
 
 
+async def place_calls_via_proxy(
+    proxy: str, nodes: int, args: argparse.Namespace, work: Path
+) -> tuple[int, int, int]:
+    """(calls, answered, failed) for callers sending every node's rate through Kamailio."""
+    from callctl.lab import sipp
+
+    rate = args.calls_per_s * nodes
+    calls = int(rate * args.seconds)
+    result = await sipp.run_callers(
+        sipp.CallerRun(
+            calls=calls,
+            rate_per_s=rate,
+            patience_s=30,
+            talk_s=600,
+            scenario="caller_via_proxy.xml",
+        ),
+        work_dir=work / "callers-proxy",
+        local_ip=args.trunk_ip,
+        remote=proxy,
+        timeout_s=args.seconds + 90,
+    )
+    return calls, result.counts.get("200 in", 0), result.failed
+
+
 async def start_profiler(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Process:
     py_spy = Path(sys.executable).with_name("py-spy")
     return await asyncio.create_subprocess_exec(
@@ -170,7 +266,11 @@ async def start_profiler(pid: int, seconds: float, out: Path) -> asyncio.subproc
 
 
 async def measure(
-    url: str, nodes: list[BenchNode], postgres_pid: int | None, args: argparse.Namespace
+    url: str,
+    nodes: list[BenchNode],
+    postgres_pid: int | None,
+    args: argparse.Namespace,
+    cluster: ClusterRun | None,
 ) -> None:
     from callctl.lab import sipp
 
@@ -188,13 +288,14 @@ async def measure(
             )
             for n, (ip, port) in enumerate(args.agents)
         ]
-        callctl = await spawn_callctl(url, work, http_port)
+        callctl = await spawn_callctl(url, work, http_port, cluster.env if cluster else {})
         try:
             async with httpx.AsyncClient(timeout=10) as client:
                 await wait_connected(client, base, len(nodes), timeout_s=60)
                 await settle(callctl.pid, args.settle_s)
-                await run_load(client, base, callctl.pid, nodes, postgres_pid, args, work)
+                await run_load(client, base, callctl.pid, nodes, postgres_pid, args, work, cluster)
                 print(await events_by_name(url))
+                print(await events_by_node(url))
         finally:
             callctl.send_signal(signal.SIGTERM)
             await asyncio.wait_for(callctl.wait(), 30)
@@ -213,11 +314,14 @@ async def run_load(
     postgres_pid: int | None,
     args: argparse.Namespace,
     work: Path,
+    cluster: ClusterRun | None,
 ) -> None:
     groups: dict[str, list[int]] = {"callctl": [callctl_pid]}
     groups |= {f"asterisk:{n.node_id}": [n.pid] for n in nodes}
     if postgres_pid is not None:
         groups["postgresql"] = [postgres_pid]
+    if cluster is not None and cluster.proxy_pid is not None:
+        groups["kamailio"] = [cluster.proxy_pid]
     profiler = None
     if args.py_spy:
         profiler = await start_profiler(callctl_pid, args.seconds, Path(args.py_spy))
@@ -226,7 +330,10 @@ async def run_load(
     main_before = proc_cpu.thread_ticks(callctl_pid).get(callctl_pid, 0)
     seeds_before = count_seeds(work)
     before = proc_cpu.sample(groups, time.monotonic())
-    results = await asyncio.gather(*(place_calls(n, args, work) for n in nodes))
+    if cluster is not None:
+        results = [await place_calls_via_proxy(cluster.proxy, len(nodes), args, work)]
+    else:
+        results = await asyncio.gather(*(place_calls(n, args, work) for n in nodes))
     await asyncio.sleep(1.0)  # the last events through the pipeline and the writers
     after = proc_cpu.sample(groups, time.monotonic())
     main_after = proc_cpu.thread_ticks(callctl_pid).get(callctl_pid, 0)
@@ -243,10 +350,11 @@ async def run_load(
     answered = sum(r[1] for r in results)
     failed = sum(r[2] for r in results)
     ids = ",".join(n.node_id for n in nodes)
+    route = f"through Kamailio {cluster.proxy}" if cluster else "directly to each node"
     print(
         f"load: {args.calls_per_s:g} calls/s per node for {args.seconds:g} s on "
-        f"{len(nodes)} node(s) [{ids}]: {calls} calls, {answered} answered, {failed} failed; "
-        f"{events:,.0f} AMI events at callctl ({events / window:,.0f}/s)"
+        f"{len(nodes)} node(s) [{ids}] {route}: {calls} calls, {answered} answered, "
+        f"{failed} failed; {events:,.0f} AMI events at callctl ({events / window:,.0f}/s)"
     )
     print(
         f"window {window:.1f} s; load average {load_before:.2f} → {load_after:.2f} "
@@ -258,9 +366,10 @@ async def run_load(
         if k.startswith("asterisk:")
     )
     pg = f"{cpu['postgresql']:.1f}" if "postgresql" in cpu else "n/a"
+    kam = f"  kamailio {cpu['kamailio']:.1f}" if "kamailio" in cpu else ""
     print(
         f"CPU, % of one core: callctl {cpu['callctl']:.1f}  asterisk {asterisk:.1f} "
-        f"({per_node})  postgresql {pg}"
+        f"({per_node})  postgresql {pg}{kam}"
     )
     main = 100.0 * (main_after - main_before) / proc_cpu.CLOCK_TICKS / window
     print(
@@ -292,6 +401,18 @@ async def events_by_name(url: str, limit: int = 12) -> str:
     return f"events stored: {total:,} in {len(rows)} kinds; {top}"
 
 
+async def events_by_node(url: str) -> str:
+    """AMI events callctl stored per node: both nodes' events flowed."""
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    try:
+        rows = await conn.fetch("SELECT node, count(*) AS n FROM ami_events GROUP BY node")
+    finally:
+        await conn.close()
+    return "events stored by node: " + ", ".join(
+        f"{r['node']} {r['n']:,}" for r in sorted(rows, key=lambda r: str(r["node"]))
+    )
+
+
 def count_seeds(work: Path) -> int:
     """Reconciles callctl ran (each is followed by a re-seed of the live view, logged)."""
     log = work / "callctl.log"
@@ -313,6 +434,11 @@ def main() -> None:
     parser.add_argument("--talk-s", type=float, default=1.0, help="agents talk this long")
     parser.add_argument("--settle-s", type=float, default=3.0, help="idle time after start")
     parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the lab's two-node cluster, calls through Kamailio (the issue's case)",
+    )
+    parser.add_argument(
         "--node", type=parse_node, action="append", help="ID=PID@SIP_HOST:PORT (repeat)"
     )
     parser.add_argument(
@@ -323,17 +449,34 @@ def main() -> None:
     parser.add_argument("--py-spy", default=None, help="record callctl with py-spy (raw)")
     args = parser.parse_args()
     settings = Settings()
+    if args.cluster and args.node:
+        parser.error("--cluster and --node exclude each other")
     postgres_pid = args.postgres_pid
+    if args.cluster:
+        lab = lab_up(settings)  # the lab's PostgreSQL
+        database_url = settings.database_url or lab.env["CALLCTL_DATABASE_URL"]
+        with lab_cluster_nodes(settings) as (nodes, cluster):
+            args.agents = args.agents or cluster.agents
+            args.trunk_ip = args.trunk_ip or CLUSTER_TRUNK_IP
+            with scratch_database(database_url, "bench_cpu") as url:
+                asyncio.run(measure(url, nodes, postgres_pid or lab.postgres_pid, args, cluster))
+        return
     if args.node:
-        nodes: list[BenchNode] = args.node
+        nodes = args.node
     else:
-        lab_node, lab_pg = lab_node_and_postgres(settings)
-        nodes = [lab_node]
-        postgres_pid = postgres_pid or lab_pg
+        lab = lab_up(settings)
+        nodes = [lab.node]
+        postgres_pid = postgres_pid or lab.postgres_pid
+        # callctl serves the lab's node with what `lab up` produced, unless set already
+        settings = settings.model_copy(
+            update={"database_url": settings.database_url or lab.env["CALLCTL_DATABASE_URL"]}
+        )
+        for name, value in lab.env.items():
+            os.environ.setdefault(name, value)
     args.agents = args.agents or [(settings.agents_ip, 5060)]
     args.trunk_ip = args.trunk_ip or settings.trunk_ip
     with scratch_database(resolve_database_url(settings), "bench_cpu") as url:
-        asyncio.run(measure(url, nodes, postgres_pid, args))
+        asyncio.run(measure(url, nodes, postgres_pid, args, None))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from operator import add, sub
 
 from kpi.inputs import MAX_THRESHOLD_S, SURVEY_KEYS, EntryRecord, KpiParams
 from kpi.outcome import Outcome
@@ -68,11 +69,12 @@ class KpiCounters:
             raise ValueError(f"abandoned_wait_hist must have {WAIT_BUCKETS} buckets")
         if len(self.survey_by_key) != len(SURVEY_KEYS):
             raise ValueError(f"survey_by_key must have {len(SURVEY_KEYS)} keys")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            values = value if isinstance(value, tuple) else (value,)
-            if any(v < 0 for v in values):
-                raise ValueError(f"{f.name} must not be negative")
+        # Every live change builds counters (``callctl.live.today.shift``): names and
+        # kinds are looked up once, and a tuple's smallest value is found in C.
+        for name, is_tuple in _FIELD_KINDS:
+            value = getattr(self, name)
+            if (min(value) if is_tuple else value) < 0:
+                raise ValueError(f"{name} must not be negative")
         if sum(self.answered_wait_hist) != self.answered:
             raise ValueError("answered_wait_hist does not add up to answered")
         if sum(self.abandoned_wait_hist) != self.abandoned:
@@ -81,14 +83,41 @@ class KpiCounters:
     def __add__(self, other: KpiCounters) -> KpiCounters:
         if not isinstance(other, KpiCounters):
             return NotImplemented
-        summed: dict[str, int | tuple[int, ...]] = {}
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(mine, tuple):
-                summed[f.name] = tuple(a + b for a, b in zip(mine, theirs, strict=True))
+        # The sum of two checked counters needs no check: nothing negative, each
+        # histogram the same length and adding up to its count (the live view adds
+        # its queues' counters on every change).
+        summed = _new_counters(KpiCounters)
+        for name, is_tuple in _FIELD_KINDS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            _put_counter(summed, name, tuple(map(add, mine, theirs)) if is_tuple else mine + theirs)
+        return summed
+
+    def replaced(self, old: KpiCounters, new: KpiCounters) -> KpiCounters:
+        """These counters with ``old`` (a part of them) replaced by ``new``, built once.
+
+        The live view does this on every fact. Counters built by the constructor
+        are checked; here each histogram still adds up to its count and keeps its
+        length by construction, so only what a wrong ``old`` would break is checked
+        (no counter may go negative), and the rest of the constructor is skipped.
+        """
+        if old == new:
+            return self
+        result = _new_counters(KpiCounters)
+        for name, is_tuple in _FIELD_KINDS:
+            mine, out, into = getattr(self, name), getattr(old, name), getattr(new, name)
+            if not is_tuple:
+                value = mine - out + into
+                if value < 0:
+                    raise ValueError(f"{name} must not be negative")
+            elif out == into:
+                # One entry's counters touch a bucket or two of each histogram at most.
+                value = mine
             else:
-                summed[f.name] = mine + theirs
-        return KpiCounters(**summed)  # type: ignore[arg-type]
+                value = tuple(map(add, map(sub, mine, out), into))
+                if min(value) < 0:
+                    raise ValueError(f"{name} must not be negative")
+            _put_counter(result, name, value)
+        return result
 
     @property
     def entries(self) -> int:
@@ -119,6 +148,17 @@ class KpiCounters:
 
     def survey_answers_in(self, keys: Iterable[int]) -> int:
         return sum(self.survey_by_key[key] for key in set(keys))
+
+
+_FIELD_KINDS: tuple[tuple[str, bool], ...] = tuple(
+    (f.name, isinstance(f.default, tuple)) for f in fields(KpiCounters)
+)
+"""Each counter's name and whether it is a tuple (histogram, survey keys), in field order."""
+
+
+# What a frozen dataclass's __init__ does, for ``replaced`` (which sets every field).
+_new_counters = object.__new__
+_put_counter = object.__setattr__
 
 
 def _check_threshold(threshold_s: int) -> None:

@@ -17,11 +17,14 @@ import itertools
 import json
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ami.events import AmiEvent
 from callctl.db import asyncpg_dsn
@@ -31,8 +34,20 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = ("node", "received_at", "seq", "name", "linkedid", "uniqueid", "headers")
 RawRow = tuple[str, datetime, int, str, str | None, str | None, str]
-# One encoder for the process: json.dumps with options builds a new one per call.
-_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def encode_headers(headers: Mapping[str, str]) -> str:
+    """An event's headers as JSON text for the ``jsonb`` column (UTF-8, not escaped).
+
+    Every event is encoded, on the reader's thread: orjson takes ~1 µs where the
+    standard library's encoder took ~9 µs. It takes a plain dict, and a frame's
+    headers are a read-only view of one (``ami.frames``), whose copy is cheapest.
+    """
+    plain = headers.copy() if isinstance(headers, MappingProxyType) else dict(headers)
+    try:
+        return orjson.dumps(plain).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate, which orjson refuses: as before
+        return json.dumps(plain, ensure_ascii=False)
 
 
 def raw_row(event: AmiEvent, seq: int) -> RawRow:
@@ -45,7 +60,7 @@ def raw_row(event: AmiEvent, seq: int) -> RawRow:
         event.name,
         headers.get("Linkedid"),
         headers.get("Uniqueid"),
-        _encode(dict(headers)),
+        encode_headers(headers),
     )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from decimal import Decimal
 from functools import lru_cache
 
 from callctl.facts.models import AcwInterval, Fact, QueueEntryFact
@@ -26,13 +25,12 @@ from callctl.live.window import DayWindow, interval_start
 from kpi.counters import KpiCounters, counters_from_entries
 from kpi.definitions import kpis_from_counters
 from kpi.inputs import KpiParams
-from kpi.presentation import present_kpis
+from kpi.presentation import present_kpis_as_numbers
 
 Figures = dict[str, int | float | None]
 """KPIs as shown (``kpi.presentation``), percentages and seconds as two-decimal numbers."""
 
 ZERO = KpiCounters()
-_FIELDS = tuple(f.name for f in fields(KpiCounters))
 
 
 def subtract(total: KpiCounters, part: KpiCounters) -> KpiCounters:
@@ -43,21 +41,14 @@ def subtract(total: KpiCounters, part: KpiCounters) -> KpiCounters:
 def shift(total: KpiCounters, old: KpiCounters, new: KpiCounters) -> KpiCounters:
     """``total`` with ``old`` (contained in it) replaced by ``new``, built once.
 
-    A live entry changes a handful of sums on every fact; each ``KpiCounters`` built
-    checks all its counters, so this builds one instead of one per ``-`` and ``+``.
+    A live entry changes a handful of sums on every fact: this builds one
+    ``KpiCounters`` instead of one per ``-`` and ``+`` (``KpiCounters.replaced``).
     """
     if old == new:
         return total
     if total == ZERO and old == ZERO:
         return new
-    values: dict[str, int | tuple[int, ...]] = {}
-    for name in _FIELDS:
-        mine, out, into = getattr(total, name), getattr(old, name), getattr(new, name)
-        if isinstance(mine, tuple):
-            values[name] = tuple(a - b + c for a, b, c in zip(mine, out, into, strict=True))
-        else:
-            values[name] = mine - out + into
-    return KpiCounters(**values)  # type: ignore[arg-type]
+    return total.replaced(old, new)
 
 
 def add_all(counters: Iterable[KpiCounters]) -> KpiCounters:
@@ -78,10 +69,7 @@ def figures(counters: KpiCounters, params: KpiParams) -> Figures:
 # fact that changes no counter (a caller still waiting) asks again for all of them.
 @lru_cache(maxsize=256)
 def _figures(counters: KpiCounters, params: KpiParams) -> Figures:
-    shown = present_kpis(kpis_from_counters(counters, params))
-    return {
-        name: float(value) if isinstance(value, Decimal) else value for name, value in shown.items()
-    }
+    return present_kpis_as_numbers(kpis_from_counters(counters, params))
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,9 +33,15 @@ from callctl.ingest.queue_log.shipped import (
     insert_lines,
     lines_of_batch,
 )
-from callctl.ingest.queue_log.tail import DEFAULT_POLL_INTERVAL_S, QueueLogPosition, QueueLogTailer
+from callctl.ingest.queue_log.tail import QueueLogPosition, QueueLogTailer
 
 log = logging.getLogger(__name__)
+
+DEFAULT_SAVE_INTERVAL_S = 1.0
+DEFAULT_SHIP_POLL_INTERVAL_S = 0.5
+"""Between looks at the file while caught up. Each look that finds lines is one insert;
+the follower looks for shipped lines every second (``follow``), so looking at the file
+more often than every half second only adds inserts (and thread hops for the reads)."""
 
 _CONNECT_TIMEOUT_S = 5.0
 _COMMAND_TIMEOUT_S = 15.0
@@ -153,8 +159,9 @@ class QueueLogShipper:
         sink: PostgresLineSink,
         state: StateFile,
         *,
-        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        poll_interval_s: float = DEFAULT_SHIP_POLL_INTERVAL_S,
         retry_s: float = 1.0,
+        save_interval_s: float = DEFAULT_SAVE_INTERVAL_S,
     ) -> None:
         self.node = check_node_id(node)
         self.path = path
@@ -163,6 +170,7 @@ class QueueLogShipper:
         self._state = state
         self._poll_interval_s = poll_interval_s
         self._retry_s = retry_s
+        self._save_interval_s = save_interval_s
 
     async def run(self) -> None:
         """Ship until cancelled."""
@@ -174,6 +182,9 @@ class QueueLogShipper:
             resume = None
         log.info("shipping queue_log %s of node %s from %s", self.path, self.node, resume)
         tailer = QueueLogTailer(self.path, resume=resume, poll_interval_s=self._poll_interval_s)
+        unsaved: QueueLogPosition | None = None
+        saved_at = float("-inf")
+        loop = asyncio.get_running_loop()
         try:
             async for batch in tailer.batches():
                 lines = lines_of_batch(batch)
@@ -181,10 +192,25 @@ class QueueLogShipper:
                     self.stats.inserted += await self._deliver(lines)
                     self.stats.lines += len(lines)
                 self.stats.batches += 1
-                await asyncio.to_thread(self._state.save, batch.position)
+                # Saved (write, fsync, rename, fsync) at most every save_interval_s: under
+                # load a batch comes every poll. A crash then ships again what came since
+                # the last save, which the lines' key makes harmless.
+                unsaved = batch.position
+                if loop.time() - saved_at >= self._save_interval_s:
+                    await asyncio.to_thread(self._state.save, unsaved)
+                    unsaved, saved_at = None, loop.time()
         finally:
+            if unsaved is not None:
+                self._save_at_exit(unsaved)
             await tailer.close()
             await self._sink.close()
+
+    def _save_at_exit(self, position: QueueLogPosition) -> None:
+        # Synchronous: the task may be cancelled already, and this is its last step.
+        try:
+            self._state.save(position)
+        except OSError as exc:
+            log.warning("queue_log %s: position not saved at exit (%s)", self.path, exc)
 
     async def _deliver(self, lines: list[ShippedLine]) -> int:
         while True:

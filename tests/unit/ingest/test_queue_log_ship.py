@@ -3,13 +3,18 @@ shipped lines, which must equal the fold of the file they came from."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from callctl.ingest.queue_log.fold import fold_file, fold_lines
 from callctl.ingest.queue_log.ship import (
+    PostgresLineSink,
+    QueueLogShipper,
     ShipperState,
     StateFile,
     StateFileError,
@@ -18,6 +23,7 @@ from callctl.ingest.queue_log.ship import (
 )
 from callctl.ingest.queue_log.shipped import (
     InvalidNodeIdError,
+    ShippedLine,
     check_node_id,
     lines_of_batch,
 )
@@ -140,3 +146,57 @@ def test_fold_of_shipped_lines_in_two_batches_keeps_the_folder_state() -> None:
 def test_agent_lines_before_a_window_restore_a_pause() -> None:
     window = fold_lines(Path("x"), "lab", [PAUSE_CN.decode().rstrip("\n")], [])
     assert any(type(f).__name__ == "AgentStateInterval" for f in window.facts)
+
+
+class _MemorySink(PostgresLineSink):
+    """Keeps the lines it is sent (the shipper's loop without a database)."""
+
+    def __init__(self) -> None:
+        super().__init__("postgresql://unused@127.0.0.1/unused", "node-b")
+        self.lines: list[ShippedLine] = []
+
+    async def send(self, lines: list[ShippedLine]) -> int:
+        self.lines += lines
+        return len(lines)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_position_saved_at_most_every_interval_and_at_exit(tmp_path: Path) -> None:
+    path = tmp_path / "queue_log"
+    path.write_bytes(ENTER)
+    state = StateFile(tmp_path / "ship.state", "node-b")
+    sink = _MemorySink()
+    shipper = QueueLogShipper(
+        "node-b", path, sink, state, poll_interval_s=0.01, save_interval_s=3600
+    )
+    task = asyncio.create_task(shipper.run())
+    try:
+        await _until(lambda: shipper.stats.lines == 1)
+        first = state.load()
+        assert first is not None and first.offset == len(ENTER)
+        with path.open("ab") as log_file:
+            log_file.write(CONNECT)
+        await _until(lambda: shipper.stats.lines == 2)
+        with path.open("ab") as log_file:
+            log_file.write(COMPLETE)
+        await _until(lambda: shipper.stats.lines == 3)
+        assert state.load() == first  # two batches since: not saved again yet
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    last = state.load()
+    assert last is not None and last.offset == len(ENTER + CONNECT + COMPLETE)
+    assert [line.end_offset for line in sink.lines] == [
+        len(ENTER),
+        len(ENTER + CONNECT),
+        len(ENTER + CONNECT + COMPLETE),
+    ]

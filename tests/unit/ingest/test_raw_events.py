@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 
 from ami.events import parse_event
 from ami.frames import Frame
-from callctl.ingest.raw_events import expired_partitions, month_start, months_before, raw_row
+from callctl.ingest.raw_events import (
+    encode_headers,
+    expired_partitions,
+    month_start,
+    months_before,
+    raw_row,
+)
 
 
 def test_raw_row_keeps_headers_and_ids() -> None:
@@ -24,7 +32,17 @@ def test_raw_row_keeps_headers_and_ids() -> None:
     node, received_at, seq, name, linkedid, uniqueid, headers = raw_row(event, 7)
     assert (node, seq, name, linkedid, uniqueid) == ("lab", 7, "QueueCallerJoin", "1.5", "1.5")
     assert received_at == datetime.fromtimestamp(1795291045.5, UTC)
-    assert '"CallerIDName": "张三丰"' in headers
+    assert json.loads(headers) == dict(frame.headers)
+    assert "张三丰" in headers  # stored as UTF-8, not as \u escapes
+
+
+def test_headers_orjson_refuses_are_encoded_as_before() -> None:
+    headers = {"Event": "UserEvent", "Data": "a\udc80b"}  # a lone surrogate
+    assert json.loads(encode_headers(headers)) == headers
+    # A view and a plain dict give the same text.
+    plain = {"Event": "Hangup", "CallerIDName": "市民"}
+    assert encode_headers(MappingProxyType(plain)) == encode_headers(plain)
+    assert json.loads(encode_headers(plain)) == plain
 
 
 def test_retention_window() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections.abc import Callable
@@ -26,6 +27,9 @@ from kpi import (
     sum_counters,
 )
 from kpi.inputs import AcwCaps
+from kpi.presentation import present_kpis, present_kpis_as_numbers, round_half_up
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(KpiCounters))
 
 
 def random_entry(rng: random.Random) -> EntryRecord:
@@ -75,6 +79,38 @@ def test_sum_of_parts_equals_the_union(seed: int) -> None:
     assert kpis_from_counters(summed, params) == compute_kpis(entries, params)
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_replacing_a_part_equals_building_the_counters_again(seed: int) -> None:
+    rng = random.Random(500 + seed)
+    params = random_params(rng)
+    kept = [random_entry(rng) for _ in range(rng.randint(0, 100))]
+    old = [random_entry(rng) for _ in range(rng.randint(0, 3))]
+    new = [random_entry(rng) for _ in range(rng.randint(0, 3))]
+    total = counters_from_entries(kept + old, params)
+
+    part, replacement = counters_from_entries(old, params), counters_from_entries(new, params)
+
+    replaced = total.replaced(part, replacement)
+
+    rebuilt = counters_from_entries(kept + new, params)
+    assert replaced == rebuilt
+    # Built without the constructor, yet a checked copy of it is equal (hence valid).
+    assert KpiCounters(**{name: getattr(replaced, name) for name in FIELD_NAMES}) == rebuilt
+    assert kpis_from_counters(replaced, params) == kpis_from_counters(rebuilt, params)
+
+
+def test_replacing_a_part_that_is_not_there_is_refused() -> None:
+    params = KpiParams()
+    one = counters_from_entries([EntryRecord(Outcome.ANSWERED, 3, talk_s=5)], params)
+    other = counters_from_entries([EntryRecord(Outcome.ABANDONED, 7)], params)
+    with pytest.raises(ValueError, match="abandoned must not be negative"):
+        one.replaced(other, KpiCounters())
+    # A histogram bucket alone going negative is refused too.
+    slower = counters_from_entries([EntryRecord(Outcome.ANSWERED, 9, talk_s=5)], params)
+    with pytest.raises(ValueError, match="answered_wait_hist must not be negative"):
+        one.replaced(slower, KpiCounters())
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_thresholds_read_from_counters_match_a_direct_count(seed: int) -> None:
     rng = random.Random(1000 + seed)
@@ -106,6 +142,34 @@ def test_counters_addition_is_associative_and_has_a_zero() -> None:
     assert (a + b) + c == a + (b + c)
     assert a + KpiCounters() == a
     assert sum_counters([]) == KpiCounters()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_figures_as_numbers_are_the_shown_decimals_as_floats(seed: int) -> None:
+    rng = random.Random(700 + seed)
+    params = random_params(rng)
+    entries = [random_entry(rng) for _ in range(rng.randint(0, 60))]
+    kpis = compute_kpis(entries, params)
+
+    numbers = present_kpis_as_numbers(kpis)
+
+    shown = present_kpis(kpis)
+    assert numbers.keys() == shown.keys()
+    for name, value in shown.items():
+        expected = float(value) if isinstance(value, Decimal) else value
+        assert numbers[name] == expected and type(numbers[name]) is type(expected), name
+
+
+def test_figures_as_numbers_round_halves_up() -> None:
+    # 1 of 8 answered: 12.5 %; waits 1 and 2 s: a mean of 1.5 s; 1/800: 0.125 %.
+    kpis = compute_kpis(
+        [EntryRecord(Outcome.ANSWERED, 1), EntryRecord(Outcome.ANSWERED, 2)]
+        + [EntryRecord(Outcome.TIMEOUT, 30)] * 14
+    )
+    numbers = present_kpis_as_numbers(kpis)
+    assert numbers["answer_rate"] == 12.5 and numbers["asa_s"] == 1.5
+    assert round_half_up(Fraction(1, 800) * 100) == Decimal("0.13")
+    assert as_percent(Fraction(1, 800)) == Decimal("0.13")
 
 
 def test_empty_window_gives_no_ratio_and_no_mean() -> None:
