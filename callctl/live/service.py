@@ -42,6 +42,33 @@ def build_live_hub(
     return LiveHub(state, clock=clock)
 
 
+# What reading the routing config in force can raise: the live view then keeps what it
+# had and tries again at the next turn.
+_ROUTING_READ_ERRORS = (
+    OSError,
+    ValueError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ReportedError,
+)
+
+
+class _Every:
+    """True at the first call, then once ``every_s`` has passed since the last true."""
+
+    def __init__(self, every_s: float) -> None:
+        self._every_s = every_s
+        self._last: float | None = None
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self._every_s:
+            return False
+        self._last = now
+        return True
+
+
 class LiveService:
     """Keeps ``hub`` seeded from the database and rolled over at midnight."""
 
@@ -60,13 +87,11 @@ class LiveService:
     ) -> None:
         self.hub = hub
         self._lines = lines
-        self._lines_every_s = lines_every_s
-        self._lines_at = float("-inf")
+        self._lines_due = _Every(lines_every_s)
         self._pipeline = pipeline
         self._url = database_url
         self._acw_caps = acw_caps
-        self._caps_every_s = caps_every_s
-        self._caps_read_at: float | None = None
+        self._caps_due = _Every(caps_every_s)
         self._tick_s = tick_s
         self._retry_s = retry_s
         self._task: asyncio.Task[None] | None = None
@@ -90,13 +115,11 @@ class LiveService:
 
     async def refresh_lines(self) -> None:
         """Lines and queues come from the routing config in force (it can change)."""
-        now = time.monotonic()
-        if self._lines is None or now - self._lines_at < self._lines_every_s:
+        if self._lines is None or not self._lines_due():
             return
-        self._lines_at = now
         try:
             lines = dict(await self._lines())
-        except (OSError, ValueError, asyncpg.PostgresError, TimeoutError, ReportedError) as exc:
+        except _ROUTING_READ_ERRORS as exc:  # the live view keeps its last lines
             log.warning("live: reading the lines of the routing config failed (%s)", exc)
             return
         if lines != self.hub.state.lines:
@@ -120,16 +143,13 @@ class LiveService:
             await asyncio.sleep(self._tick_s)
 
     async def _read_caps(self) -> None:
-        now = time.monotonic()
-        if self._caps_read_at is not None and now - self._caps_read_at < self._caps_every_s:
+        if not self._caps_due():
             return
         try:
             caps = await self._acw_caps()
-        except Exception as exc:  # the live view keeps its last caps; never stops for this
+        except _ROUTING_READ_ERRORS as exc:  # the live view keeps its last caps
             log.warning("live: reading the lines' acw_max_s failed (%s); will retry", exc)
             return
-        finally:
-            self._caps_read_at = now
         self.hub.set_acw_caps(caps)
 
     async def _seed(self) -> None:
