@@ -210,12 +210,15 @@ class IngestPipeline:
         )
 
     def _after_restart(self, event: AmiEvent, normalizer: AmiNormalizer) -> None:
-        """The node restarted (issue 12): reconcile from queue_log once the AMI facts of
-        the restart are written, so that QUEUESTART's exact time is what stays."""
+        """The node restarted (issue 12): for a node without a queue_log follower,
+        reconcile from queue_log once the AMI facts of the restart are written, so that
+        QUEUESTART's exact time is what stays."""
         restarts = normalizer.stats.restarts
         if restarts <= self._restarts_seen.get(event.node, 0):
             return
         self._restarts_seen[event.node] = restarts
+        if event.node in self.followers:
+            return  # its follower folds QUEUESTART as it is written: nothing to reconcile
         at = datetime.fromtimestamp(event.received_at, UTC)
         self._gaps.put_nowait(PendingGap(event.node, at, at, "restart"))
 
