@@ -42,6 +42,7 @@ from ami.errors import (
     LoginFailedError,
     NotConnectedError,
     PingTimeoutError,
+    TlsVerificationError,
 )
 from ami.events import (
     AmiEvent,
@@ -243,6 +244,9 @@ class NodeConnection:
         # True while the node's last Login was refused (a wrong user or secret): the link
         # is up but useless, which /health and the startup check report as such.
         self.login_refused = False
+        # Why the node's last TLS handshake failed (an unknown CA, a wrong name), or None:
+        # retrying cannot help until the settings change, so it is reported, not hidden.
+        self.tls_failure: str | None = None
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -379,14 +383,20 @@ class NodeConnection:
         self._booted.clear()
         # Every session starts with a resync; a FullyBooted sent at login merges into it.
         self._resync_wanted.set()
-        async with asyncio.timeout(node.connect_timeout):
-            _, protocol = await loop.create_connection(
-                lambda: AmiProtocol(node.node_id, self._deliver),
-                node.host,
-                node.port,
-                ssl=node.tls_context,
-                server_hostname=(node.server_hostname or node.host) if node.tls_context else None,
-            )
+        try:
+            async with asyncio.timeout(node.connect_timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: AmiProtocol(node.node_id, self._deliver),
+                    node.host,
+                    node.port,
+                    ssl=node.tls_context,
+                    server_hostname=(node.server_hostname or node.host)
+                    if node.tls_context
+                    else None,
+                )
+        except ssl.SSLError as exc:
+            raise self._tls_failed(exc) from exc
+        self.tls_failure = None
         self._protocol = protocol
         login = actions.login(node.username, node.secret, node.event_mask)
         reply = await protocol.request(login, self._next_action_id(), node.action_timeout)
@@ -430,6 +440,20 @@ class NodeConnection:
             self._gap_from = protocol.last_received_at
         protocol.abort()
         return was_logged_in
+
+    def _tls_failed(self, exc: ssl.SSLError) -> TlsVerificationError:
+        node = self._node
+        why = getattr(exc, "verify_message", None) or exc.reason or str(exc)
+        self.tls_failure = f"TLS verification failed: {why}"
+        log.error(
+            "node %s: AMI TLS verification failed on %s:%s (%s): check its [node.tls] "
+            "ca_file and server_hostname",
+            node.node_id,
+            node.host,
+            node.port,
+            why,
+        )
+        return TlsVerificationError(f"node {node.node_id}: {self.tls_failure}")
 
     def _log_session_end(self, exc: BaseException) -> str:
         causes = list(_leaves(exc))

@@ -17,7 +17,12 @@ from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
 from callctl.routing_config import api as routing_api
-from callctl.routing_config.service import routing_acw_caps, routing_acw_limits, routing_lines
+from callctl.routing_config.service import (
+    routing_acw_caps,
+    routing_acw_limits,
+    routing_homed_elsewhere,
+    routing_lines,
+)
 from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
 from callctl.web import pages
@@ -74,6 +79,7 @@ def create_app(
                 acw_caps=app.state.acw_caps,
                 acw_limits=routing_acw_limits(app.state.db, settings),
                 lines=routing_lines(app.state.db, settings),
+                homed_elsewhere=routing_homed_elsewhere(app.state.db, settings),
             )
             if watched is not None
             else None

@@ -16,11 +16,13 @@ from functools import cache
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _DIGITS = re.compile(r"^[0-9]{3,20}$")
 _AGENT_ID = re.compile(r"^[0-9]{2,10}$")
+_NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # as CALLCTL_NODES_FILE's node ids
 _SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{12,128}$")
 # A display name: letters (any script, e.g. Chinese), digits, spaces and a little
 # punctuation; never quotes, separators, comment characters or control characters.
 _DISPLAY = re.compile(r"^[\w .·()（）-]{1,40}$")
 _TIMEZONE = re.compile(r"^[A-Za-z]+(?:/[A-Za-z0-9_+-]+){0,2}$")
+_FILE = re.compile(r"^/[A-Za-z0-9._/-]{1,255}$")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _SOUND = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}(?:/[a-z0-9][a-z0-9_-]{0,63})?$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -112,6 +114,13 @@ def check_ipv4(field_name: str, value: str) -> str:
         ipaddress.IPv4Address(value)
     except ValueError as exc:
         raise ConfigValueError(field_name, value, "not an IPv4 address") from exc
+    return value
+
+
+def check_file(field_name: str, value: str) -> str:
+    """An absolute file path safe in any config file: no spaces, quotes, ';' or '..'."""
+    if not _FILE.fullmatch(value) or ".." in value.split("/"):
+        raise ConfigValueError(field_name, value, "an absolute path of [A-Za-z0-9._/-], no '..'")
     return value
 
 
@@ -262,10 +271,16 @@ class Agent:
     static_contact_ip: str | None = None
     static_contact_port: int = 5060
     static_member: bool = False
+    # The node its softphone registers with, where its commands go (None: the only node).
+    home_node: str | None = None
 
     def __post_init__(self) -> None:
         if not _AGENT_ID.fullmatch(self.agent_id):
             raise ConfigValueError("agent.agent_id", self.agent_id, "must be 2-10 digits")
+        if self.home_node is not None and not _NODE_ID.fullmatch(self.home_node):
+            raise ConfigValueError(
+                "agent.home_node", self.home_node, "must match [A-Za-z0-9_-]{1,32}"
+            )
         check_display("agent.name", self.name)
         check_secret("agent.password", self.password)
         if self.static_contact_ip is not None:
@@ -328,17 +343,37 @@ class AmiUser:
 
 
 @dataclass(frozen=True, slots=True)
+class AmiTlsListener:
+    """AMI over TLS beside the plain listener (manager.conf ``tlsenable``), on the same
+    address: the certificate and its key as files Asterisk reads (absolute paths)."""
+
+    port: int
+    cert_file: str
+    key_file: str
+
+    def __post_init__(self) -> None:
+        check_range("network.ami_tls.port", self.port, 1, 65535)
+        check_file("network.ami_tls.cert_file", self.cert_file)
+        check_file("network.ami_tls.key_file", self.key_file)
+
+
+@dataclass(frozen=True, slots=True)
 class Network:
     ami_bind: str = "127.0.0.1"
     ami_port: int = 5038
     sip_bind: str = "127.0.0.1"
     sip_port: int = 5060
+    ami_tls: AmiTlsListener | None = None
 
     def __post_init__(self) -> None:
         check_ipv4("network.ami_bind", self.ami_bind)
         check_ipv4("network.sip_bind", self.sip_bind)
         check_range("network.ami_port", self.ami_port, 1, 65535)
         check_range("network.sip_port", self.sip_port, 1, 65535)
+        if self.ami_tls is not None and self.ami_tls.port == self.ami_port:
+            raise ConfigValueError(
+                "network.ami_tls.port", self.ami_tls.port, "must differ from the plain AMI port"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from routing.model import (
     OWN_BAND_MAX,
     Agent,
     Line,
+    Network,
     PauseReason,
     PbxModel,
     Queue,
@@ -249,6 +250,20 @@ def render_feature_codes(reasons: tuple[PauseReason, ...]) -> str:
     )
 
 
+def render_ami_tls(network: Network) -> str:
+    """manager.conf's TLS listener, on the plain listener's address (values validated
+    by ``AmiTlsListener``); nothing when the node has none."""
+    tls = network.ami_tls
+    if tls is None:
+        return ""
+    return (
+        "tlsenable = yes\n"
+        f"tlsbindaddr = {network.ami_bind}:{tls.port}\n"
+        f"tlscertfile = {tls.cert_file}\n"
+        f"tlsprivatekey = {tls.key_file}\n"
+    )
+
+
 def template_values(model: PbxModel, layout: NodeLayout) -> dict[str, str]:
     system_name = "" if layout.system_name is None else f"systemname = {layout.system_name}\n"
     return {
@@ -265,6 +280,7 @@ def template_values(model: PbxModel, layout: NodeLayout) -> dict[str, str]:
         "ami_username": model.ami.username,
         "ami_secret": model.ami.secret,
         "ami_permit": model.ami.permit_ip,
+        "ami_tls_options": render_ami_tls(model.network),
         "sip_bind": model.network.sip_bind,
         "sip_port": str(model.network.sip_port),
         "trunks": "".join(render_trunk(t) for t in model.trunks),

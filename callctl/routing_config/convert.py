@@ -95,6 +95,7 @@ def _agent(doc: AgentDoc, queues: tuple[Queue, ...]) -> Agent:
         static_contact_ip=doc.static_contact_ip,
         static_contact_port=doc.static_contact_port,
         static_member=doc.static_member,
+        home_node=doc.home_node,
     )
 
 
@@ -183,6 +184,7 @@ def from_model(model: PbxModel) -> RoutingDoc:
                 static_contact_ip=a.static_contact_ip,
                 static_contact_port=a.static_contact_port,
                 static_member=a.static_member,
+                home_node=a.home_node,
             )
             for a in model.agents
         ],

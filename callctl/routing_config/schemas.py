@@ -74,6 +74,12 @@ class AgentPublic(_Doc):
     static_contact_ip: str | None = Field(default=None, max_length=15)
     static_contact_port: int = 5060
     static_member: bool = False
+    home_node: str | None = Field(
+        default=None,
+        max_length=32,
+        description="归属节点 · home node: the id of the node (CALLCTL_NODES_FILE) its softphone "
+        "registers with, where its login and pause commands go; may be left out with one node",
+    )
 
 
 class AgentDoc(AgentPublic):

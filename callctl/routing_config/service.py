@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.acw_timer import AcwLimits, acw_limits, line_caps
+from agents.home import check_home_nodes, homed_elsewhere
 from callctl.routing_config import repository
 from callctl.routing_config.apply import (
     AmiSession,
@@ -59,6 +60,10 @@ class RoutingService:
                 )
                 for target in self.targets(self.settings)
             ]
+            # Agents' home nodes must be configured nodes (the same on every node's model).
+            if changes:
+                node_ids = [c.target.node.node_id for c in changes]
+                check_home_nodes(changes[0].model.agents, node_ids)
             version = await repository.add_version(self.pool, new_doc, user_id, change)
             try:
                 await apply_to_nodes(changes, session=self.session)
@@ -80,6 +85,22 @@ def routing_acw_limits(pool: Any, settings: Settings) -> Callable[[], Awaitable[
         return acw_limits(await service.model_in_force())
 
     return load
+
+
+def routing_homed_elsewhere(
+    pool: Any, settings: Settings
+) -> Callable[[str], Callable[[], Awaitable[frozenset[str]]]]:
+    """For a node: a loader of the interfaces of the agents homed on another node (the
+    restorer does not log them in again there)."""
+    service = RoutingService(pool, settings)
+
+    def for_node(node_id: str) -> Callable[[], Awaitable[frozenset[str]]]:
+        async def load() -> frozenset[str]:
+            return homed_elsewhere((await service.model_in_force()).agents, node_id)
+
+        return load
+
+    return for_node
 
 
 def routing_acw_caps(pool: Any, settings: Settings) -> AcwCapsLoader:
