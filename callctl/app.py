@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from agents import api as agent_api
 from callctl.api import facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
+from callctl.assessment import api as assessment_api
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(users.router)
     app.include_router(facts.router)
     app.include_router(kpis.router)
+    app.include_router(assessment_api.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
     app.include_router(wallboard_ws.router)

@@ -1,0 +1,284 @@
+"""GET /api/v1/assessments/{scheme}/{month} over a generated month in a real PostgreSQL.
+
+The month is written the way ``benchmarks/bench_kpi_month.py`` writes one (rows
+inserted into ``queue_entries``, fact triggers on), in a month and line of its own,
+with calls that time out of queue ``q1`` and are answered in the overflow queue
+``q2``: Haikou counts those callers once. Shenyang's outage exclusion drops a marked
+day only where that day missed the pass line.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+
+from callctl.auth.roles import Role
+from callctl.db import asyncpg_dsn
+
+pytestmark = pytest.mark.db
+
+MakeToken = Callable[..., Awaitable[str]]
+TZ = ZoneInfo("Asia/Shanghai")
+
+_INSERT = """
+INSERT INTO queue_entries (node, callid, queue, seq, line, entered_at, outcome, wait_s,
+                           ended_wait_at, agent, ring_attempts, talk_s, hangup_side,
+                           completed_at, source)
+VALUES ($1, $2, $3, 1, $4, $5::timestamptz, $6, $7::int,
+        $5::timestamptz + $7::int * interval '1 second', $8,
+        CASE WHEN $6 = 'answered' THEN 1 ELSE 0 END, $9::int,
+        CASE WHEN $6 = 'answered' THEN 'caller' END,
+        CASE WHEN $6 = 'answered'
+             THEN $5::timestamptz + ($7::int + $9::int) * interval '1 second' END, 'ami')
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DayPlan:
+    direct: int
+    """Answered in q1 within 5 s."""
+    overflow: int
+    """Timed out of q1 after 30 s, answered in q2 within 5 s."""
+    abandoned: int
+
+    @property
+    def entries(self) -> int:
+        return self.direct + 2 * self.overflow + self.abandoned
+
+    @property
+    def calls(self) -> int:
+        return self.direct + self.overflow + self.abandoned
+
+    @property
+    def answered(self) -> int:
+        return self.direct + self.overflow
+
+
+NORMAL = DayPlan(direct=90, overflow=6, abandoned=4)
+OUTAGE_FAILED = DayPlan(direct=50, overflow=0, abandoned=50)  # day 2, marked
+OUTAGE_PASSED = DayPlan(direct=100, overflow=0, abandoned=0)  # day 3, marked
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedMonth:
+    month: str
+    line: str
+    node: str
+    plans: dict[date, DayPlan]
+
+
+def _rows(node: str, line: str, day: date, plan: DayPlan) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    base = datetime(day.year, day.month, day.day, 9, tzinfo=TZ).astimezone(UTC)
+    at = iter(base + timedelta(seconds=90 * i) for i in range(10_000))
+    tag = f"{day:%d}"
+    for i in range(plan.direct):
+        rows.append((node, f"d{tag}-{i}", "q1", line, next(at), "answered", 3, "1001", 60))
+    for i in range(plan.overflow):
+        first = next(at)
+        rows.append((node, f"o{tag}-{i}", "q1", line, first, "timeout", 30, None, None))
+        second = first + timedelta(seconds=31)
+        rows.append((node, f"o{tag}-{i}", "q2", line, second, "answered", 5, "1002", 60))
+    for i in range(plan.abandoned):
+        rows.append((node, f"a{tag}-{i}", "q1", line, next(at), "abandoned", 20, None, None))
+    return rows
+
+
+@pytest.fixture
+async def generated(database_url: str) -> AsyncIterator[GeneratedMonth]:
+    year = random.randrange(2200, 2900)
+    month = f"{year}-03"
+    line, node = f"L{uuid.uuid4().hex[:6]}", f"as-{uuid.uuid4().hex[:6]}"
+    plans = {date(year, 3, d): NORMAL for d in range(1, 32)}
+    plans[date(year, 3, 2)] = OUTAGE_FAILED
+    plans[date(year, 3, 3)] = OUTAGE_PASSED
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        for day, plan in plans.items():
+            await conn.executemany(_INSERT, _rows(node, line, day, plan))
+    finally:
+        await conn.close()
+    yield GeneratedMonth(month, line, node, plans)
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _rule(body: dict[str, Any], rule_id: str) -> dict[str, Any]:
+    return next(r for r in body["rules"] if r["id"] == rule_id)
+
+
+async def test_haikou_counts_an_overflowed_caller_once(
+    api_client: httpx.AsyncClient, make_token: MakeToken, generated: GeneratedMonth
+) -> None:
+    token = await make_token(Role.SUPERVISOR)
+    g = generated
+    r = await api_client.get(
+        f"/api/v1/assessments/haikou/{g.month}", params={"line": g.line}, headers=_auth(token)
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    answer = _rule(body, "answer_rate")
+    calls = sum(p.calls for p in g.plans.values())
+    answered = sum(p.answered for p in g.plans.values())
+    assert (answer["numerator"], answer["denominator"]) == (answered, calls)
+    assert body["counting"]["per_call"] is True
+    entries = sum(p.entries for p in g.plans.values())
+    assert entries > calls  # per queue entry the overflowed callers would count twice
+    expected = (Decimal(100 * answered) / calls).quantize(Decimal("0.01"))
+    assert Decimal(str(answer["figure"])) == expected
+    shortfall = max(Decimal(95) - expected, Decimal(0))
+    assert Decimal(str(answer["outcome"])) == -shortfall
+    assert "接通率" in answer["words"]
+    assert answer["entries"]["numerator"].startswith("/api/v1/kpis/entries?figure=answered")
+
+    # The same month per queue entry (/kpis) counts every entry.
+    r = await api_client.get(
+        "/api/v1/kpis",
+        params={"start": body["start"], "end": body["end"], "line": g.line},
+        headers=_auth(token),
+    )
+    figure = r.json()["rows"][0]["figures"]["answer_rate"]
+    assert (figure["numerator"], figure["denominator"]) == (answered, entries)
+
+
+async def test_shenyang_drops_an_outage_day_only_where_it_failed(
+    api_client: httpx.AsyncClient, make_token: MakeToken, generated: GeneratedMonth
+) -> None:
+    g = generated
+    editor = await make_token(Role.SUPERVISOR)
+    year = int(g.month[:4])
+    for day in (2, 3):
+        r = await api_client.put(
+            f"/api/v1/outage-days/day/{year}-03-{day:02d}",
+            json={"reason": "停电"},
+            headers=_auth(editor),
+        )
+        assert r.status_code == 201, r.text
+    r = await api_client.get(
+        f"/api/v1/assessments/shenyang/{g.month}", params={"line": g.line}, headers=_auth(editor)
+    )
+    assert r.status_code == 200, r.text
+    answer = _rule(r.json(), "answer_rate")
+    kept = [p for d, p in g.plans.items() if d.day != 2]
+    assert answer["denominator"] == sum(p.entries for p in kept)
+    assert answer["numerator"] == sum(p.answered for p in kept)
+    notes = "\n".join(answer["exclusions"])
+    assert f"{year}-03-02" in notes and "不计入考核" in notes
+    assert f"{year}-03-03" in notes and "照常计入" in notes
+    assert [o["day"] for o in r.json()["outage_days"]] == [f"{year}-03-02", f"{year}-03-03"]
+
+    # Withdrawn: the day counts again, and the history keeps both marks.
+    r = await api_client.request(
+        "DELETE",
+        f"/api/v1/outage-days/day/{year}-03-02",
+        json={"reason": "误标"},
+        headers=_auth(editor),
+    )
+    assert r.status_code == 200, r.text
+    r = await api_client.get(
+        f"/api/v1/assessments/shenyang/{g.month}", params={"line": g.line}, headers=_auth(editor)
+    )
+    answer = _rule(r.json(), "answer_rate")
+    assert answer["denominator"] == sum(p.entries for p in g.plans.values())
+    r = await api_client.get(f"/api/v1/outage-days/{g.month}", headers=_auth(editor))
+    assert len(r.json()["history"]) == 3 and len(r.json()["active"]) == 1
+
+
+async def test_inputs_are_kept_with_history_and_used(
+    api_client: httpx.AsyncClient, make_token: MakeToken, generated: GeneratedMonth
+) -> None:
+    g = generated
+    editor = await make_token(Role.SUPERVISOR)
+    url = f"/api/v1/assessment-inputs/{g.month}"
+    r = await api_client.put(url, json={"values": {"qa_error_rate": "2.5"}}, headers=_auth(editor))
+    assert r.status_code == 200, r.text
+    r = await api_client.put(
+        url, json={"values": {"qa_error_rate": "3", "complaints": 0}}, headers=_auth(editor)
+    )
+    body = r.json()
+    assert body["current"] == {"complaints": "0", "qa_error_rate": "3"}
+    qa = [h for h in body["history"] if h["key"] == "qa_error_rate"]
+    assert [h["value"] for h in qa] == ["2.5", "3"] and qa[0]["entered_by"].startswith("supervisor")
+    r = await api_client.get(
+        f"/api/v1/assessments/xiaoshan/{g.month}", params={"line": g.line}, headers=_auth(editor)
+    )
+    qa_rule = _rule(r.json(), "qa_error_rate")
+    assert Decimal(str(qa_rule["outcome"])) == Decimal(-300)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error"),
+    [
+        ("GET", "/api/v1/assessments/nosuch/2026-03", None, 404, "assessment.unknown_scheme"),
+        ("GET", "/api/v1/assessments/haikou/2026-13", None, 422, "request.invalid_month"),
+        ("PUT", "/api/v1/assessment-inputs/2026-13", {"values": {"complaints": 1}}, 422, None),
+        ("PUT", "/api/v1/assessment-inputs/2026-04", {"values": {"complaints": -1}}, 422, None),
+        ("PUT", "/api/v1/assessment-inputs/2026-04", {"values": {"callback_rate": 101}}, 422, None),
+        ("PUT", "/api/v1/assessment-inputs/2026-04", {"values": {"nonsense": 1}}, 422, None),
+        ("PUT", "/api/v1/outage-days/day/2026-02-30", {"reason": "停电"}, 422, None),
+        ("PUT", "/api/v1/outage-days/day/2026-04-01", {"reason": "a\r\nb"}, 422, None),
+    ],
+)
+async def test_bad_input_is_refused_and_nothing_is_stored(
+    api_client: httpx.AsyncClient,
+    make_token: MakeToken,
+    database_url: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    error: str | None,
+) -> None:
+    token = await make_token(Role.ADMIN)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        count = "SELECT (SELECT count(*) FROM assessment_inputs WHERE month = '2026-04') + " \
+            "(SELECT count(*) FROM outage_days WHERE day = '2026-04-01')"  # fmt: skip
+        before = await conn.fetchval(count)
+        r = await api_client.request(method, path, json=body, headers=_auth(token))
+        assert r.status_code == status, r.text
+        assert r.json()["error"]["message"]
+        if error is not None:
+            assert r.json()["error"]["id"] == error
+        assert await conn.fetchval(count) == before
+    finally:
+        await conn.close()
+
+
+async def test_schemes_are_versioned_by_month(
+    api_client: httpx.AsyncClient, make_token: MakeToken
+) -> None:
+    admin = await make_token(Role.ADMIN)
+    name = f"t{uuid.uuid4().hex[:8]}"
+    r = await api_client.get("/api/v1/assessment-schemes/haikou/2026-03", headers=_auth(admin))
+    scheme = r.json()["scheme"]
+    assert r.json()["preset"] is True
+    for valid_from, target in (("2026-01", "90"), ("2026-06", "92")):
+        scheme["valid_from"] = valid_from
+        scheme["rules"][0]["target"] = target
+        r = await api_client.put(
+            f"/api/v1/assessment-schemes/{name}", json=scheme, headers=_auth(admin)
+        )
+        assert r.status_code == 201, r.text
+    for month, target in (("2026-03", "90"), ("2026-06", "92"), ("2027-01", "92")):
+        r = await api_client.get(f"/api/v1/assessment-schemes/{name}/{month}", headers=_auth(admin))
+        assert r.json()["scheme"]["rules"][0]["target"] == target
+    r = await api_client.get(f"/api/v1/assessment-schemes/{name}/2025-12", headers=_auth(admin))
+    assert r.status_code == 404
+    scheme["rules"][0]["step"] = "-1"
+    r = await api_client.put(
+        f"/api/v1/assessment-schemes/{name}", json=scheme, headers=_auth(admin)
+    )
+    assert r.status_code == 422 and r.json()["error"]["id"] == "assessment.invalid_scheme"
