@@ -93,8 +93,9 @@ async def assess_month(
     f = EntryFilter(line=line)
     async with snapshot(conn):
         counters = await daily_counters(
-            conn, start, end, params, f, tz, per_call=scheme.counting.per_call
-        )
+            conn, start, end, params, f, tz, per_call=scheme.counting.per_call,
+            from_system_entry=scheme.counting.sl_clock == "system",
+        )  # fmt: skip
         times: dict[date, AgentTimeCounters] = {}
         if any(r.kpi is CallKpi.UTILISATION for r in scheme.rules):
             times = await daily_agent_time(conn, local_days(start, end, tz), params, None, tz)

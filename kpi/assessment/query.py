@@ -55,10 +55,12 @@ def local_days(start: datetime, end: datetime, tz: str) -> list[date]:
 
 
 def per_call_sql(start: datetime, end: datetime, params: KpiParams, f: EntryFilter, tz: str,
-                 p: SqlParams) -> str:  # fmt: skip
+                 p: SqlParams, *, one_per_call: bool = True) -> str:  # fmt: skip
     """Rows ``(kind, day, EntryAggregate...)``: ``old`` aggregates every entry of the
     window's multi-entry calls by its own day; ``new`` one entry per such call, by the
-    day of the call's first entry, with the wait from that first entry."""
+    day of the call's first entry, with the wait from that first entry
+    (``one_per_call``), or every entry by its own day with the wait from the call's
+    first entry (the 15-second clock from system entry, counted per queue entry)."""
     lo, hi = p.add(start), p.add(end)
     zone = p.add(tz)
     source = entry_source_sql(p.spans([(start, end)]), params.acw_caps, p)
@@ -83,10 +85,11 @@ def per_call_sql(start: datetime, end: datetime, params: KpiParams, f: EntryFilt
                    entered_at DESC, queue DESC, seq DESC) AS pick
         FROM ent WINDOW w AS (PARTITION BY node, callid)
     ), call_entry AS (
-        SELECT date_trunc('day', first_at, {zone}::text) AS day, outcome,
+        SELECT date_trunc('day', {"first_at" if one_per_call else "entered_at"}, {zone}::text)
+                   AS day, outcome,
                wait_s + floor(extract(epoch FROM entered_at - first_at))::int AS wait_s,
                talk_s, acw_s, survey
-        FROM ranked WHERE pick = 1
+        FROM ranked WHERE {"pick = 1" if one_per_call else "true"}
     )
     SELECT 'old', day, {_AGGREGATES} FROM ent GROUP BY {_GROUP}
     UNION ALL
@@ -112,11 +115,13 @@ def _local_date(value: Any, tz: str) -> date:
 
 async def per_call_counters(
     conn: Any, start: datetime, end: datetime, params: KpiParams, f: EntryFilter, tz: str,
-    days: dict[date, KpiCounters],
+    days: dict[date, KpiCounters], *, one_per_call: bool = True,
 ) -> dict[date, KpiCounters]:  # fmt: skip
-    """``days`` (per-entry counters) counted per call instead."""
+    """``days`` (per-entry counters) counted per call instead, or (``one_per_call``
+    false) with each entry's wait from its call's first entry."""
     p = SqlParams()
-    rows = await conn.fetch(per_call_sql(start, end, params, f, tz, p), *p.values)
+    sql = per_call_sql(start, end, params, f, tz, p, one_per_call=one_per_call)
+    rows = await conn.fetch(sql, *p.values)
     folded = fold_aggregates(
         ((r[0], r[1].astimezone(ZoneInfo(tz)).date()), EntryAggregate(*r[2:])) for r in rows
     )
@@ -130,15 +135,20 @@ async def per_call_counters(
 
 async def daily_counters(
     conn: Any, start: datetime, end: datetime, params: KpiParams, f: EntryFilter, tz: str,
-    *, per_call: bool,
+    *, per_call: bool, from_system_entry: bool = False,
 ) -> dict[date, KpiCounters]:  # fmt: skip
+    """Counters per local day; ``from_system_entry``: waits from the call's first entry
+    into the system. The IVR's entry time is not recorded yet, so that is the call's
+    first queue entry (it differs from queue entry for an overflowed caller)."""
     q = KpiQuery(start, end, node=f.node, line=f.line, queue=f.queue, group_by=GroupBy.DAY,
                  params=params, tz=tz)  # fmt: skip
     async with snapshot(conn):
         rows = await query_kpis(conn, q)
         days = {_local_date(r.group, tz): r.counters for r in rows if r.group is not None}
-        if per_call:
-            days = await per_call_counters(conn, start, end, params, f, tz, days)
+        if per_call or from_system_entry:
+            days = await per_call_counters(
+                conn, start, end, params, f, tz, days, one_per_call=per_call
+            )
     return days
 
 

@@ -216,6 +216,15 @@ async def test_inputs_are_kept_with_history_and_used(
     )
     qa_rule = _rule(r.json(), "qa_error_rate")
     assert Decimal(str(qa_rule["outcome"])) == Decimal(-300)
+    # Xiaoshan's 15-second clock runs from system entry: an overflowed caller answered
+    # 5 s after joining q2 had waited 30 s in q1 first (per queue entry, as counted there).
+    sl = _rule(r.json(), "service_level")
+    assert r.json()["counting"]["sl_clock"] == "system"
+    direct = sum(p.direct for p in g.plans.values())
+    assert (sl["numerator"], sl["denominator"]) == (
+        direct,
+        sum(p.entries for p in g.plans.values()),
+    )
 
 
 @pytest.mark.parametrize(
