@@ -26,7 +26,7 @@ STEP_NAME = {Unit.PERCENT: "个百分点", Unit.PERMILLE: "‰", Unit.SECONDS: "
 OUTCOME_NAME = {
     OutcomeUnit.POINTS: "分",
     OutcomeUnit.YUAN: "元",
-    OutcomeUnit.CONTRACT_PCT: "%合同总金额",
+    OutcomeUnit.CONTRACT_PCT: "%（占合同总金额）",
 }
 ROUNDING_NAME = {
     Rounding.FLOOR: "不足一档不计（向下取整）",
