@@ -13,9 +13,12 @@ from fastapi import FastAPI
 from agents import api as agent_api
 from callctl.api import facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
+from callctl.assessment import api as assessment_api
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
+from callctl.reports import api as reports_api
+from callctl.reports.schedule import start_report_schedule
 from callctl.routing_config import api as routing_api
 from callctl.routing_config.service import (
     routing_acw_caps,
@@ -88,6 +91,7 @@ def create_app(
         # The live state: the runtime's, fed by ingest; without ingest an empty one.
         live = runtime.live if runtime is not None else None
         app.state.live = live.hub if live is not None else build_live_hub(settings)
+        reports = start_report_schedule(app.state.db, settings, app.state.acw_caps)
         try:
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
@@ -97,6 +101,8 @@ def create_app(
                 if runtime is not None:
                     await runtime.stop()
         finally:
+            if reports is not None:
+                await reports.stop()
             await close_api_pool(app.state.db)
 
     app = FastAPI(
@@ -111,6 +117,8 @@ def create_app(
     app.include_router(users.router)
     app.include_router(facts.router)
     app.include_router(kpis.router)
+    app.include_router(assessment_api.router)
+    app.include_router(reports_api.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
     app.include_router(wallboard_ws.router)

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
         default=None, description="The lab Asterisk's queue_log; unset: the lab rootfs's."
     )
     timezone: str = "Asia/Shanghai"
+    reports_dir: Path | None = Field(
+        default=None,
+        description="Folder for 日报/周报/月报/年报 generated on schedule; unset: none generated.",
+    )
+    report_interval_s: float = Field(
+        default=600, ge=5, description="How often due reports are looked for."
+    )
+    report_scheme: str | None = Field(
+        default=None, description="Assessment scheme included in monthly reports (e.g. haikou)."
+    )
     spool_dir: Path | None = Field(
         default=None, description="The fact writer's on-disk spool; unset: <cache_dir>/spool."
     )

@@ -62,6 +62,13 @@ class GroupBy(StrEnum):
     AGENT = "agent"
     INTERVAL = "interval"
     DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+CALENDAR_GROUPS = (GroupBy.DAY, GroupBy.WEEK, GroupBy.MONTH, GroupBy.YEAR)
+"""Groupings by local calendar period (``date_trunc`` in the query's zone; weeks start Monday)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +143,8 @@ def _raw_group_expr(q: KpiQuery, p: SqlParams) -> str:
             return "qe.agent"
         case GroupBy.INTERVAL:
             return BUCKET_SQL.format(ts="qe.entered_at")
-        case GroupBy.DAY:
-            return f"date_trunc('day', qe.entered_at, {p.add(q.tz)}::text)"
+        case GroupBy.DAY | GroupBy.WEEK | GroupBy.MONTH | GroupBy.YEAR:
+            return f"date_trunc('{q.group_by.value}', qe.entered_at, {p.add(q.tz)}::text)"
 
 
 def _rollup_group_expr(q: KpiQuery, p: SqlParams) -> str:
@@ -152,8 +159,8 @@ def _rollup_group_expr(q: KpiQuery, p: SqlParams) -> str:
             return "r.agent"
         case GroupBy.INTERVAL:
             return "r.interval_start"
-        case GroupBy.DAY:
-            return f"date_trunc('day', r.interval_start, {p.add(q.tz)}::text)"
+        case GroupBy.DAY | GroupBy.WEEK | GroupBy.MONTH | GroupBy.YEAR:
+            return f"date_trunc('{q.group_by.value}', r.interval_start, {p.add(q.tz)}::text)"
 
 
 def group_key(value: object) -> GroupKey:
@@ -275,7 +282,7 @@ def _rolled_spans(q: KpiQuery, spans: tuple[Span, ...]) -> RolledSpans:
     if q.group_by is GroupBy.INTERVAL:
         return RolledSpans((), spans)
     days, rest = split_days(spans)
-    if q.group_by is GroupBy.DAY:
+    if q.group_by in CALENDAR_GROUPS:
         zone = ZoneInfo(q.tz)
         for start, end in days:
             day = start
