@@ -37,8 +37,11 @@ def main() -> None:
     )
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     errors = backtest(synth.counts, calendar, days, weeks=args.weeks)
-    print(f"forecast backtest {args.month}: {args.calls:.0f} calls on a workday, weeks={args.weeks}")
-    print(f"{'day':<11} {'wd':<3} {'kind':<16} {'method':<18} {'MAPE%':>6} {'total%':>7} {'oracle%':>8}")
+    print(
+        f"forecast backtest {args.month}: {args.calls:.0f} calls on a workday, weeks={args.weeks}"
+    )
+    header = ("day", "wd", "kind", "method", "MAPE%", "total%", "oracle%")
+    print("{:<11} {:<3} {:<16} {:<18} {:>6} {:>7} {:>8}".format(*header))
     mapes: dict[str, list[float]] = {}
     for error in errors:
         forecast = forecast_day(synth.counts, calendar, error.day, weeks=args.weeks)

@@ -21,6 +21,7 @@ from callctl.routing_config.service import routing_acw_caps, routing_acw_limits,
 from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
 from callctl.web import pages
+from forecast import api as forecast_api
 
 log = logging.getLogger(__name__)
 
@@ -109,4 +110,5 @@ def create_app(
     app.include_router(agent_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
+    app.include_router(forecast_api.router)
     return app

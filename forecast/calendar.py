@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import cache
 
 
 class DayKind(StrEnum):
@@ -71,6 +72,7 @@ class HolidayCalendar:
         return last_year[min(this_year.index(day), len(last_year) - 1)]
 
 
+@cache
 def china_calendar() -> HolidayCalendar:
     """Mainland China's public holidays and swapped workdays (``chinese-calendar``)."""
     import chinese_calendar

@@ -79,7 +79,8 @@ class QueueFigures:
 def erlang_c_figures(
     servers: int, arrival_rate: float, handle_s: float, threshold_s: float
 ) -> QueueFigures:
-    """Erlang C: ``arrival_rate`` callers/s, mean handle ``handle_s``, service level at ``threshold_s``."""
+    """Erlang C: ``arrival_rate`` callers/s, mean handle ``handle_s``, service level at
+    ``threshold_s``."""
     _check_rates(arrival_rate, handle_s, threshold_s)
     load = arrival_rate * handle_s
     p_wait = erlang_c(servers, load)

@@ -36,9 +36,7 @@ def _fraction(field: str, value: float | None, *, upper_open: bool = True) -> No
     if value is None:
         return
     if not math.isfinite(value) or value <= 0 or value > 1 or (upper_open and value == 1):
-        raise StaffingInputError(
-            field, f"must be above 0% and below 100%, got {value * 100:g}%"
-        )
+        raise StaffingInputError(field, f"must be above 0% and below 100%, got {value * 100:g}%")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +57,7 @@ class StaffingTarget:
         _fraction("service_level", self.service_level)
         _fraction("answer_rate", self.answer_rate)
         if not math.isfinite(self.threshold_s) or not 0 <= self.threshold_s <= 3600:
-            raise StaffingInputError(
-                "threshold_s", f"must be 0..3600 s, got {self.threshold_s:g}"
-            )
+            raise StaffingInputError("threshold_s", f"must be 0..3600 s, got {self.threshold_s:g}")
         if not math.isfinite(self.shrinkage) or not 0 <= self.shrinkage < 1:
             raise StaffingInputError(
                 "shrinkage", f"must be 0% or more and below 100%, got {self.shrinkage * 100:g}%"

@@ -35,15 +35,16 @@ def _flat(value: float) -> list[float]:
 
 
 def test_same_weekday_skips_holidays_and_uses_last_year_scaled() -> None:
-    calendar = HolidayCalendar(
-        holidays={date(2026, 3, 4): "X"}, first_year=2025, last_year=2026
-    )
+    calendar = HolidayCalendar(holidays={date(2026, 3, 4): "X"}, first_year=2025, last_year=2026)
     history = {date(2026, 3, 18) - timedelta(weeks=w): _flat(10.0 * w) for w in range(1, 7)}
     forecast = forecast_day(history, calendar, date(2026, 3, 18), weeks=4)
     assert forecast is not None and forecast.method is Method.SAME_WEEKDAY
     # 11 March (w=1), 4 March is a holiday (skipped), 25 Feb, 18 Feb, 11 Feb
     assert forecast.reference_days == (
-        date(2026, 3, 11), date(2026, 2, 25), date(2026, 2, 18), date(2026, 2, 11)
+        date(2026, 3, 11),
+        date(2026, 2, 25),
+        date(2026, 2, 18),
+        date(2026, 2, 11),
     )
     assert forecast.calls[0] == pytest.approx((10 + 30 + 40 + 50) / 4)
     assert forecast.last_year_day is None

@@ -16,7 +16,7 @@ from forecast.staffing import (
 
 
 def test_callcentrehelper_example_needs_14_agents_and_20_scheduled() -> None:
-    """callcentrehelper.com's worked example: 100 calls / 30 min, AHT 180 s, 80/20, 30% shrinkage."""
+    """callcentrehelper.com's example: 100 calls / 30 min, AHT 180 s, 80/20, 30% shrinkage."""
     target = StaffingTarget(service_level=0.80, threshold_s=20, shrinkage=0.30)
     staffing = agents_needed(Demand(calls=100, interval_s=1800, handle_s=180), target)
     assert staffing.model is Model.ERLANG_C
