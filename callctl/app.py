@@ -22,6 +22,7 @@ from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
 from callctl.web import pages
 from forecast import api as forecast_api
+from forecast.live import StaffingWatch
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +84,19 @@ def create_app(
         # The live state: the runtime's, fed by ingest; without ingest an empty one.
         live = runtime.live if runtime is not None else None
         app.state.live = live.hub if live is not None else build_live_hub(settings)
+        # Staffing panel and peak warnings on the wallboard (needs the live feed).
+        app.state.staffing = (
+            StaffingWatch(app.state.db, app.state.live, settings) if runtime is not None else None
+        )
         try:
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
+                app.state.staffing.start()
             try:
                 yield
             finally:
+                if app.state.staffing is not None:
+                    await app.state.staffing.stop()
                 if runtime is not None:
                     await runtime.stop()
         finally:
