@@ -242,6 +242,7 @@ class StaffingWatch:
         *,
         every_s: float = 10.0,
         replan_every_s: float = 900.0,
+        retry_missing_s: float = 60.0,
     ) -> None:
         self._pool = pool
         self._hub = hub
@@ -249,6 +250,7 @@ class StaffingWatch:
         self._routing = RoutingService(pool, settings)
         self._every_s = every_s
         self._replan_every_s = replan_every_s
+        self._retry_missing_s = retry_missing_s
         self._plans: dict[str, DayPlan | None] = {}
         self._planned: tuple[date, float, frozenset[str]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -281,11 +283,15 @@ class StaffingWatch:
         zone = self._settings.timezone
         today = datetime.fromtimestamp(now, ZoneInfo(zone)).date()
         lines = frozenset(directory.line_queues)
+        # Plans change slowly (history is days old); a line without one (no history
+        # yet, or rollups still being built) is tried again sooner.
+        missing = any(plan is None for plan in self._plans.values())
         due = (
             self._planned is None
             or self._planned[0] != today
             or self._planned[2] != lines
             or now - self._planned[1] >= self._replan_every_s
+            or (missing and now - self._planned[1] >= self._retry_missing_s)
         )
         if due:
             plans: dict[str, DayPlan | None] = {}
