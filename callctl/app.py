@@ -29,6 +29,8 @@ from callctl.routing_config.service import (
 from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
 from callctl.web import pages
+from forecast import api as forecast_api
+from forecast.live import StaffingWatch
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +94,19 @@ def create_app(
         live = runtime.live if runtime is not None else None
         app.state.live = live.hub if live is not None else build_live_hub(settings)
         reports = start_report_schedule(app.state.db, settings, app.state.acw_caps)
+        # Staffing panel and peak warnings on the wallboard (needs the live feed).
+        app.state.staffing = (
+            StaffingWatch(app.state.db, app.state.live, settings) if runtime is not None else None
+        )
         try:
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
+                app.state.staffing.start()
             try:
                 yield
             finally:
+                if app.state.staffing is not None:
+                    await app.state.staffing.stop()
                 if runtime is not None:
                     await runtime.stop()
         finally:
@@ -123,4 +132,5 @@ def create_app(
     app.include_router(agent_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
+    app.include_router(forecast_api.router)
     return app

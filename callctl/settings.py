@@ -93,6 +93,24 @@ class Settings(BaseSettings):
     wallboard_acw_target_s: float = Field(
         default=180.0, ge=0, le=3600, description="Wallboard target for the average ACW, s."
     )
+    forecast_service_level_target: float = Field(
+        default=90.0, gt=0, lt=100, description="Staffing target: % answered within the threshold."
+    )
+    forecast_service_level_s: int = Field(
+        default=15, ge=0, le=600, description="Staffing target's answer threshold, s."
+    )
+    forecast_answer_rate_target: float | None = Field(
+        default=None, gt=0, lt=100, description="Staffing target: % answered; unset: none."
+    )
+    forecast_shrinkage: float = Field(
+        default=30.0, ge=0, lt=100, description="% of scheduled time not on the phones."
+    )
+    forecast_weeks: int = Field(
+        default=4, ge=1, le=12, description="Same-weekday reference days of the forecast."
+    )
+    forecast_default_handle_s: float = Field(
+        default=240.0, gt=0, le=7200, description="Handle time while a line has none measured."
+    )
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )

@@ -12,6 +12,7 @@ from callctl.api.filters import ID_PATTERN
 from callctl.ingest.queue_log.metrics import queue_log_metrics
 from callctl.live.state import LiveState
 from callctl.runtime import Runtime
+from forecast.live import staffing_metrics
 
 router = APIRouter()
 
@@ -102,4 +103,6 @@ async def metrics(
     runtime = request.app.state.runtime
     if runtime is None:  # the API alone, without ingest
         return "# callctl: ingest is off in this process\n"
-    return render_metrics(runtime, time.time(), node)
+    watch = getattr(request.app.state, "staffing", None)
+    staffing = staffing_metrics(watch.panel if watch is not None else None)
+    return render_metrics(runtime, time.time(), node) + "".join(f"{s}\n" for s in staffing)
