@@ -21,6 +21,8 @@ from callctl.routing_config.service import routing_acw_caps, routing_acw_limits,
 from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
 from callctl.web import pages
+from recording import api as recording_api
+from recording.service import start_collector
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +87,12 @@ def create_app(
         try:
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
+            recordings = await start_collector(settings, url, watched)
             try:
                 yield
             finally:
+                if recordings is not None:
+                    await recordings.stop()
                 if runtime is not None:
                     await runtime.stop()
         finally:
@@ -107,6 +112,7 @@ def create_app(
     app.include_router(kpis.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
+    app.include_router(recording_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
     return app
