@@ -65,7 +65,9 @@ async def _linked(url: str, since: datetime) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def _wait_linked(url: str, since: datetime, calls: int, timeout_s: float) -> list[asyncpg.Record]:
+async def _wait_linked(
+    url: str, since: datetime, calls: int, timeout_s: float
+) -> list[asyncpg.Record]:
     deadline = time.monotonic() + timeout_s
     rows: list[asyncpg.Record] = []
     while time.monotonic() < deadline:
