@@ -112,7 +112,7 @@ def create_app(
     app.include_router(kpis.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
-    app.include_router(recording_api.router)
+    app.include_router(recording_api.routes)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
     return app

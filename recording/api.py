@@ -28,7 +28,7 @@ from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from callctl.privacy import mask_number
-from recording import qa_api, retention_api
+from recording import page, qa_api, retention_api
 from recording.naming import is_safe_location
 from recording.ranges import ByteRange, RangeError, parse_range
 from recording.repository import write_audit
@@ -36,6 +36,8 @@ from recording.repository import write_audit
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 router.include_router(retention_api.router)
 router.include_router(qa_api.router)
+routes = APIRouter()
+"""Everything of recordings the app serves: the API and the player page."""
 
 LISTENERS = (Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR, Role.AGENT)
 HOLDERS = (Role.SUPERVISOR, Role.AUDITOR)
@@ -342,3 +344,7 @@ async def permanent(
         "UPDATE recordings SET permanent = true WHERE id = $1 AND $2::text IS NOT NULL",
         body.reason,
     )
+
+
+routes.include_router(router)
+routes.include_router(page.router)

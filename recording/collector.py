@@ -173,6 +173,8 @@ class CollectorTask:
                     log.info("recordings: %d collected, %d linked", report.collected, report.linked)
             except DB_DOWN as exc:
                 log.warning("recording scan failed (retrying): %s", exc)
+            except Exception:  # never let one bad scan stop collecting: log it, go on
+                log.exception("recording scan failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval_s)
             self._wake.clear()

@@ -236,6 +236,27 @@ async def test_listen_with_range_roles_and_one_audit_row_each(
     )
     assert rec["id"] in [r["id"] for r in found.json()]
 
+    # Agents may be allowed to hear their own calls, and only those.
+    app.state.settings = app.state.settings.model_copy(update={"recordings_agents_listen": True})
+    own = await client.get(
+        f"/api/v1/recordings/{rec['id']}/audio",
+        headers=await _token(app, Role.AGENT, agent_id="1001"),
+    )
+    other = await client.get(
+        f"/api/v1/recordings/{rec['id']}/audio",
+        headers=await _token(app, Role.AGENT, agent_id="1002"),
+    )
+    assert (own.status_code, other.status_code) == (200, 403)
+    assert await _audit_count(pool) == before + 3
+
+
+async def test_the_player_page_is_served(client: httpx.AsyncClient) -> None:
+    page = await client.get("/recordings")
+    script = await client.get("/recordings/player.js")
+    assert page.status_code == 200 and "录音调听" in page.text
+    assert "media-src blob:" in page.headers["content-security-policy"]
+    assert script.status_code == 200 and "/api/v1/recordings/" in script.text
+
 
 async def test_hold_needs_a_reason_and_expiry_keeps_held_and_permanent(
     app: FastAPI,
