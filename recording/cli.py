@@ -15,7 +15,7 @@ from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.nodes import load_nodes
 from callctl.settings import Settings
 from recording.backup import backup, restore_drill
-from recording.collector import Collector
+from recording.collector import Collector, register_kept
 from recording.retention import expire, scrub
 
 
@@ -45,6 +45,9 @@ def _scan(args: argparse.Namespace, settings: Settings) -> int:
         collector = Collector(
             pool, settings.recordings_root, spools, orphan_after_s=args.orphan_after_s
         )
+        if args.store:
+            added = await register_kept(pool, settings.recordings_root)
+            print(f"kept files registered again: {added}")
         report = await collector.scan_once()
         print(
             f"collected {report.collected}, linked {report.linked}, "
@@ -113,6 +116,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "scan", help="collect finished recordings from the nodes' spools and link them (reconcile)"
     )
     scan.add_argument("--orphan-after-s", type=float, default=4 * 3600 + 600)
+    scan.add_argument(
+        "--store", action="store_true", help="also register kept files that have no metadata"
+    )
     scan.set_defaults(handler=_scan)
     exp = rec_sub.add_parser("expire", help="delete expired recordings (not held, not permanent)")
     exp.add_argument("--now", type=_when, default=None, help="ISO time (tests); default now")

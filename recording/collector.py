@@ -23,8 +23,17 @@ from pathlib import Path
 
 import asyncpg
 
-from recording.audio import ConversionError, convert, raw_duration_s
-from recording.naming import kept_location, parse_stem, spool_stem
+from recording.audio import (
+    CODEC,
+    RAW_CHANNELS,
+    RAW_RATE,
+    ConversionError,
+    convert,
+    raw_duration_s,
+    sha256_file,
+    sox_binary,
+)
+from recording.naming import KEPT_SUFFIX, NODE_ID, kept_location, parse_stem, spool_stem
 from recording.qa_sampling import sample_recordings
 from recording.repository import RecordingRow, link_entries, upsert_recording
 
@@ -140,6 +149,74 @@ class Collector:
             recording_id = await upsert_recording(conn, row)
         await asyncio.to_thread(spool_file.path.unlink)
         return recording_id
+
+
+async def flac_duration_s(path: Path) -> float:
+    proc = await asyncio.create_subprocess_exec(
+        sox_binary(),
+        "--i",
+        "-D",
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise ConversionError(f"sox cannot read {path.name}")
+    return float(out.decode().strip())
+
+
+def kept_files(store: Path) -> list[tuple[str, Path]]:
+    """(node, path) of every kept recording in the store."""
+    found: list[tuple[str, Path]] = []
+    if not store.is_dir():
+        return found
+    for node_dir in sorted(store.iterdir()):
+        if node_dir.is_dir() and NODE_ID.fullmatch(node_dir.name):
+            found.extend((node_dir.name, p) for p in sorted(node_dir.glob("*/*/*/*" + KEPT_SUFFIX)))
+    return found
+
+
+async def register_kept(pool: asyncpg.Pool, store: Path) -> int:
+    """Metadata for kept files that have none (the database restored from an older
+    backup, say): read back from the file, its name and its time. How many were added."""
+    added = 0
+    files = await asyncio.to_thread(kept_files, store)
+    async with pool.acquire() as conn:
+        known = {
+            (r["node"], r["file_key"])
+            for r in await conn.fetch("SELECT node, file_key FROM recordings")
+        }
+    for node, path in files:
+        stem = path.name.removesuffix(KEPT_SUFFIX)
+        if (node, stem) in known:
+            continue
+        name = parse_stem(stem)
+        duration = await flac_duration_s(path)
+        st = await asyncio.to_thread(path.stat)
+        started_at = datetime.fromtimestamp(st.st_mtime, UTC) - timedelta(seconds=duration)
+        row = RecordingRow(
+            node=node,
+            file_key=stem,
+            callid=name.callid,
+            queue=name.queue,
+            line=name.line,
+            agent=name.agent,
+            agent_uniqueid=name.agent_uniqueid,
+            started_at=started_at,
+            duration_s=duration,
+            channels=RAW_CHANNELS,
+            sample_rate=RAW_RATE,
+            codec=CODEC,
+            size_bytes=st.st_size,
+            sha256=await asyncio.to_thread(sha256_file, path),
+            location=str(path.relative_to(store)),
+            source="scan",
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            await upsert_recording(conn, row)
+        added += 1
+    return added
 
 
 class CollectorTask:

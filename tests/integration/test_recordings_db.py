@@ -29,7 +29,7 @@ from callctl.auth.users import create_user
 from callctl.db import asyncpg_dsn, scratch_database
 from callctl.settings import Settings
 from recording.backup import backup, restore_drill
-from recording.collector import Collector
+from recording.collector import Collector, register_kept
 from recording.retention import expire, scrub
 
 pytestmark = pytest.mark.db
@@ -415,3 +415,23 @@ async def test_a_dissatisfied_answer_puts_the_call_in_the_qa_sample_and_scoring(
         "errors": 1,
         "error_rate": 0.5,
     }
+
+
+async def test_kept_files_without_metadata_are_registered_again(
+    pool: asyncpg.Pool, store: Path, tmp_path: Path
+) -> None:
+    """The database lost rows (restored from an older backup): the files tell them."""
+    spool = tmp_path / "spool"
+    callid = await _spool_call(pool, spool, 41)
+    await _collect(pool, store, spool)
+    before = await _recording(pool, callid)
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM recordings WHERE id = $1", before["id"])
+    assert await register_kept(pool, store) == 1
+    assert await register_kept(pool, store) == 0
+    await _collect(pool, store, spool)  # links it again
+    after = await _recording(pool, callid)
+    same = ("file_key", "location", "sha256", "size_bytes", "agent", "line", "seq", "channels")
+    assert [after[k] for k in same] == [before[k] for k in same]
+    assert after["duration_s"] == pytest.approx(before["duration_s"], abs=0.01)
+    assert abs((after["started_at"] - before["started_at"]).total_seconds()) < 0.01
