@@ -16,7 +16,10 @@ RUN pip wheel --no-cache-dir --no-deps -w /wheels .
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/callctl-*.whl && rm -rf /wheels \
+# sox converts the nodes' raw recordings to FLAC (recording/audio.py).
+RUN apt-get update && apt-get install -y --no-install-recommends sox \
+ && rm -rf /var/lib/apt/lists/* \
+ && pip install --no-cache-dir /wheels/callctl-*.whl && rm -rf /wheels \
  && useradd --system callctl
 USER callctl
 WORKDIR /home/callctl

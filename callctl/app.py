@@ -31,6 +31,8 @@ from callctl.settings import Settings
 from callctl.web import pages
 from forecast import api as forecast_api
 from forecast.live import StaffingWatch
+from recording import api as recording_api
+from recording.service import start_collector
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +104,12 @@ def create_app(
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
                 app.state.staffing.start()
+            recordings = await start_collector(settings, url, watched)
             try:
                 yield
             finally:
+                if recordings is not None:
+                    await recordings.stop()
                 if app.state.staffing is not None:
                     await app.state.staffing.stop()
                 if runtime is not None:
@@ -130,6 +135,7 @@ def create_app(
     app.include_router(reports_api.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
+    app.include_router(recording_api.routes)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
     app.include_router(forecast_api.router)

@@ -115,6 +115,19 @@ class Settings(BaseSettings):
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )
 
+    # --- issue 14: recordings (recording/). ---
+    recordings_store: Path | None = Field(
+        default=None,
+        description="Where converted recordings (FLAC, stereo) are kept; "
+        "unset: <cache_dir>/recordings.",
+    )
+    recordings_scan_interval_s: float = Field(
+        default=2.0, gt=0, le=3600, description="How often the nodes' recording spools are read."
+    )
+    recordings_agents_listen: bool = Field(
+        default=False, description="Agents may hear their own calls' recordings."
+    )
+
     database_url_file: Path | None = Field(
         default=None,
         description="A file holding the database URL (its password included), e.g. a compose "
@@ -138,6 +151,10 @@ class Settings(BaseSettings):
     @property
     def lab_dir(self) -> Path:
         return self.cache_dir / "lab"
+
+    @property
+    def recordings_root(self) -> Path:
+        return self.recordings_store or self.cache_dir / "recordings"
 
     @property
     def rootfs_dir(self) -> Path:

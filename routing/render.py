@@ -189,7 +189,9 @@ def render_line(line: Line) -> str:
         f" same => n,Set(__CALLCTL_LINE={line.number})\n"
         f" same => n,Set(__CALLCTL_ACW={'yes' if line.acw else 'no'})\n"
         f"{hours}"
-        " same => n,MixMonitor(callctl/${UNIQUEID}.raw,D)\n"
+        # The caller's uniqueid (queue_log's callid) for the agent leg, which records
+        # the answered entry (callctl-agent-connected).
+        " same => n,Set(__CALLCTL_CALLID=${UNIQUEID})\n"
         f" same => n,Goto(callctl-queue-{line.queue},s,1)\n"
         f"{closed}"
     )
