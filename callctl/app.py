@@ -11,9 +11,9 @@ import asyncpg
 from fastapi import FastAPI
 
 from agents import api as agent_api
-from callctl.api import facts, health, kpis, metrics, users, wallboard_ws
-from callctl.api.errors import install_error_handlers
 from callctl.assessment import api as assessment_api
+from callctl.api import docs, facts, health, kpis, metrics, users, wallboard_ws
+from callctl.api.setup import install_api_guards
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
@@ -124,8 +124,11 @@ def create_app(
         version="0.1.0",
         description="12345 热线呼叫中心控制平面 · call-center control plane for 12345 hotlines",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
-    install_error_handlers(app)
+    install_api_guards(app, settings)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(users.router)
@@ -139,4 +142,6 @@ def create_app(
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
     app.include_router(forecast_api.router)
+    if settings.api_docs:
+        app.include_router(docs.router)
     return app

@@ -27,7 +27,8 @@ def serve(settings: Settings) -> int:
     base = f"http://{settings.http_host}:{settings.http_port}"
     print(f"callctl serving on {base}")
     print(f"  health:   {base}/health")
-    print(f"  API docs: {base}/docs")
+    if settings.api_docs:
+        print(f"  API docs: {base}/docs")
     for node in checked.nodes.nodes:
         tls = " TLS" if node.tls is not None else ""
         outcome = outcomes[node.node_id]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Data shipped inside the package (asterisk-config/, migrations/): found the same way
@@ -126,6 +126,33 @@ class Settings(BaseSettings):
     )
     recordings_agents_listen: bool = Field(
         default=False, description="Agents may hear their own calls' recordings."
+    # The API's guards (README, "API").
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body the API reads; larger ones get 413 before "
+        "authentication.",
+    )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Failed authentications a client address may make in a minute before "
+        "the API answers it 429.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper sends to /metrics; unset: /metrics "
+        "takes an API token of the ops, admin or auditor role only.",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="Serve /docs and /openapi.json (no token needed then; the assets come "
+        "from the installed package, never a CDN).",
+    )
+    ws_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose pages may open /ws/wallboard, "
+        "besides the API's own; JSON list.",
     )
 
     database_url_file: Path | None = Field(

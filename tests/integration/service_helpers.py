@@ -22,6 +22,9 @@ from callctl.settings import Settings
 
 HTTP_PORT = int(os.environ.get("CALLCTL_TEST_HTTP_PORT", "18345"))
 AGENTS = [f"PJSIP/{1001 + i}" for i in range(20)]
+# The scrape token the service started here accepts on /metrics.
+METRICS_TOKEN = "test-scrape-token-0123456789abcdef"
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @pytest.fixture
@@ -37,6 +40,7 @@ def start_callctl(url: str, spool: Path, log: Path) -> subprocess.Popen[bytes]:
         "CALLCTL_DATABASE_URL": url,
         "CALLCTL_SPOOL_DIR": str(spool),
         "CALLCTL_HTTP_PORT": str(HTTP_PORT),
+        "CALLCTL_METRICS_TOKEN": METRICS_TOKEN,
     }
     with log.open("ab") as out:
         return subprocess.Popen(
