@@ -11,9 +11,9 @@ import asyncpg
 from fastapi import FastAPI
 
 from agents import api as agent_api
-from callctl.assessment import api as assessment_api
 from callctl.api import docs, facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.setup import install_api_guards
+from callctl.assessment import api as assessment_api
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes

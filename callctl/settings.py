@@ -115,7 +115,7 @@ class Settings(BaseSettings):
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )
 
-    # --- issue 14: recordings (recording/). ---
+    # Recordings (recording/).
     recordings_store: Path | None = Field(
         default=None,
         description="Where converted recordings (FLAC, stereo) are kept; "
@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     )
     recordings_agents_listen: bool = Field(
         default=False, description="Agents may hear their own calls' recordings."
+    )
+
     # The API's guards (README, "API").
     max_body_bytes: int = Field(
         default=1024 * 1024,

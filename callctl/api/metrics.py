@@ -162,8 +162,4 @@ async def metrics(
         return "# callctl: ingest is off in this process\n" + own
     watch = getattr(request.app.state, "staffing", None)
     staffing = staffing_metrics(watch.panel if watch is not None else None)
-    return (
-        render_metrics(runtime, time.time(), node)
-        + "".join(f"{s}\n" for s in staffing)
-        + own
-    )
+    return render_metrics(runtime, time.time(), node) + "".join(f"{s}\n" for s in staffing) + own
