@@ -22,7 +22,14 @@ import asyncpg
 import httpx
 import pytest
 from chromium_cdp import chromium_page
-from service_helpers import HTTP_PORT, control, own_db, start_callctl, wait_healthy
+from service_helpers import (
+    HTTP_PORT,
+    METRICS_HEADERS,
+    control,
+    own_db,
+    start_callctl,
+    wait_healthy,
+)
 from test_wallboard_browser import supervisor_token, wait_seeded
 
 from agents.acw_timer import line_caps
@@ -144,7 +151,7 @@ async def test_wallboard_clock_tiles_and_staffing_in_a_utc_browser(
             async with httpx.AsyncClient(base_url=BASE, headers=headers) as client:
                 live = (await client.get("/api/v1/live")).json()["staffing"]["lines"]["12345"]
                 forecast = (await client.get("/api/v1/forecast", params={"line": "12345"})).json()
-                metrics = (await client.get("/metrics")).text
+                metrics = (await client.get("/metrics", headers=METRICS_HEADERS)).text
             current = next(
                 i
                 for i in forecast["intervals"]
