@@ -88,7 +88,8 @@ def _rows(node: str, line: str, day: date, plan: DayPlan) -> list[tuple[Any, ...
 
 @pytest.fixture
 async def generated(database_url: str) -> AsyncIterator[GeneratedMonth]:
-    year = random.randrange(2200, 2900)
+    # Within the API's accepted years (2000-2100), far from any real data; line and node are unique.
+    year = random.randrange(2040, 2099)
     month = f"{year}-03"
     line, node = f"L{uuid.uuid4().hex[:6]}", f"as-{uuid.uuid4().hex[:6]}"
     plans = {date(year, 3, d): NORMAL for d in range(1, 32)}
