@@ -17,7 +17,12 @@ from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
 from callctl.routing_config import api as routing_api
-from callctl.routing_config.service import routing_acw_caps, routing_acw_limits, routing_lines
+from callctl.routing_config.service import (
+    routing_acw_caps,
+    routing_acw_limits,
+    routing_lines,
+    routing_satisfied_keys,
+)
 from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
 from callctl.web import pages
@@ -66,6 +71,7 @@ def create_app(
         # Each line's acw_max_s, from the routing config in force: the one source of
         # the ACW cap for the watch, the KPIs, the rollups and the live view.
         app.state.acw_caps = routing_acw_caps(app.state.db, settings)
+        app.state.satisfied_keys = routing_satisfied_keys(app.state.db, settings)
         runtime = (
             build_runtime(
                 settings,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -19,6 +19,7 @@ from callctl.routing_config.schemas import (
     AgentDoc,
     AgentIn,
     AgentPublic,
+    FlowDoc,
     LineDoc,
     PauseReasonDoc,
     QueueDoc,
@@ -55,6 +56,8 @@ def _view(version: int | None, doc: RoutingDoc) -> RoutingView:
         lines=doc.lines,
         agents=[AgentPublic.model_validate(a.model_dump(exclude={"password"})) for a in doc.agents],
         pause_reasons=doc.pause_reasons,
+        flows=doc.flows,
+        prompts=doc.prompts,
     )
 
 
@@ -265,6 +268,41 @@ async def delete_pause_reason(
         return doc
 
     return await _change(service, mutate, who, f"delete pause reason {name}")
+
+
+RoutingServiceDep = Annotated[RoutingService, Depends(routing_service)]
+RoutingWriter = Annotated[Principal, Depends(require(*WRITERS))]
+
+
+@router.put("/flows/{name}", response_model=ChangeResult)
+async def put_flow(
+    name: str,
+    body: FlowDoc,
+    service: RoutingServiceDep,
+    who: RoutingWriter,
+) -> ChangeResult:
+    """An IVR flow (语音导航); a line uses it by ``flow``. A flow with an unreachable
+    node, a dead end, a loop without a way out or an unknown queue or prompt is 422."""
+    _path_matches(name, body.name, "name")
+
+    def mutate(doc: RoutingDoc) -> RoutingDoc:
+        doc.flows = _upsert(doc.flows, lambda f: f.name, body)
+        return doc
+
+    return await _change(service, mutate, who, f"put flow {name}")
+
+
+@router.delete("/flows/{name}", response_model=ChangeResult)
+async def delete_flow(
+    name: str,
+    service: RoutingServiceDep,
+    who: RoutingWriter,
+) -> ChangeResult:
+    def mutate(doc: RoutingDoc) -> RoutingDoc:
+        doc.flows = _remove(doc.flows, lambda f: f.name, name, "flow")
+        return doc
+
+    return await _change(service, mutate, who, f"delete flow {name}")
 
 
 @router.put("/config", response_model=ChangeResult)
