@@ -25,6 +25,7 @@ from callctl.routing_config.service import (
     routing_acw_limits,
     routing_homed_elsewhere,
     routing_lines,
+    routing_satisfied_keys,
 )
 from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
@@ -78,6 +79,7 @@ def create_app(
         # Each line's acw_max_s, from the routing config in force: the one source of
         # the ACW cap for the watch, the KPIs, the rollups and the live view.
         app.state.acw_caps = routing_acw_caps(app.state.db, settings)
+        app.state.satisfied_keys = routing_satisfied_keys(app.state.db, settings)
         runtime = (
             build_runtime(
                 settings,

@@ -123,6 +123,57 @@ async def run_callers(
     if run.audio is not None:
         values["audio_file"] = run.audio
     scenario = render_scenario(run.scenario, values, work_dir)
+    return await _run_caller_scenario(
+        scenario, run, work_dir=work_dir, local_ip=local_ip, remote=remote, timeout_s=timeout_s
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRun:
+    """Callers of a line with the post-call survey who press ``digit`` (RFC 4733)
+    ``dtmf_after_s`` after being answered (sipp/survey_caller.xml)."""
+
+    calls: int
+    digit: int
+    service: str
+    dtmf_after_s: float = 3.5
+    rate_per_s: float = 2.0
+    patience_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.digit <= 9:
+            raise SippError(f"DTMF digit {self.digit} is not 0-9")
+
+
+async def run_survey_callers(
+    run: SurveyRun, *, work_dir: Path, local_ip: str, remote: str, timeout_s: float
+) -> SippResult:
+    scenario = render_scenario(
+        "survey_caller.xml",
+        {
+            "patience_ms": int(run.patience_s * 1000),
+            "dtmf_after_ms": int(run.dtmf_after_s * 1000),
+            "digit": run.digit,
+        },
+        work_dir,
+    )
+    callers = CallerRun(
+        calls=run.calls, rate_per_s=run.rate_per_s, service=run.service, scenario=scenario.name
+    )
+    return await _run_caller_scenario(
+        scenario, callers, work_dir=work_dir, local_ip=local_ip, remote=remote, timeout_s=timeout_s
+    )
+
+
+async def _run_caller_scenario(
+    scenario: Path,
+    run: CallerRun,
+    *,
+    work_dir: Path,
+    local_ip: str,
+    remote: str,
+    timeout_s: float,
+) -> SippResult:
     callers = run.callers or [
         Caller(number=f"1380000{i:04d}", name="市民") for i in range(run.calls)
     ]
