@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -435,3 +437,58 @@ async def test_kept_files_without_metadata_are_registered_again(
     assert [after[k] for k in same] == [before[k] for k in same]
     assert after["duration_s"] == pytest.approx(before["duration_s"], abs=0.01)
     assert abs((after["started_at"] - before["started_at"]).total_seconds()) < 0.01
+
+
+def _cli(url: str, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CALLCTL_DATABASE_URL": url,
+        "CALLCTL_RECORDINGS_STORE": str(store),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "callctl.cli", "recordings", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def cli_db(server_url: str) -> Iterator[str]:
+    with scratch_database(server_url, "callctl_reccli") as url:
+        yield url
+
+
+async def test_the_recordings_commands(cli_db: str, tmp_path: Path) -> None:
+    """``callctl recordings backup|restore-drill|expire|scrub`` on a database and store
+    of their own."""
+    store, spool, target = tmp_path / "store", tmp_path / "spool", tmp_path / "daily"
+    url = cli_db
+    own = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
+    try:
+        for n in (61, 62):
+            await _spool_call(own, spool, n)
+        await _collect(own, store, spool)
+        first = _cli(url, store, "backup", "--to", str(target))
+        assert "incremental backup" in first.stdout and ": copied 2 (" in first.stdout
+        again = _cli(url, store, "backup", "--to", str(target))
+        assert "copied 0 (0 bytes), unchanged 2, failed 0" in again.stdout
+        await _spool_call(own, spool, 63)
+        await _collect(own, store, spool)
+        assert ": copied 1 (" in _cli(url, store, "backup", "--to", str(target)).stdout
+        full = _cli(url, store, "backup", "--to", str(target), "--full")
+        assert full.stdout.startswith("full backup") and ": copied 3 (" in full.stdout
+        drill = _cli(url, store, "restore-drill", "--from", str(target))
+        assert drill.returncode == 0 and drill.stdout.rstrip().endswith("OK"), drill.stdout
+        victim = next(target.glob("lab/*/*/*/*.flac"))
+        victim.write_bytes(victim.read_bytes()[:-10])
+        broken = _cli(url, store, "restore-drill", "--from", str(target))
+        assert broken.returncode == 1 and "bad hash 1" in broken.stdout
+        assert _cli(url, store, "scrub", "--sample", "10").returncode == 0
+        later = (NOW + timedelta(days=3 * 366)).isoformat()
+        expired = _cli(url, store, "expire", "--now", later)
+        assert "3 recordings deleted" in expired.stdout, expired.stderr
+        assert not list(store.glob("lab/*/*/*/*.flac"))
+    finally:
+        await own.close()
