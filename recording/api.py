@@ -9,6 +9,7 @@ calls and only with ``CALLCTL_RECORDINGS_AGENTS_LISTEN``; ops never.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -73,6 +74,7 @@ class RecordingOut(BaseModel):
     legal_hold: bool
     hold_reason: str | None
     permanent: bool
+    permanent_reason: str | None
     deleted_at: datetime | None
     survey_answer: int | None
 
@@ -234,7 +236,7 @@ async def audio(
             raise ApiError(500, "recording.bad_location", "stored location is not inside the store")
         path = store / location
         try:
-            size = path.stat().st_size
+            size = (await asyncio.to_thread(path.stat)).st_size
         except FileNotFoundError:
             raise ApiError(
                 404, "recording.file_missing", f"recording {recording_id}: file missing"
@@ -341,7 +343,7 @@ async def permanent(
         who,
         recording_id,
         "permanent",
-        "UPDATE recordings SET permanent = true WHERE id = $1 AND $2::text IS NOT NULL",
+        "UPDATE recordings SET permanent = true, permanent_reason = $2 WHERE id = $1",
         body.reason,
     )
 

@@ -74,10 +74,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _token(app: FastAPI, role: Role, agent_id: str | None = None) -> dict[str, str]:
+async def _token(
+    app: FastAPI, role: Role, agent_id: str | None = None, *, can_see_numbers: bool = False
+) -> dict[str, str]:
     pool = app.state.db
     name = f"{role.value}-{os.urandom(4).hex()}"
-    user_id = await create_user(pool, name, role, agent_id=agent_id, can_see_numbers=False)
+    user_id = await create_user(
+        pool, name, role, agent_id=agent_id, can_see_numbers=can_see_numbers
+    )
     return {"Authorization": f"Bearer {await issue_token(pool, user_id, 'test')}"}
 
 
@@ -237,6 +241,13 @@ async def test_listen_with_range_roles_and_one_audit_row_each(
         headers=sup,
     )
     assert rec["id"] in [r["id"] for r in found.json()]
+    by_number = {"start": (NOW - timedelta(hours=2)).isoformat(), "caller": "13800001234"}
+    hidden = await client.get("/api/v1/recordings", params=by_number, headers=sup)
+    assert hidden.status_code == 403
+    seer = await _token(app, Role.SUPERVISOR, can_see_numbers=True)
+    shown = await client.get("/api/v1/recordings", params=by_number, headers=seer)
+    assert rec["id"] in [r["id"] for r in shown.json()]
+    assert {r["caller_num"] for r in shown.json()} == {"13800001234"}
 
     # Agents may be allowed to hear their own calls, and only those.
     app.state.settings = app.state.settings.model_copy(update={"recordings_agents_listen": True})
