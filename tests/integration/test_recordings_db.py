@@ -10,10 +10,14 @@ dissatisfied survey answer; scored.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import logging
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -261,6 +265,53 @@ async def test_listen_with_range_roles_and_one_audit_row_each(
     )
     assert (own.status_code, other.status_code) == (200, 403)
     assert await _audit_count(pool) == before + 3
+
+
+async def test_export_bundles_with_a_reason_and_audits_each_recording(
+    app: FastAPI, client: httpx.AsyncClient, pool: asyncpg.Pool, store: Path, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    callids = [await _spool_call(pool, spool, n) for n in (71, 72)]
+    await _collect(pool, store, spool)
+    recs = [await _recording(pool, c) for c in callids]
+    ids = [r["id"] for r in recs]
+    sup = await _token(app, Role.SUPERVISOR)
+    before = await _audit_count(pool)
+    refused = [
+        await client.post("/api/v1/recordings/export", json={"recording_ids": ids}, headers=sup),
+        await client.post(
+            "/api/v1/recordings/export",
+            json={"recording_ids": [*ids, 2**40], "reason": "x"},
+            headers=sup,
+        ),
+        await client.post(
+            "/api/v1/recordings/export",
+            json={"recording_ids": ids, "reason": "x"},
+            headers=await _token(app, Role.OPS),
+        ),
+    ]
+    assert [r.status_code for r in refused] == [422, 422, 403]
+    assert await _audit_count(pool) == before
+    bundle = await client.post(
+        "/api/v1/recordings/export",
+        json={"recording_ids": ids, "reason": "12345督办件调阅"},
+        headers=sup,
+    )
+    assert bundle.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        for entry, rec in zip(manifest, recs, strict=True):
+            data = archive.read(entry["file"])
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"] == rec["sha256"]
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT recording_id, action, detail->>'reason' AS reason FROM recording_audit"
+            " WHERE id > (SELECT max(id) - 2 FROM recording_audit) ORDER BY recording_id"
+        )
+    assert [(r["recording_id"], r["action"], r["reason"]) for r in rows] == [
+        (i, "export", "12345督办件调阅") for i in ids
+    ]
+    assert await _audit_count(pool) == before + 2
 
 
 async def test_the_player_page_is_served(client: httpx.AsyncClient) -> None:
