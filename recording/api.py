@@ -9,6 +9,7 @@ calls and only with ``CALLCTL_RECORDINGS_AGENTS_LISTEN``; ops never.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,7 +29,7 @@ from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from callctl.privacy import mask_number
-from recording import page, qa_api, retention_api
+from recording import export_api, page, qa_api, retention_api
 from recording.naming import is_safe_location
 from recording.ranges import ByteRange, RangeError, parse_range
 from recording.repository import write_audit
@@ -36,6 +37,7 @@ from recording.repository import write_audit
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 router.include_router(retention_api.router)
 router.include_router(qa_api.router)
+router.include_router(export_api.router)
 routes = APIRouter()
 """Everything of recordings the app serves: the API and the player page."""
 
@@ -73,6 +75,7 @@ class RecordingOut(BaseModel):
     legal_hold: bool
     hold_reason: str | None
     permanent: bool
+    permanent_reason: str | None
     deleted_at: datetime | None
     survey_answer: int | None
 
@@ -234,7 +237,7 @@ async def audio(
             raise ApiError(500, "recording.bad_location", "stored location is not inside the store")
         path = store / location
         try:
-            size = path.stat().st_size
+            size = (await asyncio.to_thread(path.stat)).st_size
         except FileNotFoundError:
             raise ApiError(
                 404, "recording.file_missing", f"recording {recording_id}: file missing"
@@ -341,7 +344,7 @@ async def permanent(
         who,
         recording_id,
         "permanent",
-        "UPDATE recordings SET permanent = true WHERE id = $1 AND $2::text IS NOT NULL",
+        "UPDATE recordings SET permanent = true, permanent_reason = $2 WHERE id = $1",
         body.reason,
     )
 

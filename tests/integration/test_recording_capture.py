@@ -4,6 +4,9 @@ agents sending different tones, callctl collecting with sox into FLAC.
 1. One call: the caller sends 1000 Hz, the agent 400 Hz; the kept file has two
    channels, the caller's tone on channel 1 and the agent's on channel 2 (the way
    round docs/recordings.md says).
+   The player page (/recordings) in headless Chromium loads it through the API:
+   the browser decodes the FLAC (its duration is the recording's), and the listen
+   leaves its audit row.
 2. 20 calls while callctl is SIGKILLed in the middle: after the restart every
    answered entry has exactly one recording, linked to it.
 """
@@ -20,8 +23,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from audio_helpers import decode_channels, goertzel, ulaw_tone_wav
-from service_helpers import own_db, start_callctl, wait_healthy
+from chromium_cdp import chromium_page
+from service_helpers import HTTP_PORT, own_db, start_callctl, wait_healthy
 
+from callctl.auth.provision import provision_user
+from callctl.auth.roles import Role
 from callctl.db import asyncpg_dsn
 from callctl.lab import sipp
 from callctl.settings import Settings
@@ -97,6 +103,40 @@ async def _run_calls(
     )
 
 
+async def _plays_in_the_browser(
+    url: str, recording_id: int, seconds: float, tmp_path: Path
+) -> None:
+    token = await provision_user(url, "recording-test", Role.SUPERVISOR, label="test")
+    async with chromium_page(tmp_path / "chromium", tmp_path / "chromium.log") as page:
+        await page.call(
+            "Page.navigate", url=f"http://127.0.0.1:{HTTP_PORT}/recordings#token={token}"
+        )
+        await page.wait_for("document.querySelectorAll('#rows button').length >= 1", timeout_s=15)
+        await page.evaluate("document.querySelector('#rows button').click()")
+        try:
+            duration = await page.wait_for(
+                "(p => p.readyState >= 1 && p.duration)(document.getElementById('player'))",
+                timeout_s=30,  # a cold headless Chromium starts its media pipeline slowly
+            )
+        except TimeoutError:
+            state = await page.evaluate(
+                "JSON.stringify({m: document.getElementById('message').textContent,"
+                " e: document.getElementById('player').error?.code,"
+                " s: document.getElementById('player').src,"
+                " r: document.getElementById('player').readyState})"
+            )
+            raise AssertionError(f"the player did not load the recording: {state}") from None
+        assert float(duration) == pytest.approx(seconds, abs=0.05)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        actions = await conn.fetch(
+            "SELECT action, actor FROM recording_audit WHERE recording_id = $1", recording_id
+        )
+    finally:
+        await conn.close()
+    assert [(a["action"], a["actor"]) for a in actions] == [("listen", "recording-test")]
+
+
 async def test_each_party_on_its_own_channel_and_every_call_found_after_a_kill(
     lab: Settings, own_db: str, store: Path, tones: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -120,6 +160,7 @@ async def test_each_party_on_its_own_channel_and_every_call_found_after_a_kill(
         mid = slice(len(caller) // 4, 3 * len(caller) // 4)
         assert goertzel(caller[mid], CALLER_HZ) > 20 * goertzel(caller[mid], AGENT_HZ)
         assert goertzel(agent[mid], AGENT_HZ) > 20 * goertzel(agent[mid], CALLER_HZ)
+        await _plays_in_the_browser(own_db, row["id"], len(caller) / 8000, tmp_path)
 
         # 20 calls; callctl killed while they run, restarted after they ended.
         batch = asyncio.create_task(_run_calls(lab, work, tones, 20, 4.0))

@@ -10,8 +10,14 @@ dissatisfied survey answer; scored.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import logging
 import os
+import subprocess
+import sys
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,10 +78,14 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _token(app: FastAPI, role: Role, agent_id: str | None = None) -> dict[str, str]:
+async def _token(
+    app: FastAPI, role: Role, agent_id: str | None = None, *, can_see_numbers: bool = False
+) -> dict[str, str]:
     pool = app.state.db
     name = f"{role.value}-{os.urandom(4).hex()}"
-    user_id = await create_user(pool, name, role, agent_id=agent_id, can_see_numbers=False)
+    user_id = await create_user(
+        pool, name, role, agent_id=agent_id, can_see_numbers=can_see_numbers
+    )
     return {"Authorization": f"Bearer {await issue_token(pool, user_id, 'test')}"}
 
 
@@ -235,6 +245,13 @@ async def test_listen_with_range_roles_and_one_audit_row_each(
         headers=sup,
     )
     assert rec["id"] in [r["id"] for r in found.json()]
+    by_number = {"start": (NOW - timedelta(hours=2)).isoformat(), "caller": "13800001234"}
+    hidden = await client.get("/api/v1/recordings", params=by_number, headers=sup)
+    assert hidden.status_code == 403
+    seer = await _token(app, Role.SUPERVISOR, can_see_numbers=True)
+    shown = await client.get("/api/v1/recordings", params=by_number, headers=seer)
+    assert rec["id"] in [r["id"] for r in shown.json()]
+    assert {r["caller_num"] for r in shown.json()} == {"13800001234"}
 
     # Agents may be allowed to hear their own calls, and only those.
     app.state.settings = app.state.settings.model_copy(update={"recordings_agents_listen": True})
@@ -248,6 +265,53 @@ async def test_listen_with_range_roles_and_one_audit_row_each(
     )
     assert (own.status_code, other.status_code) == (200, 403)
     assert await _audit_count(pool) == before + 3
+
+
+async def test_export_bundles_with_a_reason_and_audits_each_recording(
+    app: FastAPI, client: httpx.AsyncClient, pool: asyncpg.Pool, store: Path, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    callids = [await _spool_call(pool, spool, n) for n in (71, 72)]
+    await _collect(pool, store, spool)
+    recs = [await _recording(pool, c) for c in callids]
+    ids = [r["id"] for r in recs]
+    sup = await _token(app, Role.SUPERVISOR)
+    before = await _audit_count(pool)
+    refused = [
+        await client.post("/api/v1/recordings/export", json={"recording_ids": ids}, headers=sup),
+        await client.post(
+            "/api/v1/recordings/export",
+            json={"recording_ids": [*ids, 2**40], "reason": "x"},
+            headers=sup,
+        ),
+        await client.post(
+            "/api/v1/recordings/export",
+            json={"recording_ids": ids, "reason": "x"},
+            headers=await _token(app, Role.OPS),
+        ),
+    ]
+    assert [r.status_code for r in refused] == [422, 422, 403]
+    assert await _audit_count(pool) == before
+    bundle = await client.post(
+        "/api/v1/recordings/export",
+        json={"recording_ids": ids, "reason": "12345督办件调阅"},
+        headers=sup,
+    )
+    assert bundle.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        for entry, rec in zip(manifest, recs, strict=True):
+            data = archive.read(entry["file"])
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"] == rec["sha256"]
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT recording_id, action, detail->>'reason' AS reason FROM recording_audit"
+            " WHERE id > (SELECT max(id) - 2 FROM recording_audit) ORDER BY recording_id"
+        )
+    assert [(r["recording_id"], r["action"], r["reason"]) for r in rows] == [
+        (i, "export", "12345督办件调阅") for i in ids
+    ]
+    assert await _audit_count(pool) == before + 2
 
 
 async def test_the_player_page_is_served(client: httpx.AsyncClient) -> None:
@@ -435,3 +499,58 @@ async def test_kept_files_without_metadata_are_registered_again(
     assert [after[k] for k in same] == [before[k] for k in same]
     assert after["duration_s"] == pytest.approx(before["duration_s"], abs=0.01)
     assert abs((after["started_at"] - before["started_at"]).total_seconds()) < 0.01
+
+
+def _cli(url: str, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CALLCTL_DATABASE_URL": url,
+        "CALLCTL_RECORDINGS_STORE": str(store),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "callctl.cli", "recordings", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def cli_db(server_url: str) -> Iterator[str]:
+    with scratch_database(server_url, "callctl_reccli") as url:
+        yield url
+
+
+async def test_the_recordings_commands(cli_db: str, tmp_path: Path) -> None:
+    """``callctl recordings backup|restore-drill|expire|scrub`` on a database and store
+    of their own."""
+    store, spool, target = tmp_path / "store", tmp_path / "spool", tmp_path / "daily"
+    url = cli_db
+    own = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2)
+    try:
+        for n in (61, 62):
+            await _spool_call(own, spool, n)
+        await _collect(own, store, spool)
+        first = _cli(url, store, "backup", "--to", str(target))
+        assert "incremental backup" in first.stdout and ": copied 2 (" in first.stdout
+        again = _cli(url, store, "backup", "--to", str(target))
+        assert "copied 0 (0 bytes), unchanged 2, failed 0" in again.stdout
+        await _spool_call(own, spool, 63)
+        await _collect(own, store, spool)
+        assert ": copied 1 (" in _cli(url, store, "backup", "--to", str(target)).stdout
+        full = _cli(url, store, "backup", "--to", str(target), "--full")
+        assert full.stdout.startswith("full backup") and ": copied 3 (" in full.stdout
+        drill = _cli(url, store, "restore-drill", "--from", str(target))
+        assert drill.returncode == 0 and drill.stdout.rstrip().endswith("OK"), drill.stdout
+        victim = next(target.glob("lab/*/*/*/*.flac"))
+        victim.write_bytes(victim.read_bytes()[:-10])
+        broken = _cli(url, store, "restore-drill", "--from", str(target))
+        assert broken.returncode == 1 and "bad hash 1" in broken.stdout
+        assert _cli(url, store, "scrub", "--sample", "10").returncode == 0
+        later = (NOW + timedelta(days=3 * 366)).isoformat()
+        expired = _cli(url, store, "expire", "--now", later)
+        assert "3 recordings deleted" in expired.stdout, expired.stderr
+        assert not list(store.glob("lab/*/*/*/*.flac"))
+    finally:
+        await own.close()

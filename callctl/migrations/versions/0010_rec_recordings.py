@@ -68,6 +68,7 @@ UPGRADE: tuple[str, ...] = (
         legal_hold       boolean NOT NULL DEFAULT false,
         hold_reason      text,
         permanent        boolean NOT NULL DEFAULT false,
+        permanent_reason text,
         deleted_at       timestamptz,
         source           text NOT NULL CHECK (source IN ('ami', 'scan')),
         created_at       timestamptz NOT NULL DEFAULT now(),

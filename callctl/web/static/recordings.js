@@ -32,7 +32,9 @@
   }
 
   async function search() {
-    const day = $("day").value || new Date().toISOString().slice(0, 10);
+    // Today in Asia/Shanghai (sv-SE formats dates as YYYY-MM-DD).
+    const day = $("day").value
+      || new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Shanghai" });
     const params = new URLSearchParams({ start: day + "T00:00:00", limit: "500" });
     const end = new Date(day + "T00:00:00Z");
     end.setUTCDate(end.getUTCDate() + 1);
