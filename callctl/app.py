@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from agents import api as agent_api
 from callctl.api import facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
+from callctl.callbacks import api as callbacks_api
+from callctl.callbacks.dialer import callback_dialer
+from callctl.calls import api as calls_api
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
@@ -82,15 +85,22 @@ def create_app(
         # The live state: the runtime's, fed by ingest; without ingest an empty one.
         live = runtime.live if runtime is not None else None
         app.state.live = live.hub if live is not None else build_live_hub(settings)
+        app.state.monitor_watches = calls_api.monitor_watches_for(app.state.db)
+        dialer = callback_dialer(settings, app.state.db, watched)
         try:
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
+            if dialer is not None:
+                dialer.start()
             try:
                 yield
             finally:
                 if runtime is not None:
                     await runtime.stop()
         finally:
+            if dialer is not None:
+                await dialer.stop()
+            await app.state.monitor_watches.stop()
             await close_api_pool(app.state.db)
 
     app = FastAPI(
@@ -107,6 +117,8 @@ def create_app(
     app.include_router(kpis.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
+    app.include_router(calls_api.router)
+    app.include_router(callbacks_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
     return app

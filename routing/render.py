@@ -161,7 +161,8 @@ def render_queue_context(queue: Queue) -> str:
         f"exten => s,1,Set(__CALLCTL_QUEUE={queue.name})\n"
         f" same => n,Set(QUEUE_MAX_PENALTY={max_penalty})\n"
         # The 3rd argument (URL) carries the line into queue_log's ENTERQUEUE.
-        f" same => n,Queue({queue.name},r,${{CALLCTL_LINE}},,{queue.max_wait_s},,"
+        # Option t: the agent may transfer the caller (features.conf blindxfer/atxfer).
+        f" same => n,Queue({queue.name},rt,${{CALLCTL_LINE}},,{queue.max_wait_s},,"
         f"callctl-agent-connected{rule})\n"
         " same => n,UserEvent(CallctlQueueExit,Line: ${CALLCTL_LINE},"
         f"Queue: {queue.name},Status: ${{QUEUESTATUS}})\n"
@@ -241,6 +242,11 @@ def render_agent_context(agent: Agent) -> str:
     )
 
 
+def render_transfer_agent(agent: Agent) -> str:
+    """A seat reached by a transfer or another seat: ring it (30 s)."""
+    return f"exten => {agent.agent_id},1,Dial({agent.interface},30)\n same => n,Hangup()\n"
+
+
 def render_feature_codes(reasons: tuple[PauseReason, ...]) -> str:
     return "".join(
         f"exten => {FEATURE_PAUSE}{r.code},1,Gosub(callctl-pause,s,1({r.name}))\n"
@@ -276,6 +282,7 @@ def template_values(model: PbxModel, layout: NodeLayout) -> dict[str, str]:
         "queue_contexts": "".join(render_queue_context(q) for q in model.queues),
         "agent_contexts": "".join(render_agent_context(a) for a in model.agents),
         "pause_codes": render_feature_codes(model.pause_reasons),
+        "transfer_agents": "".join(render_transfer_agent(a) for a in model.agents),
     }
 
 

@@ -80,7 +80,7 @@ def test_queue_and_line_dialplan() -> None:
     ext = files["extensions.conf"]
     assert "exten => 12345,1," in ext
     assert "MixMonitor(" in ext and "Goto(callctl-queue-hotline,s,1)" in ext
-    assert "Queue(hotline,r,${CALLCTL_LINE},,20,,callctl-agent-connected)" in ext
+    assert "Queue(hotline,rt,${CALLCTL_LINE},,20,,callctl-agent-connected)" in ext
     assert "Status: ${QUEUESTATUS})\n same => n,Hangup(19)" in ext
 
 
