@@ -26,6 +26,8 @@ router = APIRouter(prefix="/api/v1", tags=["call control"])
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 
 Supervisor = Annotated[Principal, Depends(require(*SUPERVISORS))]
+# The agent on the call may transfer it too (checked against the facts).
+Transferrer = Annotated[Principal, Depends(require(Role.AGENT, *SUPERVISORS))]
 NodeId = Annotated[str, Path(pattern=ID_PATTERN)]
 CallId = Annotated[str, Path(pattern=ID_PATTERN)]
 Pool = Annotated[Any, Depends(db_pool)]
@@ -135,11 +137,13 @@ async def monitor(
 
 @router.post("/calls/{node}/{callid}/transfer", response_model=TransferOut)
 async def transfer(
-    body: TransferIn, node: NodeId, callid: CallId, who: Supervisor, service: Service
+    body: TransferIn, node: NodeId, callid: CallId, who: Transferrer, service: Service
 ) -> TransferOut:
-    """Blind-transfer the caller (the agent's peer) to a queue, a seat or a number."""
+    """Blind-transfer the caller (the agent's peer) to a queue, a seat or a number;
+    supervisors and admins any call, an agent only its own."""
     done = await service.transfer(
         user_id=who.user_id,
+        only_agent=who.agent_id or "" if who.role is Role.AGENT else None,
         node=node,
         callid=callid,
         target=TransferTarget(body.kind, body.target),

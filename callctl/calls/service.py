@@ -180,8 +180,15 @@ class CallControlService:
         return MonitorStarted(session_id, entry.agent, leg.channel, spy_uniqueid, mode, endpoint)
 
     async def transfer(
-        self, *, user_id: int, node: str, callid: str, target: TransferTarget
+        self,
+        *,
+        user_id: int,
+        node: str,
+        callid: str,
+        target: TransferTarget,
+        only_agent: str | None = None,
     ) -> TransferDone:
+        """``only_agent``: the caller is an agent, who may transfer only its own call."""
         model = await self.routing.model_in_force()
         try:
             context, exten = transfer_destination(model, target)
@@ -190,6 +197,8 @@ class CallControlService:
                 422, "calls.invalid_target", str(exc), {"field": exc.field}
             ) from None
         entry = await self._connected_entry(node, callid)
+        if only_agent is not None and entry.agent != only_agent:
+            raise CallControlError(403, "auth.forbidden", "an agent may transfer only its own call")
 
         def ignore(event: AmiEvent) -> None:
             return None
