@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI
@@ -14,6 +14,9 @@ from agents import api as agent_api
 from callctl.api import docs, facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.setup import install_api_guards
 from callctl.assessment import api as assessment_api
+from callctl.callbacks import api as callbacks_api
+from callctl.callbacks.dialer import callback_dialer
+from callctl.calls import api as calls_api
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
@@ -97,29 +100,32 @@ def create_app(
         # The live state: the runtime's, fed by ingest; without ingest an empty one.
         live = runtime.live if runtime is not None else None
         app.state.live = live.hub if live is not None else build_live_hub(settings)
-        reports = start_report_schedule(app.state.db, settings, app.state.acw_caps)
+        app.state.monitor_watches = calls_api.monitor_watches_for(app.state.db)
         # Staffing panel and peak warnings on the wallboard (needs the live feed).
         app.state.staffing = (
             StaffingWatch(app.state.db, app.state.live, settings) if runtime is not None else None
         )
-        try:
+        # Each part started registers its stop; they stop in reverse order, the pool last.
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(close_api_pool, app.state.db)
+            stack.push_async_callback(app.state.monitor_watches.stop)
+            reports = start_report_schedule(app.state.db, settings, app.state.acw_caps)
+            if reports is not None:
+                stack.push_async_callback(reports.stop)
+            dialer = callback_dialer(settings, app.state.db, watched)
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
+                stack.push_async_callback(runtime.stop)
+            if app.state.staffing is not None:
                 app.state.staffing.start()
+                stack.push_async_callback(app.state.staffing.stop)
             recordings = await start_collector(settings, url, watched)
-            try:
-                yield
-            finally:
-                if recordings is not None:
-                    await recordings.stop()
-                if app.state.staffing is not None:
-                    await app.state.staffing.stop()
-                if runtime is not None:
-                    await runtime.stop()
-        finally:
-            if reports is not None:
-                await reports.stop()
-            await close_api_pool(app.state.db)
+            if recordings is not None:
+                stack.push_async_callback(recordings.stop)
+            if dialer is not None:
+                dialer.start()
+                stack.push_async_callback(dialer.stop)
+            yield
 
     app = FastAPI(
         title="callctl",
@@ -141,6 +147,8 @@ def create_app(
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
     app.include_router(recording_api.routes)
+    app.include_router(calls_api.router)
+    app.include_router(callbacks_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
     app.include_router(forecast_api.router)

@@ -157,6 +157,22 @@ class Settings(BaseSettings):
         "besides the API's own; JSON list.",
     )
 
+    # Callbacks (回访), dialled agent first through an outbound trunk.
+    callback_trunk: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="PJSIP endpoint callbacks dial out through; unset: no callback dialer.",
+    )
+    callback_trunk_host: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$",
+        description="host[:port] to send callbacks to when the trunk endpoint has no AOR.",
+    )
+    callback_max_in_flight: int = Field(
+        default=2, ge=1, le=1000, description="Pacing: callbacks in flight at most at once."
+    )
+    callback_poll_s: float = Field(default=5.0, gt=0, le=300)
+
     database_url_file: Path | None = Field(
         default=None,
         description="A file holding the database URL (its password included), e.g. a compose "

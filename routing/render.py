@@ -168,9 +168,10 @@ def render_queue_context(queue: Queue) -> str:
         f" same => n,Set(CALLCTL_SEQ_{queue.name}=$[0${{CALLCTL_SEQ_{queue.name}}} + 1])\n"
         f" same => n,Set(CALLCTL_SEQ=${{CALLCTL_SEQ_{queue.name}}})\n"
         f" same => n,Set(QUEUE_MAX_PENALTY={max_penalty})\n"
-        # The 3rd argument (URL) carries the line into queue_log's ENTERQUEUE; option
-        # c: the caller goes on (to the survey) when the agent hangs up first.
-        f" same => n,Queue({queue.name},rc,${{CALLCTL_LINE}},,{queue.max_wait_s},,"
+        # The 3rd argument (URL) carries the line into queue_log's ENTERQUEUE. Option
+        # c: the caller goes on (to the survey) when the agent hangs up first; option t:
+        # the agent may transfer the caller (features.conf blindxfer/atxfer).
+        f" same => n,Queue({queue.name},rct,${{CALLCTL_LINE}},,{queue.max_wait_s},,"
         f"callctl-agent-connected{rule})\n"
         " same => n,UserEvent(CallctlQueueExit,Line: ${CALLCTL_LINE},"
         f"Queue: {queue.name},Status: ${{QUEUESTATUS}})\n"
@@ -266,6 +267,11 @@ def render_agent_context(agent: Agent) -> str:
     )
 
 
+def render_transfer_agent(agent: Agent) -> str:
+    """A seat reached by a transfer or another seat: ring it (30 s)."""
+    return f"exten => {agent.agent_id},1,Dial({agent.interface},30)\n same => n,Hangup()\n"
+
+
 def render_feature_codes(reasons: tuple[PauseReason, ...]) -> str:
     return "".join(
         f"exten => {FEATURE_PAUSE}{r.code},1,Gosub(callctl-pause,s,1({r.name}))\n"
@@ -318,6 +324,7 @@ def template_values(model: PbxModel, layout: NodeLayout) -> dict[str, str]:
         "surveys": "".join(render_survey(ln) for ln in model.lines),
         "ivr": render_ivr(model),
         "pause_codes": render_feature_codes(model.pause_reasons),
+        "transfer_agents": "".join(render_transfer_agent(a) for a in model.agents),
     }
 
 

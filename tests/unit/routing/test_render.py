@@ -80,7 +80,7 @@ def test_queue_and_line_dialplan() -> None:
     ext = files["extensions.conf"]
     assert "exten => 12345,1," in ext
     assert "MixMonitor(" in ext and "Goto(callctl-queue-hotline,s,1)" in ext
-    assert "Queue(hotline,rc,${CALLCTL_LINE},,20,,callctl-agent-connected)" in ext
+    assert "Queue(hotline,rct,${CALLCTL_LINE},,20,,callctl-agent-connected)" in ext
     # Option c: a caller whose agent hung up goes on to the line's survey, if any.
     assert (
         "Status: ${QUEUESTATUS})\n"
