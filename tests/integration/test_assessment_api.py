@@ -256,3 +256,34 @@ async def test_schemes_are_versioned_by_month(
         f"/api/v1/assessment-schemes/{name}", json=scheme, headers=_auth(admin)
     )
     assert r.status_code == 422 and r.json()["error"]["id"] == "assessment.invalid_scheme"
+
+
+async def test_shenyang_counts_a_surge_days_first_entries_only_where_it_failed(
+    api_client: httpx.AsyncClient,
+    make_token: MakeToken,
+    generated: GeneratedMonth,
+    database_url: str,
+) -> None:
+    g = generated
+    day = min(g.plans).replace(day=5)
+    last_year = day.replace(year=day.year - 1)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:  # 50 entries on the same day last year: this year's 106 exceed 1.2 × 50 = 60
+        plan = DayPlan(direct=50, overflow=0, abandoned=0)
+        rows = [(r[0], "ly-" + r[1], *r[2:]) for r in day_rows(g.node, g.line, last_year, plan)]
+        await conn.executemany(INSERT_ENTRY, rows)
+    finally:
+        await conn.close()
+    token = await make_token(Role.SUPERVISOR)
+    r = await api_client.get(
+        f"/api/v1/assessments/shenyang/{g.month}", params={"line": g.line}, headers=_auth(token)
+    )
+    assert r.status_code == 200, r.text
+    answer = _rule(r.json(), "answer_rate")
+    plan = g.plans[day]
+    # The day missed 97%: only its first 60 entries count (all answered directly).
+    entries = sum(p.entries for p in g.plans.values())
+    answered = sum(p.answered for p in g.plans.values())
+    assert answer["denominator"] == entries - plan.entries + 60
+    assert answer["numerator"] == answered - plan.answered + 60
+    assert any("只计前 60 个进线" in n for n in answer["exclusions"])
