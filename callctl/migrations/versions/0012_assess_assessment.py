@@ -144,10 +144,13 @@ UPGRADE: tuple[str, ...] = (
 
 DOWNGRADE: tuple[str, ...] = (
     *(
-        f"DROP TRIGGER IF EXISTS assessment_touch_{op} ON {table}; "
-        f"DROP FUNCTION IF EXISTS assessment_touch_{table}_{op}();"
+        statement
         for table, _ in _TOUCHED
-        for op in ("ins", "upd", "del")
+        for op_name in ("ins", "upd", "del")
+        for statement in (
+            f"DROP TRIGGER IF EXISTS assessment_touch_{op_name} ON {table};",
+            f"DROP FUNCTION IF EXISTS assessment_touch_{table}_{op_name}();",
+        )
     ),
     "DROP TABLE IF EXISTS assessment_call_cache;",
     "DROP TABLE IF EXISTS assessment_day_gen;",
