@@ -334,3 +334,23 @@ async def query_kpis(conn: Any, q: KpiQuery) -> list[KpiRow]:
             )
         )
     return rows
+
+
+async def query_agent_time(conn: Any, q: KpiQuery) -> AgentTimeCounters:
+    """All agents' logged-in, talking and ACW time in ``q``'s window (utilisation's
+    parts, the sum of ``query_kpis``'s per-agent rows) without the entry counters."""
+    async with snapshot(conn):
+        use_rollups = await rollup_acw_caps(conn) == q.params.acw_caps
+        dirty_rows = await conn.fetch(
+            "SELECT interval_start FROM kpi_dirty_intervals "
+            "WHERE interval_start >= $1 AND interval_start < $2",
+            interval_floor(q.start),
+            q.end,
+        )
+        plan = plan_window(q.start, q.end, {r[0] for r in dirty_rows}, use_rollups=use_rollups)
+        whole = KpiQuery(q.start, q.end, node=q.node, params=q.params, tz=q.tz, as_of=q.as_of)
+        as_of = q.as_of or await conn.fetchval("SELECT now()")
+        times = await _agent_time(
+            conn, whole, list(plan.raw), _rolled_spans(whole, plan.rollup), as_of
+        )
+    return sum(times.values(), AgentTimeCounters())

@@ -14,12 +14,16 @@ from kpi.agent_time import AgentTimeCounters
 from kpi.assessment.evaluate import Assessment, Measured, evaluate
 from kpi.assessment.measure import DayCounters, measure_month
 from kpi.assessment.query import (
+    CallCache,
+    call_cache_key,
     daily_agent_time,
     daily_counters,
     first_entries_counters,
     local_days,
+    month_agent_time,
     month_window,
     same_day_last_year,
+    store_call_cache,
 )
 from kpi.assessment.scheme import CallKpi, ExternalInput, Scheme, check_month
 from kpi.counters import KpiCounters
@@ -91,20 +95,28 @@ async def assess_month(
     params = scheme_params(scheme, acw_caps)
     start, end = month_window(month, tz)
     f = EntryFilter(line=line)
+    cache = CallCache(call_cache_key(params, f, scheme.counting.per_call))
     async with snapshot(conn):
         counters = await daily_counters(
             conn, start, end, params, f, tz, per_call=scheme.counting.per_call,
-            from_system_entry=scheme.counting.sl_clock == "system",
+            from_system_entry=scheme.counting.sl_clock == "system", cache=cache,
         )  # fmt: skip
-        times: dict[date, AgentTimeCounters] = {}
-        if any(r.kpi is CallKpi.UTILISATION for r in scheme.rules):
-            times = await daily_agent_time(conn, local_days(start, end, tz), params, None, tz)
         surges = await _surges(conn, scheme, month, counters, params, f, tz)
         marks = await repository.outage_marks(
             conn, local_days(start, end, tz)[0], local_days(start, end, tz)[-1] + timedelta(1)
         )
+        outages = repository.active_outages(marks)
         external = await repository.current_inputs(conn, month)
-    outages = repository.active_outages(marks)
+        times: dict[date, AgentTimeCounters] = {}
+        month_time = None
+        if any(r.kpi is CallKpi.UTILISATION for r in scheme.rules):
+            per_day = scheme.counting.monthly_average == "daily_mean" or (
+                scheme.exclusions.outage_days and bool(outages)
+            )
+            if per_day:
+                times = await daily_agent_time(conn, local_days(start, end, tz), params, None, tz)
+            else:
+                month_time = await month_agent_time(conn, start, end, params, None, tz)
     days = []
     for day in local_days(start, end, tz):
         surge = surges.get(day)
@@ -117,7 +129,8 @@ async def assess_month(
                 last_year_entries=None if surge is None else surge[0],
             )
         )  # fmt: skip
-    figures = measure_month(days, scheme, params, external)
+    await store_call_cache(conn, cache)
+    figures = measure_month(days, scheme, params, external, month_time)
     assessment = evaluate(scheme, month, figures, external)
     return MonthAssessment(
         version, month, start, end, line, params, assessment, figures, external, outages

@@ -126,9 +126,18 @@ async def generate_due(
     pool: Any, settings: ScheduleSettings, lines: list[str | None], acw_caps: AcwCaps,
     now: datetime,
 ) -> int:  # fmt: skip
-    """Every report of the last complete day, week, month and year not written yet."""
+    """Every report of the last complete day, week, month and year not written yet.
+
+    With a scheme set, the current month's assessment is computed too, which keeps its
+    per-call corrections cached for the API (only days changed since are recomputed)."""
     written = 0
     async with pool.acquire() as conn:
+        if settings.scheme is not None:
+            month = f"{now.astimezone(ZoneInfo(settings.tz)):%Y-%m}"
+            for line in lines:
+                await assess_month(
+                    conn, settings.scheme, month, line=line, acw_caps=acw_caps, tz=settings.tz
+                )
         for kind in ReportKind:
             start = last_complete(kind, now, settings.tz)
             for line in lines:

@@ -146,9 +146,20 @@ def measure_month(
     scheme: Scheme,
     params: KpiParams,
     external: Mapping[ExternalInput, Decimal],
+    month_agent_time: AgentTimeCounters | None = None,
 ) -> dict[str, Measured]:
-    """Every call KPI (and ``answered``, the accepted calls) of the month."""
+    """Every call KPI (and ``answered``, the accepted calls) of the month.
+
+    ``month_agent_time``: the month's agent time in one sum, when no per-day
+    utilisation is needed (pooled, and no outage day to weigh): utilisation is read
+    from it, with no daily-mean reading beside it."""
     figures = {kpi.value: measure_kpi(kpi, days, scheme, params, external) for kpi in CallKpi}
+    if month_agent_time is not None:
+        t = month_agent_time
+        parts = (t.talking_s + t.acw_s, t.logged_in_s)
+        figures[CallKpi.UTILISATION.value] = Measured(
+            _value(CallKpi.UTILISATION, parts), parts[0], parts[1]
+        )
     answered = sum(d.counters.answered for d in days)
     figures["answered"] = Measured(Fraction(answered), answered, None)
     return figures

@@ -22,7 +22,7 @@ from callctl.db import asyncpg_dsn
 
 TZ = ZoneInfo("Asia/Shanghai")
 
-_INSERT = """
+INSERT_ENTRY = """
 INSERT INTO queue_entries (node, callid, queue, seq, line, entered_at, outcome, wait_s,
                            ended_wait_at, agent, ring_attempts, talk_s, hangup_side,
                            completed_at, source)
@@ -69,7 +69,7 @@ class GeneratedMonth:
     plans: dict[date, DayPlan]
 
 
-def _rows(node: str, line: str, day: date, plan: DayPlan) -> list[tuple[Any, ...]]:
+def day_rows(node: str, line: str, day: date, plan: DayPlan) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     base = datetime(day.year, day.month, day.day, 9, tzinfo=TZ).astimezone(UTC)
     at = iter(base + timedelta(seconds=90 * i) for i in range(10_000))
@@ -98,7 +98,13 @@ async def generated(database_url: str) -> AsyncIterator[GeneratedMonth]:
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         for day, plan in plans.items():
-            await conn.executemany(_INSERT, _rows(node, line, day, plan))
+            await conn.executemany(INSERT_ENTRY, day_rows(node, line, day, plan))
+            shift = datetime(day.year, day.month, day.day, 8, tzinfo=TZ).astimezone(UTC)
+            await conn.executemany(
+                "INSERT INTO agent_sessions (node, agent, queue, started_at, ended_at) "
+                "VALUES ($1, $2, 'q1', $3::timestamptz, $3::timestamptz + interval '8 hours')",
+                [(node, agent, shift) for agent in ("1001", "1002")],
+            )
     finally:
         await conn.close()
     yield GeneratedMonth(month, line, node, plans)

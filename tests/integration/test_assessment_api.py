@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from assessment_month import GeneratedMonth, generated
+from assessment_month import INSERT_ENTRY, DayPlan, GeneratedMonth, day_rows, generated
 
 from callctl.auth.roles import Role
 from callctl.db import asyncpg_dsn
@@ -66,6 +66,56 @@ async def test_haikou_counts_an_overflowed_caller_once(
     )
     figure = r.json()["rows"][0]["figures"]["answer_rate"]
     assert (figure["numerator"], figure["denominator"]) == (answered, entries)
+
+    # Utilisation: all agents' time of the month, as /kpis gives it per agent.
+    r = await api_client.get(
+        "/api/v1/kpis",
+        params={"start": body["start"], "end": body["end"], "group_by": "agent"},
+        headers=_auth(token),
+    )
+    per_agent = [row["figures"]["utilisation"] for row in r.json()["rows"]]
+    utilisation = _rule(body, "utilisation")
+    assert utilisation["denominator"] == sum(f["denominator"] for f in per_agent) > 0
+    assert utilisation["numerator"] == sum(f["numerator"] for f in per_agent) > 0
+
+
+async def test_per_call_corrections_are_cached_until_a_fact_changes(
+    api_client: httpx.AsyncClient,
+    make_token: MakeToken,
+    generated: GeneratedMonth,
+    database_url: str,
+) -> None:
+    g = generated
+    token = await make_token(Role.SUPERVISOR)
+    url, params = f"/api/v1/assessments/haikou/{g.month}", {"line": g.line}
+    first = _rule(
+        (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
+    )
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        key = f'%"line": "{g.line}"%'
+        cached = await conn.fetchval(
+            "SELECT count(*) FROM assessment_call_cache WHERE key LIKE $1", key
+        )
+        assert cached == 31
+        again = _rule(
+            (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
+        )
+        assert again == first
+        # One more caller on day 10 who timed out of q1 and was answered in q2.
+        day = min(g.plans).replace(day=10)
+        extra = DayPlan(direct=0, overflow=1, abandoned=0)
+        rows = [(r[0], "late-" + r[1], *r[2:]) for r in day_rows(g.node, g.line, day, extra)]
+        await conn.executemany(INSERT_ENTRY, rows)
+    finally:
+        await conn.close()
+    later = _rule(
+        (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
+    )
+    assert (later["numerator"], later["denominator"]) == (
+        first["numerator"] + 1,
+        first["denominator"] + 1,
+    )
 
 
 async def test_shenyang_drops_an_outage_day_only_where_it_failed(
@@ -206,3 +256,34 @@ async def test_schemes_are_versioned_by_month(
         f"/api/v1/assessment-schemes/{name}", json=scheme, headers=_auth(admin)
     )
     assert r.status_code == 422 and r.json()["error"]["id"] == "assessment.invalid_scheme"
+
+
+async def test_shenyang_counts_a_surge_days_first_entries_only_where_it_failed(
+    api_client: httpx.AsyncClient,
+    make_token: MakeToken,
+    generated: GeneratedMonth,
+    database_url: str,
+) -> None:
+    g = generated
+    day = min(g.plans).replace(day=5)
+    last_year = day.replace(year=day.year - 1)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:  # 50 entries on the same day last year: this year's 106 exceed 1.2 × 50 = 60
+        plan = DayPlan(direct=50, overflow=0, abandoned=0)
+        rows = [(r[0], "ly-" + r[1], *r[2:]) for r in day_rows(g.node, g.line, last_year, plan)]
+        await conn.executemany(INSERT_ENTRY, rows)
+    finally:
+        await conn.close()
+    token = await make_token(Role.SUPERVISOR)
+    r = await api_client.get(
+        f"/api/v1/assessments/shenyang/{g.month}", params={"line": g.line}, headers=_auth(token)
+    )
+    assert r.status_code == 200, r.text
+    answer = _rule(r.json(), "answer_rate")
+    plan = g.plans[day]
+    # The day missed 97%: only its first 60 entries count (all answered directly).
+    entries = sum(p.entries for p in g.plans.values())
+    answered = sum(p.answered for p in g.plans.values())
+    assert answer["denominator"] == entries - plan.entries + 60
+    assert answer["numerator"] == answered - plan.answered + 60
+    assert any("只计前 60 个进线" in n for n in answer["exclusions"])

@@ -13,6 +13,10 @@ every earlier row stays as history with who entered it and when.
 
 A partial index serves per-call counting: entries that left a queue without an answer
 (timeout, no agents, key, transfer) are the only ones another entry can supersede.
+Per-call corrections are cached per day (``assessment_call_cache``) with the generation
+of the UTC dates they read (``assessment_day_gen``), which statement triggers on
+``queue_entries``, ``acw_intervals`` and ``calls`` bump in the writer's transaction: a
+cached day is used only while no fact it depends on has changed.
 
 Revision ID: 0012_assess
 Revises: 0008_qlog
@@ -25,6 +29,46 @@ revision = "0012_assess"
 down_revision = "0010_rec"
 branch_labels = None
 depends_on = None
+
+_TOUCHED = (
+    ("queue_entries", "entered_at"),
+    ("acw_intervals", "started_at"),
+    ("calls", "started_at"),
+)
+
+
+def _touch_sql(rows: str, column: str) -> str:
+    return f"""
+        INSERT INTO assessment_day_gen (day, gen)
+        SELECT d, nextval('assessment_day_gen_seq')
+        FROM (SELECT DISTINCT ({column} AT TIME ZONE 'UTC')::date AS d FROM {rows}) t
+        WHERE d IS NOT NULL ORDER BY d
+        ON CONFLICT (day) DO UPDATE SET gen = EXCLUDED.gen;"""
+
+
+def _touch_triggers(table: str, column: str) -> list[str]:
+    statements = []
+    for op_name, event, refs, bodies in (
+        ("ins", "INSERT", "NEW TABLE AS new_rows", ("new_rows",)),
+        ("upd", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows", ("new_rows", "old_rows")),
+        ("del", "DELETE", "OLD TABLE AS old_rows", ("old_rows",)),
+    ):
+        body = "".join(_touch_sql(rows, column) for rows in bodies)
+        statements.append(
+            f"""
+            CREATE FUNCTION assessment_touch_{table}_{op_name}() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NULL; END $$;
+            """
+        )
+        statements.append(
+            f"""
+            CREATE TRIGGER assessment_touch_{op_name} AFTER {event} ON {table}
+            REFERENCING {refs} FOR EACH STATEMENT
+            EXECUTE FUNCTION assessment_touch_{table}_{op_name}();
+            """
+        )
+    return statements
+
 
 _MONTH = r"CHECK (month ~ '^[0-9]{4}-(0[1-9]|1[0-2])$')"
 
@@ -79,9 +123,38 @@ UPGRADE: tuple[str, ...] = (
     CREATE INDEX queue_entries_left_unanswered ON queue_entries (entered_at)
         WHERE outcome IN ('timeout', 'empty', 'key', 'transfer');
     """,
+    "CREATE SEQUENCE assessment_day_gen_seq;",
+    """
+    CREATE TABLE assessment_day_gen (
+        day  date PRIMARY KEY,
+        gen  bigint NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE assessment_call_cache (
+        day   date NOT NULL,
+        key   text NOT NULL,
+        gen   bigint NOT NULL,
+        rows  jsonb NOT NULL,
+        PRIMARY KEY (day, key)
+    );
+    """,
+    *(statement for table, column in _TOUCHED for statement in _touch_triggers(table, column)),
 )
 
 DOWNGRADE: tuple[str, ...] = (
+    *(
+        statement
+        for table, _ in _TOUCHED
+        for op_name in ("ins", "upd", "del")
+        for statement in (
+            f"DROP TRIGGER IF EXISTS assessment_touch_{op_name} ON {table};",
+            f"DROP FUNCTION IF EXISTS assessment_touch_{table}_{op_name}();",
+        )
+    ),
+    "DROP TABLE IF EXISTS assessment_call_cache;",
+    "DROP TABLE IF EXISTS assessment_day_gen;",
+    "DROP SEQUENCE IF EXISTS assessment_day_gen_seq;",
     "DROP INDEX IF EXISTS queue_entries_left_unanswered;",
     "DROP TABLE IF EXISTS report_files;",
     "DROP TABLE IF EXISTS outage_days;",
