@@ -206,6 +206,8 @@ async def place_calls(args: argparse.Namespace, settings: Settings, work: Path) 
         remote=f"{settings.sip_host}:{settings.sip_port}",
         timeout_s=args.seconds + args.talk_s + args.patience_s + 120,
     )
+    if run.failed:
+        print(f"SIPp callers, {run.failed} failed:\n{run.screen[-3000:]}")
     return calls, run.counts.get("200 in", 0), run.failed
 
 
@@ -276,6 +278,10 @@ async def measure(
             callctl.send_signal(signal.SIGTERM)
             await asyncio.wait_for(callctl.wait(), 30)
             await sipp.stop_agents(agents_uas)
+            if result.failed:
+                screen = work / "agents" / "agents-screen.log"
+                if screen.exists():
+                    print(f"SIPp agents:\n{screen.read_text(errors='replace')[-3000:]}")
             tail = (work / "callctl.log").read_text(errors="replace")[-3000:]
             if "Traceback" in tail:
                 print(tail)
