@@ -94,6 +94,8 @@ DEFAULT_EXCLUDED_EVENTS: Final = (
     "DialBegin",
     "DialState",
 )
+RESYNC_ON_RELOAD: Final = frozenset({"app_queue.so"})
+"""Modules whose reload (a ``Reload`` event) changes what a resync reads."""
 _NODE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _E = TypeVar("_E", bound=AmiEvent)
 _T = TypeVar("_T")
@@ -551,8 +553,17 @@ class NodeConnection:
             if not reply.ok:
                 raise ActionFailedError(reply.action, reply.message or "")
 
+    def _reloaded(self) -> None:
+        # A reload adds and removes queue members without a QueueMember* event for each
+        # (static members): the consumers' boards are rebuilt from a fresh QueueStatus.
+        if self._booted.is_set():
+            self._want_resync()
+
     def _fully_booted(self, event: AmiEvent) -> None:
         self._booted.set()
+        self._want_resync()
+
+    def _want_resync(self) -> None:
         if self._resync_wanted.is_set():
             return  # a resync is queued and will see the booted state
         probe = self._resync_probe
@@ -571,6 +582,8 @@ class NodeConnection:
         handler = self._own_handlers.get(type(event))
         if handler is not None:
             handler(event)
+        elif event.name == "Reload" and event.headers.get("Module") in RESYNC_ON_RELOAD:
+            self._reloaded()
         self._notify(self._on_event, event)
 
     def _notify(self, callback: Callable[[_T], None], value: _T) -> None:

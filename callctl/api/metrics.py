@@ -51,6 +51,15 @@ def render_metrics(runtime: Runtime, now: float, node: str | None = None) -> str
         "# HELP callctl_database_up 1 when the writer last reached PostgreSQL.",
         "# TYPE callctl_database_up gauge",
         f"callctl_database_up {int(writer.db_available)}",
+        "# HELP callctl_fact_commit_seconds Fact submit (its AMI event handled) to commit,"
+        " over the writer's latest facts.",
+        "# TYPE callctl_fact_commit_seconds gauge",
+        *(
+            f'callctl_fact_commit_seconds{{quantile="{q / 100:g}"}} {value:.6f}'
+            for q in (50, 99)
+            if (value := writer.latency.percentile(q)) is not None
+        ),
+        f"callctl_fact_commit_samples {len(writer.latency)}",
         "# HELP callctl_ingest_lag_seconds Seconds since the last AMI event arrived.",
         "# TYPE callctl_ingest_lag_seconds gauge",
     ]
