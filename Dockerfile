@@ -15,8 +15,11 @@ COPY recording ./recording
 RUN pip wheel --no-cache-dir --no-deps -w /wheels .
 
 FROM python:3.11-slim-bookworm
+# Dependencies at the exact versions and hashes of requirements.lock, then callctl alone.
+COPY requirements.lock /tmp/requirements.lock
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/callctl-*.whl && rm -rf /wheels \
+RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
+ && pip install --no-cache-dir --no-deps /wheels/callctl-*.whl && rm -rf /wheels /tmp/requirements.lock \
  && useradd --system callctl
 USER callctl
 WORKDIR /home/callctl
