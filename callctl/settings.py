@@ -151,6 +151,14 @@ class Settings(BaseSettings):
         description="Serve /docs and /openapi.json (no token needed then; the assets come "
         "from the installed package, never a CDN).",
     )
+    http_tls_certfile: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) for serving the API over HTTPS directly; "
+        "with http_tls_keyfile. Unset: plain HTTP (behind a TLS proxy, docs/https.md).",
+    )
+    http_tls_keyfile: Path | None = Field(
+        default=None, description="The certificate's PEM private key."
+    )
     ws_allowed_origins: list[str] = Field(
         default_factory=list,
         description="Origins (scheme://host[:port]) whose pages may open /ws/wallboard, "

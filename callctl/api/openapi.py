@@ -2,6 +2,7 @@
 shape for the statuses the API's common layers can give it, whatever router it is in.
 
 - every operation: 413 (body too large), 422 (invalid request), 500 (with a request id);
+- an operation with a request body: 400 (a body that is not even text, e.g. not UTF-8);
 - an operation behind a token: 401, 403 and 429 (too many failed authentications);
 - an operation with path parameters: 404.
 
@@ -20,7 +21,7 @@ from callctl.api.errors import Error, ErrorDetail
 
 ERROR_REF = "#/components/schemas/Error"
 DESCRIPTIONS = {
-    400: "Bad request",
+    400: "The body could not be read (not UTF-8 text)",
     401: "Missing, unknown, revoked or expired token",
     403: "The token's role (or the user's rights) do not allow this",
     404: "Not found",
@@ -62,6 +63,8 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
                 statuses |= {401, 403, 429}
             if "{" in path:
                 statuses.add(404)
+            if "requestBody" in operation:
+                statuses.add(400)
             responses = operation.setdefault("responses", {})
             for status in sorted(statuses):
                 if status == 422 or str(status) not in responses:

@@ -251,6 +251,7 @@ async def disable_user(request: Request, user_id: UserId, who: Admin, pool: DbPo
 
 @router.post("/users/{user_id}/tokens/revoke", status_code=200, response_model=RevokedOut)
 async def revoke_tokens(request: Request, user_id: UserId, who: Admin, pool: DbPool) -> RevokedOut:
+    _not_self(who, user_id)  # another admin (or `callctl user token`) recovers an account
     async with pool.acquire() as conn, conn.transaction():
         revoked = await tokens.revoke_user_tokens(conn, user_id)
         if revoked:

@@ -22,7 +22,7 @@ Create Date: 2026-12-03
 from alembic import op
 
 revision = "0010_rec"
-down_revision = "0008_qlog"
+down_revision = "0009_ivr"
 branch_labels = None
 depends_on = None
 

@@ -20,7 +20,7 @@ Create Date: 2026-12-03
 from alembic import op
 
 revision = "0011_calls"
-down_revision = "0008_qlog"
+down_revision = "0010_rec"
 branch_labels = None
 depends_on = None
 

@@ -26,7 +26,7 @@ Create Date: 2026-12-03
 from alembic import op
 
 revision = "0012_assess"
-down_revision = "0010_rec"
+down_revision = "0011_calls"
 branch_labels = None
 depends_on = None
 
