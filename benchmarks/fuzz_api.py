@@ -147,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     # Deep coverage: the admin's own revoked token must not throttle the rest of the run.
-    settings = settings.model_copy(update={"api_docs": True, "auth_failures_per_minute": 100_000})
+    # No nodes, whatever the environment says: generated routing changes, transfers and
+    # monitor requests must never reach a real Asterisk (503 instead).
+    settings = settings.model_copy(
+        update={"api_docs": True, "auth_failures_per_minute": 100_000, "nodes_file": None}
+    )
     failed = False
     with scratch_database(resolve_database_url(settings), "callctl_fuzz") as url:
         tokens = asyncio.run(_tokens(url))
