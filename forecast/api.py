@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS
 from callctl.settings import Settings
@@ -157,7 +158,7 @@ def _parse_day(value: str | None, timezone: str) -> date:
         ) from None
 
 
-@router.get("/forecast", response_model=ForecastOut)
+@router.get("/forecast", response_model=ForecastOut, responses=error_responses(404))
 async def get_forecast(
     request: Request,
     principal: Reader,

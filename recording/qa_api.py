@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import agent_scope
+from callctl.api.openapi import error_responses
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
@@ -180,7 +181,12 @@ async def samples(who: Scorer, pool: Pool) -> list[SampleOut]:
         return await _samples(conn)
 
 
-@router.post("/scorecards", response_model=ScorecardOut, status_code=201)
+@router.post(
+    "/scorecards",
+    response_model=ScorecardOut,
+    status_code=201,
+    responses=error_responses(409),
+)
 async def add_scorecard(body: ScorecardIn, who: Scorer, pool: Pool) -> ScorecardOut:
     card = Scorecard(
         tuple(Item(i.id, i.label, i.weight, i.fatal) for i in body.items), body.pass_mark

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from callctl.calls import repository
@@ -103,7 +104,11 @@ def call_control(request: Request) -> CallControlService:
 Service = Annotated[CallControlService, Depends(call_control)]
 
 
-@router.post("/calls/{node}/{callid}/monitor", response_model=MonitorOut)
+@router.post(
+    "/calls/{node}/{callid}/monitor",
+    response_model=MonitorOut,
+    responses=error_responses(409, 503),
+)
 async def monitor(
     body: MonitorIn, node: NodeId, callid: CallId, who: Supervisor, service: Service
 ) -> MonitorOut:
@@ -135,7 +140,11 @@ async def monitor(
     )
 
 
-@router.post("/calls/{node}/{callid}/transfer", response_model=TransferOut)
+@router.post(
+    "/calls/{node}/{callid}/transfer",
+    response_model=TransferOut,
+    responses=error_responses(409, 503),
+)
 async def transfer(
     body: TransferIn, node: NodeId, callid: CallId, who: Transferrer, service: Service
 ) -> TransferOut:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.api.openapi import error_responses
 from callctl.assessment.service import UnknownScheme
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
@@ -65,7 +66,7 @@ async def _build(request: Request, conn: Any, body: GenerateIn) -> Any:
         ) from exc  # fmt: skip
 
 
-@router.get("/reports/render", response_class=Response)
+@router.get("/reports/render", response_class=Response, responses=error_responses(404))
 async def render_report(
     request: Request,
     pool: Pool,
@@ -95,7 +96,12 @@ def _folder(request: Request) -> Path:
     return folder
 
 
-@router.post("/reports", response_model=list[ReportFileOut], status_code=201)
+@router.post(
+    "/reports",
+    response_model=list[ReportFileOut],
+    status_code=201,
+    responses=error_responses(503),
+)
 async def generate_report(
     request: Request, body: GenerateIn, pool: Pool, principal: Editor
 ) -> list[ReportFileOut]:
