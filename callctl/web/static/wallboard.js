@@ -19,7 +19,7 @@
       available: "空闲", ringing: "振铃", talking: "通话", acw: "事后处理",
       paused: "暂停", offline: "离线", switch: "English",
       nodes: "节点", ami_connected: "在线", ami_down: "离线", ami_auth_failed: "认证失败",
-      ami_unknown: "未知",
+      ami_tls_failed: "TLS 验证失败", ami_unknown: "未知",
     },
     en: {
       title: "Wallboard", waiting: "Calls waiting", longest_wait: "Longest wait",
@@ -33,7 +33,7 @@
       ringing: "Ringing", talking: "Talking", acw: "After-call work", paused: "Paused",
       offline: "Offline", switch: "中文",
       nodes: "Nodes", ami_connected: "Up", ami_down: "Down", ami_auth_failed: "Login refused",
-      ami_unknown: "Unknown",
+      ami_tls_failed: "TLS verification failed", ami_unknown: "Unknown",
     },
   };
   const STATES = ["available", "ringing", "talking", "acw", "paused", "offline"];
