@@ -159,6 +159,7 @@ async def spawn_callctl(
         "CALLCTL_DATABASE_URL": url,
         "CALLCTL_SPOOL_DIR": str(work / "spool"),
         "CALLCTL_HTTP_PORT": str(http_port),
+        "CALLCTL_METRICS_TOKEN": SCRAPE_TOKEN,
     }
     log = await asyncio.to_thread((work / "callctl.log").open, "ab")
     try:
@@ -175,8 +176,12 @@ def metric(text: str, name: str) -> list[float]:
     return [float(value) for value in pattern.findall(text)]
 
 
+SCRAPE_TOKEN = "bench-scrape-token-0123456789abcdef"  # /metrics needs one
+
+
 async def scrape(client: httpx.AsyncClient, base: str) -> str:
-    return (await client.get(f"{base}/metrics")).text
+    headers = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
+    return (await client.get(f"{base}/metrics", headers=headers)).text
 
 
 async def wait_connected(

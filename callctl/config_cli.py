@@ -222,8 +222,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="127.0.0.2",
         help="where trunk calls come from (Kamailio's address when it is in front)",
     )
-    node.add_argument("--rtp-start", type=int, default=20000)
-    node.add_argument("--rtp-end", type=int, default=20999)
+    node.add_argument("--rtp-start", type=int, default=10000)
+    node.add_argument("--rtp-end", type=int, default=19999)
     node.add_argument("--etc-dir", default="/etc/asterisk", help="where Asterisk reads them")
     node.add_argument(
         "--per-node-dirs",

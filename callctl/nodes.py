@@ -11,6 +11,7 @@ One ``[[node]]`` table per node, and the trunks every node accepts calls from::
     queue_log = { mode = "shipped" } # or { mode = "file", path = "/var/log/asterisk/queue_log" }
     config_dir = "/srv/asterisk-a/etc"   # where callctl writes this node's config (optional)
     config_dir_in_asterisk = "/etc/asterisk"
+    recordings_dir = "/srv/asterisk-a/spool/monitor/callctl"  # its MixMonitor files (optional)
     sip_host = "10.0.0.11"           # what the rendered config binds (IPv4), default 127.0.0.1
     sip_port = 5060
     ami_bind = "0.0.0.0"             # default: ami_host when it is an IPv4 address
@@ -104,6 +105,9 @@ class NodeSettings:
     queue_log: QueueLogSource
     config_dir: Path | None = None
     config_dir_in_asterisk: str = "/etc/asterisk"
+    # Where this node's MixMonitor writes (<spool>/monitor/callctl), as callctl sees it;
+    # unset: callctl does not collect this node's recordings.
+    recordings_dir: Path | None = None
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     ami_bind: str = "127.0.0.1"
@@ -227,6 +231,7 @@ _NODE_KEYS: Final = frozenset(
         "queue_log",
         "config_dir",
         "config_dir_in_asterisk",
+        "recordings_dir",
         "sip_host",
         "sip_port",
         "ami_bind",
@@ -328,6 +333,7 @@ def _node(
         queue_log=_queue_log(table.get("queue_log"), f, base_dir),
         config_dir=config_dir,
         config_dir_in_asterisk=config_in_asterisk,
+        recordings_dir=f.path("recordings_dir", base_dir),
         sip_host=f.ipv4("sip_host", "127.0.0.1"),
         sip_port=f.integer("sip_port", 5060, 1, 65535),
         ami_bind=f.ipv4("ami_bind", host if _is_ipv4(host) else "0.0.0.0"),

@@ -24,10 +24,12 @@ def serve(settings: Settings) -> int:
     except StartupError as exc:
         print(f"callctl: {exc}", file=sys.stderr)
         return 2
-    base = f"http://{settings.http_host}:{settings.http_port}"
+    https = settings.http_tls_certfile is not None and settings.http_tls_keyfile is not None
+    base = f"{'https' if https else 'http'}://{settings.http_host}:{settings.http_port}"
     print(f"callctl serving on {base}")
     print(f"  health:   {base}/health")
-    print(f"  API docs: {base}/docs")
+    if settings.api_docs:
+        print(f"  API docs: {base}/docs")
     for node in checked.nodes.nodes:
         tls = " TLS" if node.tls is not None else ""
         outcome = outcomes[node.node_id]
@@ -43,5 +45,7 @@ def serve(settings: Settings) -> int:
         log_level="info",
         # Open websockets (wallboards) must not hold a restart up for long.
         timeout_graceful_shutdown=5,
+        ssl_certfile=settings.http_tls_certfile if https else None,
+        ssl_keyfile=settings.http_tls_keyfile if https else None,
     )
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Data shipped inside the package (asterisk-config/, migrations/): found the same way
@@ -62,6 +62,16 @@ class Settings(BaseSettings):
         default=None, description="The lab Asterisk's queue_log; unset: the lab rootfs's."
     )
     timezone: str = "Asia/Shanghai"
+    reports_dir: Path | None = Field(
+        default=None,
+        description="Folder for 日报/周报/月报/年报 generated on schedule; unset: none generated.",
+    )
+    report_interval_s: float = Field(
+        default=600, ge=5, description="How often due reports are looked for."
+    )
+    report_scheme: str | None = Field(
+        default=None, description="Assessment scheme included in monthly reports (e.g. haikou)."
+    )
     spool_dir: Path | None = Field(
         default=None, description="The fact writer's on-disk spool; unset: <cache_dir>/spool."
     )
@@ -83,9 +93,93 @@ class Settings(BaseSettings):
     wallboard_acw_target_s: float = Field(
         default=180.0, ge=0, le=3600, description="Wallboard target for the average ACW, s."
     )
+    forecast_service_level_target: float = Field(
+        default=90.0, gt=0, lt=100, description="Staffing target: % answered within the threshold."
+    )
+    forecast_service_level_s: int = Field(
+        default=15, ge=0, le=600, description="Staffing target's answer threshold, s."
+    )
+    forecast_answer_rate_target: float | None = Field(
+        default=None, gt=0, lt=100, description="Staffing target: % answered; unset: none."
+    )
+    forecast_shrinkage: float = Field(
+        default=30.0, ge=0, lt=100, description="% of scheduled time not on the phones."
+    )
+    forecast_weeks: int = Field(
+        default=4, ge=1, le=12, description="Same-weekday reference days of the forecast."
+    )
+    forecast_default_handle_s: float = Field(
+        default=240.0, gt=0, le=7200, description="Handle time while a line has none measured."
+    )
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
     )
+
+    # Recordings (recording/).
+    recordings_store: Path | None = Field(
+        default=None,
+        description="Where converted recordings (FLAC, stereo) are kept; "
+        "unset: <cache_dir>/recordings.",
+    )
+    recordings_scan_interval_s: float = Field(
+        default=2.0, gt=0, le=3600, description="How often the nodes' recording spools are read."
+    )
+    recordings_agents_listen: bool = Field(
+        default=False, description="Agents may hear their own calls' recordings."
+    )
+
+    # The API's guards (README, "API").
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body the API reads; larger ones get 413 before "
+        "authentication.",
+    )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Failed authentications a client address may make in a minute before "
+        "the API answers it 429.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token a Prometheus scraper sends to /metrics; unset: /metrics "
+        "takes an API token of the ops, admin or auditor role only.",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="Serve /docs and /openapi.json (no token needed then; the assets come "
+        "from the installed package, never a CDN).",
+    )
+    http_tls_certfile: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) for serving the API over HTTPS directly; "
+        "with http_tls_keyfile. Unset: plain HTTP (behind a TLS proxy, docs/https.md).",
+    )
+    http_tls_keyfile: Path | None = Field(
+        default=None, description="The certificate's PEM private key."
+    )
+    ws_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose pages may open /ws/wallboard, "
+        "besides the API's own; JSON list.",
+    )
+
+    # Callbacks (回访), dialled agent first through an outbound trunk.
+    callback_trunk: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="PJSIP endpoint callbacks dial out through; unset: no callback dialer.",
+    )
+    callback_trunk_host: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$",
+        description="host[:port] to send callbacks to when the trunk endpoint has no AOR.",
+    )
+    callback_max_in_flight: int = Field(
+        default=2, ge=1, le=1000, description="Pacing: callbacks in flight at most at once."
+    )
+    callback_poll_s: float = Field(default=5.0, gt=0, le=300)
 
     database_url_file: Path | None = Field(
         default=None,
@@ -110,6 +204,10 @@ class Settings(BaseSettings):
     @property
     def lab_dir(self) -> Path:
         return self.cache_dir / "lab"
+
+    @property
+    def recordings_root(self) -> Path:
+        return self.recordings_store or self.cache_dir / "recordings"
 
     @property
     def rootfs_dir(self) -> Path:

@@ -12,6 +12,10 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.flow import Flow
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _DIGITS = re.compile(r"^[0-9]{3,20}$")
@@ -211,9 +215,52 @@ class OpenHours:
 
 
 @dataclass(frozen=True, slots=True)
+class Survey:
+    """A line's post-call satisfaction survey (满意度测评).
+
+    When the agent hangs up first, the caller hears ``prompt`` and presses one of
+    ``keys`` (1 满意 satisfied, 2 基本满意 basically satisfied, 3 不满意 dissatisfied
+    by default); ``satisfied_keys`` are those that count as satisfied in 满意率. An
+    invalid key or silence asks again, ``attempts`` times in all; a caller who hangs
+    up, or never answers, leaves no answer (not "dissatisfied").
+    """
+
+    keys: tuple[int, ...] = (1, 2, 3)
+    satisfied_keys: tuple[int, ...] = (1, 2)
+    prompt: str = "beep"
+    invalid_sound: str = "invalid"
+    thanks_sound: str = "auth-thankyou"
+    timeout_s: int = 6
+    attempts: int = 3
+
+    def __post_init__(self) -> None:
+        for name, keys in (
+            ("line.survey.keys", self.keys),
+            ("line.survey.satisfied_keys", self.satisfied_keys),
+        ):
+            if any(not isinstance(k, int) or not 0 <= k <= 9 for k in keys):
+                raise ConfigValueError(name, keys, "DTMF digits 0-9")
+            if len(set(keys)) != len(keys):
+                raise ConfigValueError(name, keys, "duplicate key")
+        if not self.keys:
+            raise ConfigValueError("line.survey.keys", self.keys, "at least one key")
+        if not set(self.satisfied_keys) <= set(self.keys):
+            raise ConfigValueError(
+                "line.survey.satisfied_keys", self.satisfied_keys, "not all among the keys"
+            )
+        check_sound("line.survey.prompt", self.prompt)
+        check_sound("line.survey.invalid_sound", self.invalid_sound)
+        check_sound("line.survey.thanks_sound", self.thanks_sound)
+        check_range("line.survey.timeout_s", self.timeout_s, 1, 30)
+        check_range("line.survey.attempts", self.attempts, 1, 5)
+
+
+@dataclass(frozen=True, slots=True)
 class Line:
     """A service line: a dialed number (DNIS) that lands in a queue.
 
+    ``survey``: the post-call survey, off when ``None``. ``flow``: the IVR flow its
+    callers walk (``ivr.flow``; it decides hours itself), else straight to ``queue``.
     No ``hours``: open around the clock. ``holidays`` close the line all day, in its
     time zone. ACW: the agent is paused with reason ``acw`` when the call ends, and
     callctl ends a pause that exceeds ``acw_max_s``.
@@ -228,6 +275,8 @@ class Line:
     hours: tuple[OpenHours, ...] = ()
     holidays: tuple[dt.date, ...] = ()
     after_hours_sound: str = "ss-noservice"
+    survey: Survey | None = None
+    flow: str | None = None
 
     def __post_init__(self) -> None:
         check_digits("line.number", self.number)
@@ -236,6 +285,8 @@ class Line:
         check_range("line.acw_max_s", self.acw_max_s, 1, 7200)
         check_timezone("line.timezone", self.timezone)
         check_sound("line.after_hours_sound", self.after_hours_sound)
+        if self.flow is not None:
+            check_name("line.flow", self.flow)
         for day in self.holidays:
             if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
                 raise ConfigValueError("line.holidays", day, "not a date")
@@ -388,6 +439,9 @@ class PbxModel:
     agents: tuple[Agent, ...] = ()
     skills: tuple[Skill, ...] = ()
     pause_reasons: tuple[PauseReason, ...] = DEFAULT_PAUSE_REASONS
+    flows: tuple[Flow, ...] = ()
+    prompts: tuple[str, ...] = ()
+    """Prompts uploaded (``ivr.prompts``), beside Asterisk's stock sounds."""
 
     def __post_init__(self) -> None:
         queue_names = [q.name for q in self.queues]
@@ -417,6 +471,27 @@ class PbxModel:
             for membership in agent.memberships:
                 if membership.queue not in known:
                     raise ConfigValueError("membership.queue", membership.queue, "no such queue")
+        self._check_flows(known)
+
+    def _check_flows(self, queues: set[str]) -> None:
+        # ivr.flow builds on this module's checks: imported here, not at the top.
+        from ivr.flow import check_flow
+
+        for prompt in self.prompts:
+            check_sound("prompts", prompt)
+        _check_unique("flow.name", [f.name for f in self.flows])
+        flows = {f.name for f in self.flows}
+        for line in self.lines:
+            if line.flow is not None and line.flow not in flows:
+                raise ConfigValueError("line.flow", line.flow, "no such flow")
+        for flow in self.flows:
+            check_flow(flow, queues=queues, prompts=self.prompts)
+
+    def flow(self, name: str) -> Flow:
+        for flow in self.flows:
+            if flow.name == name:
+                return flow
+        raise KeyError(name)
 
     def queue(self, name: str) -> Queue:
         for queue in self.queues:

@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from callctl.api.deps import db_pool, require
+from callctl.api.csv_export import CSV_RESPONSE, csv_response, csv_text
+from callctl.api.deps import AppSettings, DbPool, Reader, ReaderOrAgent
 from callctl.api.errors import ApiError
-from callctl.api.filters import ID_PATTERN, FactFilter, agent_scope, fact_filter
+from callctl.api.filters import (
+    ID_PATTERN,
+    MAX_OFFSET,
+    FactFilter,
+    Facts,
+    Lang,
+    TimeParam,
+    agent_scope,
+)
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
-from callctl.privacy import mask_number
+from callctl.db_types import Pool, Record
+from callctl.privacy import mask_event_headers, mask_number
 from kpi.outcome import Outcome, outcome_label
 
 router = APIRouter(prefix="/api/v1", tags=["facts"])
 
-NUMBER_HEADERS = frozenset({"calleridnum", "connectedlinenum", "callerid", "dnid"})
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 
@@ -79,7 +85,7 @@ class AgentHistory(BaseModel):
     states: list[StateIntervalOut]
 
 
-def _entry(row: Any, principal: Principal) -> QueueEntryOut:
+def _entry(row: Record, principal: Principal) -> QueueEntryOut:
     data = dict(row)
     data.pop("updated_at", None)
     if not principal.can_see_numbers:
@@ -88,16 +94,11 @@ def _entry(row: Any, principal: Principal) -> QueueEntryOut:
 
 
 def _masked_headers(headers: dict[str, str], principal: Principal) -> dict[str, str]:
-    if principal.can_see_numbers:
-        return headers
-    return {
-        key: (mask_number(value) or "") if key.lower() in NUMBER_HEADERS else value
-        for key, value in headers.items()
-    }
+    return headers if principal.can_see_numbers else mask_event_headers(headers)
 
 
 async def _fetch_entries(
-    pool: Any,
+    pool: Pool,
     principal: Principal,
     f: FactFilter,
     outcome: str | None,
@@ -128,17 +129,17 @@ async def _fetch_entries(
     return [_entry(r, principal) for r in rows]
 
 
-ENTRY_ROLES = (*READERS, Role.AGENT)
+OutcomeParam = Annotated[str | None, Query(pattern="^(" + "|".join(OUTCOMES) + ")$")]
 
 
 @router.get("/entries", response_model=list[QueueEntryOut])
 async def list_entries(
-    f: FactFilter = Depends(fact_filter),  # noqa: B008
-    outcome: str | None = Query(default=None, pattern="^(" + "|".join(OUTCOMES) + ")$"),
-    limit: int = Query(default=500, ge=1, le=10_000),
-    offset: int = Query(default=0, ge=0),
-    principal: Principal = Depends(require(*ENTRY_ROLES)),  # noqa: B008
-    pool: Any = Depends(db_pool),  # noqa: B008
+    f: Facts,
+    principal: ReaderOrAgent,
+    pool: DbPool,
+    outcome: OutcomeParam = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[QueueEntryOut]:
     """Queue entries that entered in the window (default: today, Asia/Shanghai)."""
     return await _fetch_entries(pool, principal, f, outcome, limit, offset)
@@ -162,43 +163,38 @@ CSV_HEADERS = {
 }
 
 
-@router.get("/entries.csv", response_class=Response)
+@router.get("/entries.csv", response_class=Response, responses=CSV_RESPONSE)
 async def entries_csv(
-    request: Request,
-    f: FactFilter = Depends(fact_filter),  # noqa: B008
-    outcome: str | None = Query(default=None, pattern="^(" + "|".join(OUTCOMES) + ")$"),
-    lang: str = Query(default="zh-CN", pattern="^(zh-CN|en)$"),
-    limit: int = Query(default=100_000, ge=1, le=1_000_000),
-    principal: Principal = Depends(require(*ENTRY_ROLES)),  # noqa: B008
-    pool: Any = Depends(db_pool),  # noqa: B008
+    f: Facts,
+    principal: ReaderOrAgent,
+    pool: DbPool,
+    settings: AppSettings,
+    outcome: OutcomeParam = None,
+    lang: Lang = "zh-CN",
+    limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
 ) -> Response:
     """The same entries as CSV (UTF-8 with BOM, so that Excel reads the Chinese headers)."""
     entries = await _fetch_entries(pool, principal, f, outcome, limit, 0)
-    tz = request.app.state.settings.timezone
     columns = list(CSV_HEADERS["zh-CN"])
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([CSV_HEADERS[lang].get(c, c) for c in columns])
-    zone = ZoneInfo(tz)
-    for entry in entries:
+    zone = ZoneInfo(settings.timezone)
+
+    def row(entry: QueueEntryOut) -> list[object]:
         values = entry.model_dump()
         values["entered_at"] = entry.entered_at.astimezone(zone).isoformat()
         if entry.outcome is not None:
             values["outcome"] = outcome_label(entry.outcome, lang)
-        writer.writerow(["" if values[c] is None else values[c] for c in columns])
-    return Response(
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="queue_entries.csv"'},
-    )
+        return [values[c] for c in columns]
+
+    header = [CSV_HEADERS[lang].get(c, c) for c in columns]
+    return csv_response(csv_text(header, map(row, entries)), "queue_entries.csv")
 
 
 @router.get("/calls/{node}/{callid}", response_model=CallDetail)
 async def call_detail(
     node: str,
     callid: str,
-    principal: Principal = Depends(require(*READERS)),  # noqa: B008
-    pool: Any = Depends(db_pool),  # noqa: B008
+    principal: Reader,
+    pool: DbPool,
 ) -> CallDetail:
     """A call's queue entries and the raw AMI events behind them (drill-down)."""
     for name, value in (("node", node), ("callid", callid)):
@@ -245,19 +241,19 @@ def _headers(raw: Any) -> dict[str, str]:
 
 @router.get("/agents/{agent}/states", response_model=AgentHistory)
 async def agent_states(
-    request: Request,
     agent: str,
-    start: str | None = None,
-    end: str | None = None,
-    principal: Principal = Depends(require(*ENTRY_ROLES)),  # noqa: B008
-    pool: Any = Depends(db_pool),  # noqa: B008
+    principal: ReaderOrAgent,
+    pool: DbPool,
+    settings: AppSettings,
+    start: TimeParam = None,
+    end: TimeParam = None,
 ) -> AgentHistory:
     """The agent's state intervals overlapping the window (default: today)."""
     if not _valid_id(agent):
         raise ApiError(422, "request.invalid_id", "agent: not a valid id", {"field": "agent"})
     scoped = agent_scope(principal, agent)
     assert scoped is not None
-    window = parse_window(start, end, request.app.state.settings.timezone)
+    window = parse_window(start, end, settings.timezone)
     rows = await pool.fetch(
         """
         SELECT state, reason, started_at, ended_at, callid FROM agent_state_intervals

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Annotated, Literal
 
-from fastapi import Query, Request
+from fastapi import Depends, Query
 
+from callctl.api.deps import AppSettings
 from callctl.api.errors import ApiError
 from callctl.api.window import Window, parse_window
 from callctl.auth.principal import Principal
@@ -39,19 +41,34 @@ def agent_scope(principal: Principal, agent: str | None) -> str | None:
     return principal.agent_id
 
 
+IdParam = Annotated[str | None, Query(pattern=ID_PATTERN)]
+TimeParam = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="ISO 8601, 2000-2100 (no zone: Asia/Shanghai); default: today",
+    ),
+]
+Lang = Annotated[Literal["zh-CN", "en"], Query(description="CSV headers' language")]
+MAX_OFFSET = 1_000_000
+"""Largest ``offset`` a list accepts (larger ones overflow nothing, but page nowhere)."""
+
+
 def fact_filter(
-    request: Request,
-    start: str | None = Query(
-        default=None, description="ISO 8601 (no zone: Asia/Shanghai); default: today 00:00"
-    ),
-    end: str | None = Query(default=None, description="ISO 8601, exclusive"),
-    line: str | None = Query(default=None, pattern=ID_PATTERN),
-    queue: str | None = Query(default=None, pattern=ID_PATTERN),
-    agent: str | None = Query(default=None, pattern=ID_PATTERN),
-    node: str | None = Query(
-        default=None, pattern=ID_PATTERN, description="one Asterisk node; default: all nodes"
-    ),
+    settings: AppSettings,
+    start: TimeParam = None,
+    end: TimeParam = None,
+    line: IdParam = None,
+    queue: IdParam = None,
+    agent: IdParam = None,
+    node: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="one Asterisk node; default: all nodes"),
+    ] = None,
 ) -> FactFilter:
-    """A FastAPI dependency: ``f: FactFilter = Depends(fact_filter)``."""
-    window = parse_window(start, end, request.app.state.settings.timezone)
+    """The window (default: today in the hotline's zone) and the filters."""
+    window = parse_window(start, end, settings.timezone)
     return FactFilter(window, line, queue, agent, node)
+
+
+Facts = Annotated[FactFilter, Depends(fact_filter)]

@@ -7,23 +7,22 @@ Percentages and seconds are shown with two decimals (half up, ``kpi.presentation
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.csv_export import CSV_RESPONSE, csv_response, csv_text
+from callctl.api.deps import DbPool, ReaderOrAgent
 from callctl.api.errors import ApiError
-from callctl.api.filters import FactFilter, fact_filter
+from callctl.api.filters import MAX_OFFSET, FactFilter, Facts, Lang
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
 from callctl.privacy import mask_number
+from ivr.survey import satisfied_keys_for
 from kpi.drilldown import drill_down
 from kpi.figures import FIGURE_LABELS, Figure
 from kpi.inputs import MAX_THRESHOLD_S, KpiParams
@@ -31,8 +30,6 @@ from kpi.presentation import as_percent, as_seconds
 from kpi.query import GroupBy, KpiQuery, KpiRow, query_kpis
 
 router = APIRouter(prefix="/api/v1", tags=["kpis"])
-
-KPI_ROLES = (*READERS, Role.AGENT)
 
 Unit = Literal["percent", "seconds"]
 
@@ -57,6 +54,10 @@ class KpiParamsOut(BaseModel):
         description="each line's ACW cap (routing config in force), seconds"
     )
     acw_max_s_default: int = Field(description="the ACW cap of a call whose line is unknown")
+    satisfied_keys: list[int] = Field(
+        default_factory=lambda: [1, 2],
+        description="survey keys counted as satisfied (the line's, see ivr.survey)",
+    )
 
 
 class KpiReport(BaseModel):
@@ -150,7 +151,6 @@ def row_out(row: KpiRow) -> KpiRowOut:
 
 async def _query(
     request: Request,
-    pool: Any,
     principal: Principal,
     f: FactFilter,
     group_by: GroupBy,
@@ -160,10 +160,12 @@ async def _query(
     f = f.for_principal(principal)
     # Each line's acw_max_s as the routing config in force sets it (callctl.app).
     acw_caps = await request.app.state.acw_caps()
+    satisfied = satisfied_keys_for(await request.app.state.satisfied_keys(), f.line)
     try:
         params = KpiParams(
-            service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_caps=acw_caps
-        )
+            service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_caps=acw_caps,
+            satisfied_keys=satisfied,
+        )  # fmt: skip
         q = KpiQuery(
             f.window.start, f.window.end, node=f.node, line=f.line, queue=f.queue,
             agent=f.agent, group_by=group_by, params=params, tz=request.app.state.settings.timezone,
@@ -173,23 +175,22 @@ async def _query(
     return q, params
 
 
-def _threshold(default: int) -> Any:
-    return Query(default=default, ge=0, le=MAX_THRESHOLD_S)
+Threshold = Annotated[int, Query(ge=0, le=MAX_THRESHOLD_S)]
 
 
 @router.get("/kpis", response_model=KpiReport)
 async def kpis(
     request: Request,
-    f: FactFilter = Depends(fact_filter),  # noqa: B008
+    f: Facts,
+    principal: ReaderOrAgent,
+    pool: DbPool,
     group_by: GroupBy = GroupBy.NONE,
-    service_level_s: int = _threshold(15),
-    short_abandon_s: int = _threshold(0),
-    principal: Principal = Depends(require(*KPI_ROLES)),  # noqa: B008
-    pool: Any = Depends(db_pool),  # noqa: B008
+    service_level_s: Threshold = 15,
+    short_abandon_s: Threshold = 0,
 ) -> KpiReport:
     """人工接通率、15秒接通率、放弃率 … for a window (default: today, Asia/Shanghai)."""
     q, params = await _query(
-        request, pool, principal, f, group_by,
+        request, principal, f, group_by,
         service_level_s, short_abandon_s,
     )  # fmt: skip
     async with pool.acquire() as conn:
@@ -201,6 +202,7 @@ async def kpis(
             service_level_s=params.service_level_s, short_abandon_s=params.short_abandon_s,
             acw_max_s=dict(params.acw_caps.by_line),
             acw_max_s_default=params.acw_caps.default_s,
+            satisfied_keys=sorted(params.satisfied_keys),
         ),
         rows=[row_out(r) for r in rows],
         labels=FIGURE_LABELS,
@@ -218,65 +220,60 @@ UNIT_LABELS = {"zh-CN": {"percent": "%", "seconds": "秒"}, "en": {"percent": "%
 
 def kpi_csv(rows: list[KpiRowOut], lang: str) -> str:
     """UTF-8 with BOM, so that Excel reads the Chinese headers."""
-    out = io.StringIO()
-    writer = csv.writer(out)
     has_utilisation = any("utilisation" in r.figures for r in rows)
     figures = [f for f in CSV_FIGURES if f != "utilisation" or has_utilisation]
     units = {f: "seconds" if f.endswith("_s") else "percent" for f in figures}
     header = [GROUP_LABELS[lang]]
     header += [FIGURE_LABELS[c][lang] for c in CSV_COUNTS]
     header += [f"{FIGURE_LABELS[f][lang]} ({UNIT_LABELS[lang][units[f]]})" for f in figures]
-    writer.writerow(header)
-    for row in rows:
-        values: list[object] = ["" if row.group is None else row.group]
-        values += [row.counts[c] for c in CSV_COUNTS]
+
+    def values(row: KpiRowOut) -> list[object]:
+        cells: list[object] = [row.group]
+        cells += [row.counts[c] for c in CSV_COUNTS]
         for f in figures:
             figure = row.figures.get(f)
-            values.append("" if figure is None or figure.value is None else f"{figure.value:.2f}")
-        writer.writerow(values)
-    return "\ufeff" + out.getvalue()
+            cells.append(None if figure is None or figure.value is None else f"{figure.value:.2f}")
+        return cells
+
+    return csv_text(header, map(values, rows))
 
 
-@router.get("/kpis.csv", response_class=Response)
+@router.get("/kpis.csv", response_class=Response, responses=CSV_RESPONSE)
 async def kpis_csv(
     request: Request,
-    f: FactFilter = Depends(fact_filter),  # noqa: B008
+    f: Facts,
+    principal: ReaderOrAgent,
+    pool: DbPool,
     group_by: GroupBy = GroupBy.NONE,
-    service_level_s: int = _threshold(15),
-    short_abandon_s: int = _threshold(0),
-    lang: str = Query(default="zh-CN", pattern="^(zh-CN|en)$"),
-    principal: Principal = Depends(require(*KPI_ROLES)),  # noqa: B008
-    pool: Any = Depends(db_pool),  # noqa: B008
+    service_level_s: Threshold = 15,
+    short_abandon_s: Threshold = 0,
+    lang: Lang = "zh-CN",
 ) -> Response:
     """The same figures as CSV (zh-CN headers by default, ``lang=en``)."""
     q, _ = await _query(
-        request, pool, principal, f, group_by,
+        request, principal, f, group_by,
         service_level_s, short_abandon_s,
     )  # fmt: skip
     async with pool.acquire() as conn:
         rows = await query_kpis(conn, q)
-    return Response(
-        kpi_csv([row_out(r) for r in rows], lang),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="kpis.csv"'},
-    )
+    return csv_response(kpi_csv([row_out(r) for r in rows], lang), "kpis.csv")
 
 
 @router.get("/kpis/entries", response_model=DrillDownOut)
 async def kpi_entries(
     request: Request,
     figure: Figure,
-    f: FactFilter = Depends(fact_filter),  # noqa: B008
-    service_level_s: int = _threshold(15),
-    short_abandon_s: int = _threshold(0),
-    limit: int = Query(default=500, ge=1, le=10_000),
-    offset: int = Query(default=0, ge=0),
-    principal: Principal = Depends(require(*KPI_ROLES)),  # noqa: B008
-    pool: Any = Depends(db_pool),  # noqa: B008
+    f: Facts,
+    principal: ReaderOrAgent,
+    pool: DbPool,
+    service_level_s: Threshold = 15,
+    short_abandon_s: Threshold = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DrillDownOut:
     """The queue entries behind a count, in arrival order (caller numbers masked)."""
     q, _ = await _query(
-        request, pool, principal, f, GroupBy.NONE,
+        request, principal, f, GroupBy.NONE,
         service_level_s, short_abandon_s,
     )  # fmt: skip
     async with pool.acquire() as conn:

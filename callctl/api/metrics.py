@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import hmac
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from ami.state import ConnectionState
+from callctl.api.deps import BearerCredentials, authenticate
+from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.auth.roles import Role
 from callctl.ingest.queue_log.metrics import queue_log_metrics
 from callctl.live.state import LiveState
 from callctl.runtime import Runtime
+from callctl.settings import Settings
+from forecast.live import staffing_metrics
 
 router = APIRouter()
 
@@ -43,6 +51,15 @@ def render_metrics(runtime: Runtime, now: float, node: str | None = None) -> str
         "# HELP callctl_database_up 1 when the writer last reached PostgreSQL.",
         "# TYPE callctl_database_up gauge",
         f"callctl_database_up {int(writer.db_available)}",
+        "# HELP callctl_fact_commit_seconds Fact submit (its AMI event handled) to commit,"
+        " over the writer's latest facts.",
+        "# TYPE callctl_fact_commit_seconds gauge",
+        *(
+            f'callctl_fact_commit_seconds{{quantile="{q / 100:g}"}} {value:.6f}'
+            for q in (50, 99)
+            if (value := writer.latency.percentile(q)) is not None
+        ),
+        f"callctl_fact_commit_samples {len(writer.latency)}",
         "# HELP callctl_ingest_lag_seconds Seconds since the last AMI event arrived.",
         "# TYPE callctl_ingest_lag_seconds gauge",
     ]
@@ -92,14 +109,66 @@ def live_metrics(state: LiveState, only: str | None = None) -> list[str]:
     return lines
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+class ApiMetrics:
+    """The API process's own series (prometheus-client, one registry per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.auth_failures = Counter(
+            "callctl_auth_failures",
+            "Failed authentications, by reason (missing_token, invalid_token, throttled).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ("missing_token", "invalid_token", "throttled"):
+            self.auth_failures.labels(reason=reason)
+
+    def exposition(self) -> str:
+        return generate_latest(self.registry).decode()
+
+
+async def scraper(request: Request, credentials: BearerCredentials) -> None:
+    """The scrape token (``metrics_token``) or an API token of ops, admin or auditor."""
+    settings: Settings = request.app.state.settings
+    token = credentials.credentials if credentials else None
+    expected = settings.metrics_token
+    if (
+        token is not None
+        and expected is not None
+        and hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
+    ):
+        return
+    principal = await authenticate(request, token)
+    if principal.role not in SCRAPERS:
+        raise ApiError(
+            403,
+            "auth.forbidden",
+            f"role {principal.role.value!r} may not read /metrics",
+            {"allowed": sorted(r.value for r in SCRAPERS)},
+        )
+
+
+SCRAPERS = (Role.OPS, Role.ADMIN, Role.AUDITOR)
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    dependencies=[Depends(scraper)],
+)
 async def metrics(
     request: Request,
-    node: str | None = Query(
-        default=None, pattern=ID_PATTERN, description="one Asterisk node; default: all nodes"
-    ),
+    node: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="one Asterisk node; default: all nodes"),
+    ] = None,
 ) -> str:
+    """Prometheus exposition; needs the scrape token (``CALLCTL_METRICS_TOKEN``) or an
+    API token of ops, admin or auditor."""
     runtime = request.app.state.runtime
+    own: str = request.app.state.metrics.exposition()
     if runtime is None:  # the API alone, without ingest
-        return "# callctl: ingest is off in this process\n"
-    return render_metrics(runtime, time.time(), node)
+        return "# callctl: ingest is off in this process\n" + own
+    watch = getattr(request.app.state, "staffing", None)
+    staffing = staffing_metrics(watch.panel if watch is not None else None)
+    return render_metrics(runtime, time.time(), node) + "".join(f"{s}\n" for s in staffing) + own

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from callctl.api.errors import ApiError
 
 MAX_WINDOW = timedelta(days=400)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,18 @@ def _parse(name: str, value: str, tz: ZoneInfo) -> datetime:
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted past datetime's range
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ApiError(
+            422,
+            "request.time_out_of_range",
+            f"{name}: must lie between {EARLIEST.year} and {LATEST.year}",
+            {"field": name},
+        )
+    return utc
 
 
 def today(tz_name: str, now: datetime | None = None) -> Window:

@@ -6,9 +6,10 @@ import sys
 
 import asyncpg
 
+from callctl.auth import audit
 from callctl.auth.provision import create_user_with_token
 from callctl.auth.roles import Role
-from callctl.auth.tokens import issue_token
+from callctl.auth.tokens import issue_token_with_id
 from callctl.auth.users import UserExistsError
 from callctl.auth.validation import InvalidUserValueError
 from callctl.db import asyncpg_dsn, resolve_database_url
@@ -69,7 +70,13 @@ async def run_user_token(settings: Settings, username: str) -> int:
         if user_id is None:
             print(f"callctl: no active user {username!r}", file=sys.stderr)
             return 2
-        token = await issue_token(conn, user_id, "issued by callctl user token")
+        label = "issued by callctl user token"
+        async with conn.transaction():
+            token_id, token = await issue_token_with_id(conn, user_id, label)
+            await audit.record(
+                conn, audit.CLI_ACTOR, "token.issue", "user", user_id,
+                after={"token_id": token_id, "label": label, "expires_at": None},
+            )  # fmt: skip
     finally:
         await conn.close()
     print(token)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from callctl.auth import audit
 from callctl.auth.roles import Role
-from callctl.auth.tokens import issue_token
-from callctl.auth.users import create_user
+from callctl.auth.tokens import issue_token_with_id
+from callctl.auth.users import create_user, get_user
 from callctl.db import asyncpg_dsn
 
 
@@ -30,7 +31,15 @@ async def create_user_with_token(
             can_see_numbers=can_see_numbers,
             display_name=display_name,
         )
-        return user_id, await issue_token(conn, user_id, label)
+        token_id, token = await issue_token_with_id(conn, user_id, label)
+        actor = audit.CLI_ACTOR
+        user = audit.user_state(await get_user(conn, user_id))
+        await audit.record(conn, actor, "user.create", "user", user_id, after=user)
+        await audit.record(
+            conn, actor, "token.issue", "user", user_id,
+            after={"token_id": token_id, "label": label, "expires_at": None},
+        )  # fmt: skip
+        return user_id, token
 
 
 async def provision_user(database_url: str, username: str, role: Role, *, label: str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from typing import Any
 
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from callctl.auth.validation import TOKEN_PREFIX, looks_like_token
+from callctl.db_types import Queryable
 
 
 def new_token() -> str:
@@ -25,18 +25,27 @@ def token_hash(token: str) -> bytes:
 
 
 async def issue_token(
-    pool: Any, user_id: int, label: str = "", *, expires_at: datetime | None = None
+    pool: Queryable, user_id: int, label: str = "", *, expires_at: datetime | None = None
 ) -> str:
     """A new token for the user; the clear text is returned once and never stored."""
+    _, token = await issue_token_with_id(pool, user_id, label, expires_at=expires_at)
+    return token
+
+
+async def issue_token_with_id(
+    pool: Queryable, user_id: int, label: str = "", *, expires_at: datetime | None = None
+) -> tuple[int, str]:
+    """``issue_token``, with the stored token's id (for the audit log)."""
     token = new_token()
-    await pool.execute(
-        "INSERT INTO api_tokens (user_id, token_hash, label, expires_at) VALUES ($1, $2, $3, $4)",
+    token_id: int = await pool.fetchval(
+        "INSERT INTO api_tokens (user_id, token_hash, label, expires_at) "
+        "VALUES ($1, $2, $3, $4) RETURNING id",
         user_id,
         token_hash(token),
         label,
         expires_at,
     )
-    return token
+    return token_id, token
 
 
 # One round trip per request: the lookup, and last_used_at touched at most once a minute.
@@ -58,7 +67,7 @@ _LOOKUP = """
 """
 
 
-async def principal_for_token(pool: Any, token: str) -> Principal | None:
+async def principal_for_token(pool: Queryable, token: str) -> Principal | None:
     """The token's user, or None when it is malformed, unknown, revoked, expired or disabled."""
     if not looks_like_token(token):
         return None
@@ -74,14 +83,14 @@ async def principal_for_token(pool: Any, token: str) -> Principal | None:
     )
 
 
-async def revoke_token(pool: Any, token_id: int) -> bool:
+async def revoke_token(pool: Queryable, token_id: int) -> bool:
     status: str = await pool.execute(
         "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
     )
     return status.endswith(" 1")
 
 
-async def revoke_user_tokens(pool: Any, user_id: int) -> int:
+async def revoke_user_tokens(pool: Queryable, user_id: int) -> int:
     status: str = await pool.execute(
         "UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
         user_id,

@@ -1,24 +1,30 @@
 """REST for the routing config (ops, admin write; readers read):
-``/api/v1/routing/...``. Every change is validated, stored and applied to Asterisk."""
+``/api/v1/routing/...``. Every change is validated, stored and applied to Asterisk.
+
+Each kind of entry (skills, queues, lines, agents, pause reasons, IVR flows) gets the same two
+routes, ``PUT`` and ``DELETE /api/v1/routing/<kind>/{key}``, from one table
+(``ENTITIES``); agents differ only in how their softphone password is kept."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, Reader, Writer, db_pool
 from callctl.api.errors import ApiError
+from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
 from callctl.routing_config import repository
 from callctl.routing_config.convert import InvalidConfigError
 from callctl.routing_config.schemas import (
     AgentDoc,
     AgentIn,
     AgentPublic,
+    FlowDoc,
     LineDoc,
     PauseReasonDoc,
     QueueDoc,
@@ -29,9 +35,10 @@ from callctl.routing_config.schemas import (
 )
 from callctl.routing_config.service import Mutation, RoutingService
 
-router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
-WRITERS = (Role.OPS, Role.ADMIN)
-_T = TypeVar("_T", bound=BaseModel)
+# Applying a change can fail in Asterisk (502) or find no node to apply it to (503).
+router = APIRouter(
+    prefix="/api/v1/routing", tags=["routing"], responses=error_responses(409, 502, 503)
+)
 
 
 class ChangeResult(BaseModel):
@@ -47,6 +54,9 @@ def routing_service(request: Request) -> RoutingService:
     return service
 
 
+Service = Annotated[RoutingService, Depends(routing_service)]
+
+
 def _view(version: int | None, doc: RoutingDoc) -> RoutingView:
     return RoutingView(
         version=version,
@@ -55,6 +65,8 @@ def _view(version: int | None, doc: RoutingDoc) -> RoutingView:
         lines=doc.lines,
         agents=[AgentPublic.model_validate(a.model_dump(exclude={"password"})) for a in doc.agents],
         pause_reasons=doc.pause_reasons,
+        flows=doc.flows,
+        prompts=doc.prompts,
     )
 
 
@@ -73,205 +85,127 @@ async def _change(
     return ChangeResult(version=version)
 
 
-def _upsert(items: list[_T], key: Callable[[_T], str], item: _T) -> list[_T]:
-    kept = [i for i in items if key(i) != key(item)]
-    if len(kept) == len(items):
-        return [*items, item]
-    return [item if key(i) == key(item) else i for i in items]
+def _agent_with_password(doc: RoutingDoc, body: BaseModel) -> BaseModel:
+    """An agent as stored: the body's password, else the one it already has."""
+    assert isinstance(body, AgentIn)
+    password = body.password
+    if password is None:
+        existing = [a for a in doc.agents if a.agent_id == body.agent_id]
+        if not existing:
+            raise ApiError(
+                422, "request.invalid", "a new agent needs a password", {"field": "password"}
+            )
+        password = existing[0].password
+    return AgentDoc(**body.model_dump(exclude={"password"}), password=password)
 
 
-def _remove(items: list[_T], key: Callable[[_T], str], value: str, kind: str) -> list[_T]:
-    kept = [i for i in items if key(i) != value]
-    if len(kept) == len(items):
-        raise ApiError(404, f"routing.{kind}_not_found", f"no {kind} {value!r}")
-    return kept
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One kind of entry of the routing document, and how its routes read."""
+
+    path: str  # URL segment, e.g. "pause-reasons"
+    kind: str  # in error ids and change notes, e.g. "pause_reason"
+    attr: str  # the RoutingDoc list, e.g. "pause_reasons"
+    key: str  # the field naming an entry, e.g. "name"
+    body: type[BaseModel]
+    stored: Callable[[RoutingDoc, BaseModel], BaseModel] = field(default=lambda _, body: body)
+    summary: str = ""
+
+    def key_of(self, item: BaseModel) -> str:
+        return str(getattr(item, self.key))
+
+    def upsert(self, doc: RoutingDoc, item: BaseModel) -> RoutingDoc:
+        items: list[BaseModel] = getattr(doc, self.attr)
+        key = self.key_of(item)
+        if any(self.key_of(i) == key for i in items):
+            setattr(doc, self.attr, [item if self.key_of(i) == key else i for i in items])
+        else:
+            setattr(doc, self.attr, [*items, item])
+        return doc
+
+    def remove(self, doc: RoutingDoc, key: str) -> RoutingDoc:
+        items: list[BaseModel] = getattr(doc, self.attr)
+        kept = [i for i in items if self.key_of(i) != key]
+        if len(kept) == len(items):
+            raise ApiError(404, f"routing.{self.kind}_not_found", f"no {self.kind} {key!r}")
+        setattr(doc, self.attr, kept)
+        return doc
 
 
-def _path_matches(path_key: str, body_key: str, field: str) -> None:
-    if path_key != body_key:
-        raise ApiError(
-            422, "request.invalid", f"{field} in the body differs from the path", {"field": field}
+ENTITIES = (
+    Entity("skills", "skill", "skills", "name", SkillDoc),
+    Entity("queues", "queue", "queues", "name", QueueDoc),
+    Entity(
+        "lines", "line", "lines", "number", LineDoc,
+        summary="A line with its business hours and holidays (营业时间、节假日).",
+    ),
+    Entity("agents", "agent", "agents", "agent_id", AgentIn, stored=_agent_with_password),
+    Entity("pause-reasons", "pause_reason", "pause_reasons", "name", PauseReasonDoc),
+    Entity(
+        "flows", "flow", "flows", "name", FlowDoc,
+        summary="An IVR flow (语音导航); a line uses it by `flow`. A flow with an unreachable "
+        "node, a dead end, a loop without a way out or an unknown queue or prompt is 422.",
+    ),
+)  # fmt: skip
+
+
+def _add_routes(entity: Entity) -> None:
+    label = entity.kind.replace("_", " ")
+
+    async def put(key: str, body: BaseModel, service: Service, who: Writer) -> ChangeResult:
+        if key != entity.key_of(body):
+            raise ApiError(
+                422,
+                "request.invalid",
+                f"{entity.key} in the body differs from the path",
+                {"field": entity.key},
+            )
+        return await _change(
+            service,
+            lambda doc: entity.upsert(doc, entity.stored(doc, body)),
+            who,
+            f"put {label} {key}",
         )
+
+    async def delete(key: str, service: Service, who: Writer) -> ChangeResult:
+        return await _change(
+            service, lambda doc: entity.remove(doc, key), who, f"delete {label} {key}"
+        )
+
+    put.__annotations__["body"] = entity.body  # the body's model, for validation and docs
+    path = f"/{entity.path}/{{key}}"
+    router.put(
+        path,
+        response_model=ChangeResult,
+        name=f"put_{entity.kind}",
+        description=entity.summary or f"Create or replace a {label}.",
+    )(put)
+    router.delete(
+        path,
+        response_model=ChangeResult,
+        name=f"delete_{entity.kind}",
+        description=f"Delete a {label}.",
+    )(delete)
 
 
 @router.get("/config", response_model=RoutingView)
-async def get_config(
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    _: Principal = Depends(require(*READERS)),  # noqa: B008
-) -> RoutingView:
+async def get_config(service: Service, _: Reader) -> RoutingView:
     version, doc = await service.in_force()
     return _view(version, doc)
 
 
 @router.get("/versions", response_model=list[VersionView])
 async def list_versions(
-    limit: int = Query(50, ge=1, le=500),
-    pool: Any = Depends(db_pool),  # noqa: B008
-    _: Principal = Depends(require(*READERS)),  # noqa: B008
+    pool: DbPool, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[VersionView]:
     return await repository.versions(pool, limit)
 
 
-@router.put("/skills/{name}", response_model=ChangeResult)
-async def put_skill(
-    name: str,
-    body: SkillDoc,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    _path_matches(name, body.name, "name")
-
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.skills = _upsert(doc.skills, lambda s: s.name, body)
-        return doc
-
-    return await _change(service, mutate, who, f"put skill {name}")
-
-
-@router.delete("/skills/{name}", response_model=ChangeResult)
-async def delete_skill(
-    name: str,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.skills = _remove(doc.skills, lambda s: s.name, name, "skill")
-        return doc
-
-    return await _change(service, mutate, who, f"delete skill {name}")
-
-
-@router.put("/queues/{name}", response_model=ChangeResult)
-async def put_queue(
-    name: str,
-    body: QueueDoc,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    _path_matches(name, body.name, "name")
-
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.queues = _upsert(doc.queues, lambda q: q.name, body)
-        return doc
-
-    return await _change(service, mutate, who, f"put queue {name}")
-
-
-@router.delete("/queues/{name}", response_model=ChangeResult)
-async def delete_queue(
-    name: str,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.queues = _remove(doc.queues, lambda q: q.name, name, "queue")
-        return doc
-
-    return await _change(service, mutate, who, f"delete queue {name}")
-
-
-@router.put("/lines/{number}", response_model=ChangeResult)
-async def put_line(
-    number: str,
-    body: LineDoc,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    """A line with its business hours and holidays (营业时间、节假日)."""
-    _path_matches(number, body.number, "number")
-
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.lines = _upsert(doc.lines, lambda ln: ln.number, body)
-        return doc
-
-    return await _change(service, mutate, who, f"put line {number}")
-
-
-@router.delete("/lines/{number}", response_model=ChangeResult)
-async def delete_line(
-    number: str,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.lines = _remove(doc.lines, lambda ln: ln.number, number, "line")
-        return doc
-
-    return await _change(service, mutate, who, f"delete line {number}")
-
-
-@router.put("/agents/{agent_id}", response_model=ChangeResult)
-async def put_agent(
-    agent_id: str,
-    body: AgentIn,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    _path_matches(agent_id, body.agent_id, "agent_id")
-
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        password = body.password
-        if password is None:
-            existing = [a for a in doc.agents if a.agent_id == agent_id]
-            if not existing:
-                raise ApiError(
-                    422, "request.invalid", "a new agent needs a password", {"field": "password"}
-                )
-            password = existing[0].password
-        agent = AgentDoc(**body.model_dump(exclude={"password"}), password=password)
-        doc.agents = _upsert(doc.agents, lambda a: a.agent_id, agent)
-        return doc
-
-    return await _change(service, mutate, who, f"put agent {agent_id}")
-
-
-@router.delete("/agents/{agent_id}", response_model=ChangeResult)
-async def delete_agent(
-    agent_id: str,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.agents = _remove(doc.agents, lambda a: a.agent_id, agent_id, "agent")
-        return doc
-
-    return await _change(service, mutate, who, f"delete agent {agent_id}")
-
-
-@router.put("/pause-reasons/{name}", response_model=ChangeResult)
-async def put_pause_reason(
-    name: str,
-    body: PauseReasonDoc,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    _path_matches(name, body.name, "name")
-
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.pause_reasons = _upsert(doc.pause_reasons, lambda r: r.name, body)
-        return doc
-
-    return await _change(service, mutate, who, f"put pause reason {name}")
-
-
-@router.delete("/pause-reasons/{name}", response_model=ChangeResult)
-async def delete_pause_reason(
-    name: str,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
-    def mutate(doc: RoutingDoc) -> RoutingDoc:
-        doc.pause_reasons = _remove(doc.pause_reasons, lambda r: r.name, name, "pause_reason")
-        return doc
-
-    return await _change(service, mutate, who, f"delete pause reason {name}")
+for _entity in ENTITIES:
+    _add_routes(_entity)
 
 
 @router.put("/config", response_model=ChangeResult)
-async def put_config(
-    body: RoutingDoc,
-    service: RoutingService = Depends(routing_service),  # noqa: B008
-    who: Principal = Depends(require(*WRITERS)),  # noqa: B008
-) -> ChangeResult:
+async def put_config(body: RoutingDoc, service: Service, who: Writer) -> ChangeResult:
     """Replace the whole routing config at once (agents' passwords included)."""
     return await _change(service, lambda _: body, who, "put config")

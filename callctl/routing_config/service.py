@@ -124,6 +124,28 @@ def routing_lines(pool: Any, settings: Settings) -> Callable[[], Awaitable[dict[
 
     async def load() -> dict[str, str]:
         _, doc = await service.in_force()
-        return {line.queue: line.number for line in doc.lines}
+        # Several lines may share a queue (the lab's 12346 is 12345 with a survey):
+        # the first listed names it.
+        lines: dict[str, str] = {}
+        for line in doc.lines:
+            lines.setdefault(line.queue, line.number)
+        return lines
+
+    return load
+
+
+def routing_satisfied_keys(
+    pool: Any, settings: Settings
+) -> Callable[[], Awaitable[dict[str, frozenset[int]]]]:
+    """Each surveyed line's satisfied keys (``Survey.satisfied_keys``) in the config in force."""
+    service = RoutingService(pool, settings)
+
+    async def load() -> dict[str, frozenset[int]]:
+        _, doc = await service.in_force()
+        return {
+            line.number: frozenset(line.survey.satisfied_keys)
+            for line in doc.lines
+            if line.survey is not None
+        }
 
     return load

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 from lab_node import lab_ami_node
+from service_helpers import stop_leftovers
 
 from ami.connection import AmiNode
 from callctl.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_callctl_left_running() -> Iterator[None]:
+    """Stops any ``callctl serve`` the test started and its cleanup did not stop."""
+    yield
+    stop_leftovers()
 
 
 @pytest.fixture

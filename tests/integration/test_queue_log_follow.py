@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import HTTP_PORT, own_db, start_callctl, wait_healthy
+from service_helpers import HTTP_PORT, METRICS_HEADERS, own_db, start_callctl, wait_healthy
 
 from callctl.ingest.verify import format_report, verify
 from callctl.lab import sipp
@@ -34,7 +34,9 @@ CONVERGE_WITHIN_S = 5.0
 
 async def _metrics() -> dict[str, float]:
     async with httpx.AsyncClient() as client:
-        text = (await client.get(f"http://127.0.0.1:{HTTP_PORT}/metrics")).text
+        text = (
+            await client.get(f"http://127.0.0.1:{HTTP_PORT}/metrics", headers=METRICS_HEADERS)
+        ).text
     return {
         m.group(1): float(m.group(2))
         for m in re.finditer(r"(?m)^(callctl_[a-z_]+)(?:\{[^}]*\})? ([0-9.]+)$", text)

@@ -112,10 +112,15 @@ async def test_snapshot_then_deltas_with_consecutive_seq(
         assert again["nodes"]["lab"]["agents"]["1008"]["state"] == "available"
 
 
-async def test_query_parameter_token_is_accepted(server: str, make_token: MakeToken) -> None:
+async def test_subprotocol_token_is_accepted_and_a_url_token_refused(
+    server: str, make_token: MakeToken
+) -> None:
     token = await make_token(Role.AUDITOR)
-    async with websockets.connect(f"ws://{server}/ws/wallboard?access_token={token}") as ws:
+    url = f"ws://{server}/ws/wallboard"
+    async with websockets.connect(url, subprotocols=["callctl.bearer", token]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "callctl.bearer"
         assert (await receive(ws))["type"] == "snapshot"
+    assert await close_code(f"{url}?access_token={token}") == 4401
 
 
 async def test_rest_snapshot_by_role(api_client: httpx.AsyncClient, make_token: MakeToken) -> None:

@@ -1,0 +1,24 @@
+"""What every router gets without asking: the guard layer (body limit, request id,
+JSON 500s, no-store), the JSON error handlers, authentication failure throttling and
+its metrics, token redaction in every log line, and the documented OpenAPI schema."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from callctl.api.errors import install_error_handlers
+from callctl.api.guard import ApiGuard
+from callctl.api.metrics import ApiMetrics
+from callctl.api.openapi import install_openapi
+from callctl.api.throttle import AuthThrottle
+from callctl.log_redaction import install_log_redaction
+from callctl.settings import Settings
+
+
+def install_api_guards(app: FastAPI, settings: Settings) -> None:
+    install_log_redaction()
+    install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(ApiGuard, max_body_bytes=settings.max_body_bytes)
+    app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
+    app.state.metrics = ApiMetrics()
