@@ -139,6 +139,8 @@ def ami_link(state: ConnectionState, conn: NodeConnection | None) -> str:
         return "connected"
     if conn is not None and conn.login_refused:
         return "auth_failed"
+    if conn is not None and conn.tls_failure is not None:
+        return "tls_failed"
     return "down"
 
 

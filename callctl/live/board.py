@@ -100,8 +100,9 @@ class NodeBoard:
     acw_reason: str = "acw"
     waiting: dict[str, dict[str, float]] = field(default_factory=dict)
     members: dict[str, dict[str, Member]] = field(default_factory=dict)
-    # The node's AMI link as callctl sees it: "connected", "down", "auth_failed" or
-    # "unknown" (a board made from events of a node the runtime does not report on).
+    # The node's AMI link as callctl sees it: "connected", "down", "auth_failed",
+    # "tls_failed" (its certificate refused) or "unknown" (a board made from events of
+    # a node the runtime does not report on).
     ami: str = "unknown"
     # agent → (state, reason, since): when each agent's state last changed.
     since: dict[str, tuple[AgentLiveState, str, float]] = field(default_factory=dict)

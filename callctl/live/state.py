@@ -250,7 +250,9 @@ class LiveState:
             "type": "snapshot",
             "server_time": now,
             "nodes": {n: board.as_json() for n, board in boards.items()},
-            "nodes_down": sorted(n for n, b in boards.items() if b.ami in ("down", "auth_failed")),
+            "nodes_down": sorted(
+                n for n, b in boards.items() if b.ami in ("down", "auth_failed", "tls_failed")
+            ),
             "today": self.today_json(),
             "summary": self.summary(now, list(boards.values())),
         }

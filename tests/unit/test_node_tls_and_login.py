@@ -3,6 +3,7 @@ in-process fake AMI server; the startup check built on them."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import ssl
@@ -11,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from ami.connection import NodeConnection
+from ami.state import ConnectionState
 from ami.testing import FakeAmiServer
 from callctl.nodes import NodeSettings, parse_nodes
+from callctl.runtime import ami_link
 from callctl.startup import LoginOutcome, StartupError, check_logins, try_login
 
 
@@ -107,3 +111,22 @@ async def test_startup_check_fails_only_when_every_node_refuses() -> None:
         second = dataclasses.replace(refused, node_id="b")
         outcomes = await check_logins([accepted, second], timeout_s=5)
     assert outcomes == {"a": LoginOutcome.ACCEPTED, "b": LoginOutcome.REFUSED}
+
+
+async def test_a_refused_certificate_shows_as_tls_failed_on_health_and_wallboard(
+    certificate: tuple[Path, Path],
+) -> None:
+    tls = '[node.tls]\nserver_hostname = "asterisk-a"\n'  # the system's CAs only
+    async with FakeAmiServer(tls=server_context(certificate)) as server:
+        conn = NodeConnection(
+            node(server.port, tls=tls).ami_node(**timing()), on_event=lambda e: None
+        )
+        async with conn:
+            for _ in range(100):
+                if conn.tls_failure is not None:
+                    break
+                await asyncio.sleep(0.02)
+            assert conn.tls_failure is not None
+            assert conn.tls_failure.startswith("TLS verification failed: ")
+            assert ami_link(conn.state, conn) == "tls_failed"
+            assert ami_link(ConnectionState.CONNECTED, conn) == "connected"
