@@ -4,7 +4,8 @@
 construction: the facts are kept by their natural key (a newer version of a fact
 replaces the older one, so a replayed fact is not counted twice), each entry is
 turned into its KPI record by ``callctl.facts.to_kpi.entry_record`` and into
-counters by ``kpi.counters.counters_from_entries``, exactly as a historical query
+counters by ``kpi.counters.counters_of_entry`` (``counters_from_entries`` of that
+one entry, built directly), exactly as a historical query
 over the stored facts does. Running sums are kept per queue, per queue and
 15-minute interval, and per interval for all queues; a changed entry takes its
 old contribution out and puts its new one in.
@@ -23,7 +24,7 @@ from functools import lru_cache
 from callctl.facts.models import AcwInterval, Fact, QueueEntryFact, SurveyAnswerFact
 from callctl.facts.to_kpi import EntryKey, entry_record
 from callctl.live.window import DayWindow, interval_start
-from kpi.counters import KpiCounters, counters_from_entries
+from kpi.counters import KpiCounters, counters_of_entry
 from kpi.definitions import kpis_from_counters
 from kpi.inputs import KpiParams
 from kpi.presentation import present_kpis_as_numbers
@@ -173,7 +174,7 @@ class TodayKpis:
         record = entry_record(
             entry, self._acw_of_entry.get(entry.key), None if survey is None else survey.answer
         )
-        new = ZERO if record is None else counters_from_entries((record,), self.params)
+        new = ZERO if record is None else counters_of_entry(record, self.params)
         interval = interval_start(entry.entered_at, self.window)
         if old is None:
             self._move(entry.queue, interval, ZERO, new)
