@@ -14,6 +14,7 @@ from agents import api as agent_api
 from callctl.api import facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.errors import install_error_handlers
 from callctl.db import asyncpg_dsn, resolve_database_url
+from callctl.ivr_ops import api as ivr_api
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
 from callctl.routing_config import api as routing_api
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(facts.router)
     app.include_router(kpis.router)
     app.include_router(routing_api.router)
+    app.include_router(ivr_api.router)
     app.include_router(agent_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
