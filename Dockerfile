@@ -16,6 +16,9 @@ RUN pip wheel --no-cache-dir --no-deps -w /wheels .
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /wheels /wheels
+# sox converts uploaded IVR prompts; espeak-ng synthesizes stand-ins for missing ones.
+RUN apt-get update && apt-get install -y --no-install-recommends sox espeak-ng \
+ && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir /wheels/callctl-*.whl && rm -rf /wheels \
  && useradd --system callctl
 USER callctl

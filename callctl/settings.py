@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         default=None, description="The lab Asterisk's queue_log; unset: the lab rootfs's."
     )
     timezone: str = "Asia/Shanghai"
+    prompts_dir: Path | None = Field(
+        default=None,
+        description="Asterisk's sounds directory as callctl sees it; uploaded IVR prompts go "
+        "to its callctl/ folder. Unset: prompt uploads are refused (503).",
+    )
     spool_dir: Path | None = Field(
         default=None, description="The fact writer's on-disk spool; unset: <cache_dir>/spool."
     )

@@ -3,7 +3,9 @@
 - ``PUT /notices/{flag}``: switch an emergency notice (紧急通知) on or off, no reload;
 - ``GET /notices``: the flags the flows in force can play;
 - ``GET /messages``: messages left in the IVR (留言), as callback tasks;
-- ``GET /calls/{node}/{callid}/path``: a call's path through its flow.
+- ``GET /calls/{node}/{callid}/path``: a call's path through its flow;
+- ``PUT /prompts/{name}`` (audio body) and ``POST /prompts/{name}/synthesize``: prompts
+  converted by sox (or spoken by espeak-ng), then listed in the routing config.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from callctl.api.deps import db_pool, require
+from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN, FactFilter, fact_filter
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
-from callctl.ivr_ops import repository
+from callctl.ivr_ops import prompts, repository
 from callctl.ivr_ops.service import notice_flags, switch_notice
 from callctl.privacy import mask_number
 from callctl.routing_config.api import routing_service
+from callctl.routing_config.schemas import RoutingDoc
 from callctl.routing_config.service import RoutingService
 
 router = APIRouter(prefix="/api/v1/ivr", tags=["ivr"])
@@ -32,6 +36,8 @@ Reader = Annotated[Principal, Depends(require(*READERS))]
 Switcher = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.OPS, Role.ADMIN))]
 Window = Annotated[FactFilter, Depends(fact_filter)]
 Flag = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+PromptName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Writer = Annotated[Principal, Depends(require(Role.OPS, Role.ADMIN))]
 NodeId = Annotated[str, Path(pattern=ID_PATTERN)]
 CallId = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
@@ -105,3 +111,54 @@ async def call_path(node: NodeId, callid: CallId, pool: Pool, _: Reader) -> list
     async with pool.acquire() as conn:
         rows = await repository.call_path(conn, node, callid)
     return [StepOut(**row) for row in rows]
+
+
+class PromptOut(BaseModel):
+    prompt: str = Field(description="the name flows use, e.g. callctl/welcome")
+    seconds: float
+    version: int = Field(description="the routing config version that lists it")
+
+
+class SpeakIn(BaseModel):
+    text: str = Field(max_length=prompts.MAX_TEXT_CHARS, description="文本 · what to say")
+    voice: str = Field(default="cmn", max_length=8, description="cmn (普通话) or en")
+
+
+def _prompts_dir(request: Request) -> Any:
+    folder = request.app.state.settings.prompts_dir
+    if folder is None:
+        raise ApiError(503, "prompt.no_target", "CALLCTL_PROMPTS_DIR is not set")
+    return folder
+
+
+async def _listed(routing: RoutingService, name: str, who: Principal, seconds: float) -> PromptOut:
+    ref = prompts.prompt_ref(name)
+
+    def mutate(doc: RoutingDoc) -> RoutingDoc:
+        if ref not in doc.prompts:
+            doc.prompts = sorted([*doc.prompts, ref])
+        return doc
+
+    version = await routing.change(mutate, who.user_id, f"prompt {ref}")
+    return PromptOut(prompt=ref, seconds=seconds, version=version)
+
+
+@router.put("/prompts/{name}", response_model=PromptOut)
+async def put_prompt(
+    name: PromptName, request: Request, routing: Routing, who: Writer
+) -> PromptOut:
+    """Upload a prompt (the request body: WAV, FLAC, OGG ... as sox reads them); it is
+    converted to 8 kHz mono WAV for Asterisk. Keep zh-CN recordings."""
+    folder = _prompts_dir(request)
+    seconds = await prompts.store_upload(await request.body(), folder, name)
+    return await _listed(routing, name, who, seconds)
+
+
+@router.post("/prompts/{name}/synthesize", response_model=PromptOut)
+async def synthesize_prompt(
+    name: PromptName, body: SpeakIn, request: Request, routing: Routing, who: Writer
+) -> PromptOut:
+    """A stand-in prompt spoken by espeak-ng where no recording exists yet."""
+    folder = _prompts_dir(request)
+    seconds = await prompts.synthesize(body.text, folder, name, body.voice)
+    return await _listed(routing, name, who, seconds)
