@@ -19,8 +19,9 @@ FROM python:3.11-slim-bookworm
 # Dependencies at the exact versions and hashes of requirements.lock, then callctl alone.
 COPY requirements.lock /tmp/requirements.lock
 COPY --from=build /wheels /wheels
-# sox converts the nodes' raw recordings to FLAC (recording/audio.py).
-RUN apt-get update && apt-get install -y --no-install-recommends sox \
+# sox converts the nodes' raw recordings to FLAC (recording/audio.py) and uploaded IVR
+# prompts; espeak-ng synthesizes stand-ins for missing prompts.
+RUN apt-get update && apt-get install -y --no-install-recommends sox espeak-ng \
  && rm -rf /var/lib/apt/lists/* \
  && pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
  && pip install --no-cache-dir --no-deps /wheels/callctl-*.whl && rm -rf /wheels /tmp/requirements.lock \

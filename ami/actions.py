@@ -47,6 +47,7 @@ ACTION_NAMES: Final = frozenset(
         "PJSIPShowContacts",
         "ShowDialPlan",
         "DBDel",
+        "DBPut",
     }
 )
 HEADER_NAMES: Final = frozenset(
@@ -85,6 +86,7 @@ HEADER_NAMES: Final = frozenset(
         "Extension",
         "Family",
         "Key",
+        "Val",
     }
 )
 EVENT_CLASSES: Final = frozenset(
@@ -508,6 +510,18 @@ def reload(module: str | None = None) -> Action:
     if module is None:
         return Action("Reload")
     return Action("Reload", (("Module", _match("Module", module, _MODULE, "module name")),))
+
+
+def db_put(family: str, key: str, value: str) -> Action:
+    """Set one astdb key (e.g. an IVR emergency notice's switch); needs write=system."""
+    return Action(
+        "DBPut",
+        (
+            ("Family", _match("Family", family, _ASTDB_PART, "astdb family")),
+            ("Key", _match("Key", key, _ASTDB_PART, "astdb key")),
+            ("Val", _match("Val", value, _ASTDB_PART, "astdb value")),
+        ),
+    )
 
 
 def db_del(family: str, key: str) -> Action:

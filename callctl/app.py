@@ -18,6 +18,7 @@ from callctl.callbacks import api as callbacks_api
 from callctl.callbacks.dialer import callback_dialer
 from callctl.calls import api as calls_api
 from callctl.db import asyncpg_dsn, resolve_database_url
+from callctl.ivr_ops import api as ivr_api
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
 from callctl.reports import api as reports_api
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(assessment_api.router)
     app.include_router(reports_api.router)
     app.include_router(routing_api.router)
+    app.include_router(ivr_api.router)
     app.include_router(agent_api.router)
     app.include_router(recording_api.routes)
     app.include_router(calls_api.router)

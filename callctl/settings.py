@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     report_scheme: str | None = Field(
         default=None, description="Assessment scheme included in monthly reports (e.g. haikou)."
     )
+    prompts_dir: Path | None = Field(
+        default=None,
+        description="Asterisk's sounds directory as callctl sees it; uploaded IVR prompts go "
+        "to its callctl/ folder. Unset: prompt uploads are refused (503).",
+    )
     spool_dir: Path | None = Field(
         default=None, description="The fact writer's on-disk spool; unset: <cache_dir>/spool."
     )

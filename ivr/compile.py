@@ -27,7 +27,10 @@ MESSAGE_QUEUE_LOG_EVENT: Final = "CALLCTL_MESSAGE"
 """queue_log: ``epoch|callid|NONE|NONE|CALLCTL_MESSAGE|line|number|path``."""
 NOTICE_FAMILY: Final = "callctl-notice"
 """astdb family of the emergency notices' switches: key = flag, value ``on``."""
-MESSAGE_DIR: Final = "/var/spool/asterisk/callctl-messages"
+MESSAGE_DIR: Final = "${ASTSPOOLDIR}/callctl-messages"
+"""Where messages are recorded: the node's own spool directory (asterisk.conf)."""
+CALLER_NUMBER: Final = "${FILTER(0-9+,${CALLERID(num)})}"
+"""The caller's number as reported: digits and + only (it comes from outside)."""
 STEP_CONTEXT: Final = "callctl-ivr-step"
 KEY: Final = "CALLCTL_IVR_KEY"
 
@@ -150,9 +153,9 @@ def _message(node: FlowNode) -> str:
     return (
         _step(node, outcome="recorded")
         + f" same => n,UserEvent({MESSAGE_USER_EVENT},Line: ${{CALLCTL_LINE}},"
-        f"Number: ${{CALLERID(num)}},Path: {path})\n"
+        f"Number: {CALLER_NUMBER},Path: {path})\n"
         f" same => n,QueueLog(NONE,${{UNIQUEID}},NONE,{MESSAGE_QUEUE_LOG_EVENT},"
-        f"${{CALLCTL_LINE}}|${{CALLERID(num)}}|{path})\n"
+        f"${{CALLCTL_LINE}}|{CALLER_NUMBER}|{path})\n"
         f" same => n,Playback({node.prompt})\n"
         f" same => n,Record({path},5,{node.max_s},k)\n"
         " same => n,Hangup(16)\n"

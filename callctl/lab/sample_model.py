@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ivr.flow import Flow, FlowNode, NodeKind
 from routing.model import (
     DEFAULT_PAUSE_REASONS,
     Agent,
@@ -67,6 +68,32 @@ LINES = (
         queue="health-12320",
         acw_max_s=240,
         hours=(OpenHours(days=ALL_WEEK, start="08:00", end="20:00"),),
+        flow="health",
+    ),
+)
+# 12320's voice menu: the emergency notice when ops switch it on, business hours, a
+# menu (1 health, 2 the general queue, 9 again), a message after hours. Stock sounds
+# stand in for the zh-CN prompts a hotline uploads.
+HEALTH_FLOW = Flow(
+    name="health",
+    start="notice",
+    nodes=(
+        FlowNode(
+            "notice", NodeKind.NOTICE, flag="epidemic", prompt="one-moment-please", next="hours"
+        ),
+        FlowNode("hours", NodeKind.HOURS, open="menu", closed="message"),
+        FlowNode(
+            "menu",
+            NodeKind.MENU,
+            prompt="vm-press",
+            choices=(("1", "health"), ("2", "general"), ("9", "menu-again")),
+            default="health",
+            timeouts=2,
+        ),
+        FlowNode("menu-again", NodeKind.PLAY, prompt="please-try-again", next="menu"),
+        FlowNode("health", NodeKind.QUEUE, queue="health-12320"),
+        FlowNode("general", NodeKind.QUEUE, queue="general-12345"),
+        FlowNode("message", NodeKind.MESSAGE, prompt="vm-intro", max_s=120),
     ),
 )
 # (agent id, name, skills)
@@ -105,4 +132,5 @@ def sample_model(
             for aid, name, skills in AGENT_SKILLS
         ),
         pause_reasons=DEFAULT_PAUSE_REASONS,
+        flows=(HEALTH_FLOW,),
     )

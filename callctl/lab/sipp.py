@@ -21,8 +21,11 @@ class SippError(Exception):
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+-]{1,250}")
 
 
-def render_scenario(name: str, values: dict[str, int | Path], out_dir: Path) -> Path:
-    template = (SCENARIO_DIR / name).read_text(encoding="ascii")
+def render_scenario(
+    name: str, values: dict[str, int | Path], out_dir: Path, *, steps: str = ""
+) -> Path:
+    """The scenario with its values filled in (and ``@@steps@@``, built here, if any)."""
+    template = (SCENARIO_DIR / name).read_text(encoding="ascii").replace("@@steps@@", steps)
 
     def sub(match: re.Match[str]) -> str:
         key = match.group(1)
@@ -159,6 +162,65 @@ async def run_survey_callers(
     )
     callers = CallerRun(
         calls=run.calls, rate_per_s=run.rate_per_s, service=run.service, scenario=scenario.name
+    )
+    return await _run_caller_scenario(
+        scenario, callers, work_dir=work_dir, local_ip=local_ip, remote=remote, timeout_s=timeout_s
+    )
+
+
+PCAP_DIR = Path("/usr/share/sip-tester")
+_PCAP_NAMES = {"*": "star", "#": "pound", **{d: d for d in "0123456789"}}
+AUDIO = "audio"
+"""A step that plays a few seconds of speech (g711a.pcap) instead of a digit."""
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfRun:
+    """Callers of an IVR line who, after being answered, wait and press keys.
+
+    ``steps``: (seconds to wait, digit 0-9 * # or ``AUDIO``), in order; then the
+    caller stays ``hold_s`` and hangs up, unless Asterisk hangs up first.
+    """
+
+    service: str
+    steps: tuple[tuple[float, str], ...]
+    hold_s: float = 5.0
+    calls: int = 1
+    rate_per_s: float = 1.0
+    callers: tuple[Caller, ...] = ()
+
+    def __post_init__(self) -> None:
+        for _, key in self.steps:
+            if key != AUDIO and key not in _PCAP_NAMES:
+                raise SippError(f"DTMF key {key!r} is not 0-9, * or #")
+
+
+def _steps_xml(steps: tuple[tuple[float, str], ...]) -> str:
+    out = []
+    for wait_s, key in steps:
+        pcap = PCAP_DIR / ("g711a.pcap" if key == AUDIO else f"dtmf_2833_{_PCAP_NAMES[key]}.pcap")
+        out.append(
+            f'  <pause milliseconds="{int(wait_s * 1000)}"/>\n'
+            f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+        )
+    return "".join(out)
+
+
+async def run_dtmf_callers(
+    run: DtmfRun, *, work_dir: Path, local_ip: str, remote: str, timeout_s: float
+) -> SippResult:
+    scenario = render_scenario(
+        "ivr_caller.xml",
+        {"patience_ms": 30_000, "hold_ms": int(run.hold_s * 1000)},
+        work_dir,
+        steps=_steps_xml(run.steps),
+    )
+    callers = CallerRun(
+        calls=run.calls,
+        rate_per_s=run.rate_per_s,
+        service=run.service,
+        callers=list(run.callers),
+        scenario=scenario.name,
     )
     return await _run_caller_scenario(
         scenario, callers, work_dir=work_dir, local_ip=local_ip, remote=remote, timeout_s=timeout_s

@@ -1,0 +1,1 @@
+"""The IVR at run time: emergency notices switched over AMI, messages left, call paths."""
