@@ -91,12 +91,14 @@ class Collector:
         *,
         orphan_after_s: float = 4 * 3600 + 600,
         source: str = "scan",
+        link_within: timedelta | None = None,
     ) -> None:
         self._pool = pool
         self._store = store
         self._spools = dict(spools)
         self._orphan_after_s = orphan_after_s
         self._source = source
+        self._link_within = link_within
 
     async def scan_once(self) -> ScanReport:
         report = ScanReport()
@@ -113,7 +115,7 @@ class Collector:
                     log.warning("recording %s not collected yet: %s", spool_file.path.name, exc)
                     report.failed.append(spool_file.path.name)
         async with self._pool.acquire() as conn, conn.transaction():
-            report.linked = await link_entries(conn)
+            report.linked = await link_entries(conn, self._link_within)
             report.sampled = len(await sample_recordings(conn))
         return report
 

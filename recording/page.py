@@ -17,7 +17,7 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 _HEADERS: Final = {
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; connect-src 'self'; media-src blob:; "
+        "default-src 'none'; script-src 'self'; connect-src 'self' blob:; media-src blob:; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -100,16 +100,18 @@ FROM (
                      COALESCE(q.ended_wait_at, q.entered_at) - u.started_at))
         LIMIT 1
     ) e
-    WHERE u.seq IS NULL
+    WHERE u.seq IS NULL AND ($1::interval IS NULL OR u.created_at > now() - $1::interval)
 ) m
 WHERE r.id = m.id
 """
 
 
-async def link_entries(conn: asyncpg.Connection) -> int:
+async def link_entries(conn: asyncpg.Connection, within: timedelta | None = None) -> int:
     """Link recordings not yet linked to their answered queue entry (the one of the
-    same call, queue and agent answered nearest the recording's start)."""
-    status: str = await conn.execute(_LINK)
+    same call, queue and agent answered nearest the recording's start); only those
+    stored ``within`` that long ago, when given (the periodic scan: a recording whose
+    entry never comes is not looked at for ever)."""
+    status: str = await conn.execute(_LINK, within)
     return int(status.split()[-1])
 
 

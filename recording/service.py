@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -60,6 +61,10 @@ async def start_collector(
     }
     if not spools:
         return None
+    if shutil.which("sox") is None:
+        # Not fatal: calls and their facts go on, recordings wait in the spools.
+        log.error("recordings: sox not found (Debian package sox); not collecting recordings")
+        return None
     pool: asyncpg.Pool = await asyncpg.create_pool(
         asyncpg_dsn(database_url),
         min_size=0,
@@ -73,6 +78,7 @@ async def start_collector(
         settings.recordings_root,
         spools,
         orphan_after_s=settings.reconcile_max_call_s + 600,
+        link_within=timedelta(days=7),  # older ones: `callctl recordings scan`
     )
     task = CollectorTask(collector, settings.recordings_scan_interval_s)
     task.start()

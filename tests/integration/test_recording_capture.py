@@ -5,8 +5,8 @@ agents sending different tones, callctl collecting with sox into FLAC.
    channels, the caller's tone on channel 1 and the agent's on channel 2 (the way
    round docs/recordings.md says).
    The player page (/recordings) in headless Chromium loads it through the API:
-   the browser decodes the FLAC (its duration is the recording's), and the listen
-   leaves its audit row.
+   the browser decodes the FLAC (two channels, the recording's length), and the
+   listen leaves its audit row.
 2. 20 calls while callctl is SIGKILLed in the middle: after the restart every
    answered entry has exactly one recording, linked to it.
 """
@@ -113,20 +113,25 @@ async def _plays_in_the_browser(
         )
         await page.wait_for("document.querySelectorAll('#rows button').length >= 1", timeout_s=15)
         await page.evaluate("document.querySelector('#rows button').click()")
+        player = "document.getElementById('player')"
         try:
-            duration = await page.wait_for(
-                "(p => p.readyState >= 1 && p.duration)(document.getElementById('player'))",
-                timeout_s=30,  # a cold headless Chromium starts its media pipeline slowly
-            )
+            await page.wait_for(f"(p => p.readyState >= 2 && !p.error)({player})", timeout_s=30)
         except TimeoutError:
             state = await page.evaluate(
                 "JSON.stringify({m: document.getElementById('message').textContent,"
-                " e: document.getElementById('player').error?.code,"
-                " s: document.getElementById('player').src,"
-                " r: document.getElementById('player').readyState})"
+                f" e: {player}.error?.code, r: {player}.readyState}})"
             )
             raise AssertionError(f"the player did not load the recording: {state}") from None
-        assert float(duration) == pytest.approx(seconds, abs=0.05)
+        # Decode what the player holds (its blob: no second request, no second audit row).
+        await page.evaluate(
+            f"fetch({player}.src).then(r => r.arrayBuffer())"
+            ".then(a => new OfflineAudioContext(2, 8000, 8000).decodeAudioData(a))"
+            ".then(b => { window.decoded = [b.numberOfChannels, b.duration]; },"
+            " e => { window.decoded = String(e); }); 0"
+        )
+        decoded = await page.wait_for("window.decoded", timeout_s=15)
+        assert decoded[0] == 2, decoded
+        assert float(decoded[1]) == pytest.approx(seconds, abs=0.05)
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         actions = await conn.fetch(

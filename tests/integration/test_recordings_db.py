@@ -119,7 +119,9 @@ def _write_done(spool: Path, stem: str, mtime: float, seconds: float) -> None:
 
 
 async def _collect(pool: asyncpg.Pool, store: Path, spool: Path) -> None:
-    report = await Collector(pool, store, {"lab": spool}).scan_once()
+    # As in `callctl serve`: only recent recordings are linked by the periodic scan.
+    collector = Collector(pool, store, {"lab": spool}, link_within=timedelta(days=7))
+    report = await collector.scan_once()
     assert not report.failed
 
 
