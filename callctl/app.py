@@ -86,7 +86,7 @@ def create_app(
         live = runtime.live if runtime is not None else None
         app.state.live = live.hub if live is not None else build_live_hub(settings)
         app.state.monitor_watches = calls_api.monitor_watches_for(app.state.db)
-        dialer = callback_dialer(settings, app.state.db, watched)
+        app.state.callback_dialer = dialer = callback_dialer(settings, app.state.db, watched)
         try:
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
