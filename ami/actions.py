@@ -41,6 +41,7 @@ ACTION_NAMES: Final = frozenset(
         "Originate",
         "Redirect",
         "BlindTransfer",
+        "Atxfer",
         "Hangup",
         "Reload",
         "PJSIPShowEndpoints",
@@ -493,6 +494,22 @@ def blind_transfer(channel: str, context: str, exten: str) -> Action:
             ("Channel", channel_name(channel)),
             ("Context", _match("Context", context, _CONTEXT, "context")),
             ("Exten", _match("Exten", exten, _EXTEN, "extension")),
+        ),
+    )
+
+
+def attended_transfer(channel: str, context: str, exten: str) -> Action:
+    """Atxfer: ``channel`` (the transferer) consults ``exten``@``context`` (digits only:
+    Asterisk feeds them as DTMF after the features.conf atxfer code, so the bridge must
+    allow the transferer to transfer, e.g. Queue option t); its hangup completes it."""
+    if not exten.isdigit():
+        raise UnsafeValueError("Exten", "an attended transfer dials digits only")
+    return Action(
+        "Atxfer",
+        (
+            ("Channel", channel_name(channel)),
+            ("Exten", _match("Exten", exten, _EXTEN, "extension")),
+            ("Context", _match("Context", context, _CONTEXT, "context")),
         ),
     )
 

@@ -113,7 +113,7 @@ def create_app(
             reports = start_report_schedule(app.state.db, settings, app.state.acw_caps)
             if reports is not None:
                 stack.push_async_callback(reports.stop)
-            dialer = callback_dialer(settings, app.state.db, watched)
+            app.state.callback_dialer = dialer = callback_dialer(settings, app.state.db, watched)
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
                 stack.push_async_callback(runtime.stop)

@@ -185,6 +185,9 @@ class Settings(BaseSettings):
         default=2, ge=1, le=1000, description="Pacing: callbacks in flight at most at once."
     )
     callback_poll_s: float = Field(default=5.0, gt=0, le=300)
+    callback_ring_s: int = Field(
+        default=30, ge=5, le=120, description="How long a callback rings the citizen."
+    )
 
     database_url_file: Path | None = Field(
         default=None,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from callctl.api.deps import db_pool, require
@@ -21,6 +21,7 @@ from callctl.callbacks.calendar import PRESETS, CalendarError, CallbackCalendar
 from callctl.callbacks.scheduler import RESULT_LABELS, AttemptResult, TaskStatus
 from callctl.calls.transfer import InvalidTargetError, check_number
 from callctl.privacy import mask_number
+from callctl.routing_config.api import routing_service
 
 router = APIRouter(prefix="/api/v1/callbacks", tags=["callbacks"])
 WRITERS = (Role.SUPERVISOR, Role.OPS, Role.ADMIN)
@@ -141,8 +142,13 @@ def _task_out(row: Any, who: Principal, attempts: list[Any] | None = None) -> Ta
 
 
 @router.post("", response_model=TaskCreated, status_code=201)
-async def create_task(body: TaskIn, who: Writer, pool: Pool) -> TaskCreated:
+async def create_task(body: TaskIn, who: Writer, pool: Pool, request: Request) -> TaskCreated:
     """A callback task for a work order; the same work order again returns the first."""
+    _, doc = await routing_service(request).in_force()
+    if body.line not in {line.number for line in doc.lines}:
+        raise ApiError(
+            422, "callbacks.unknown_line", f"line: no service line {body.line}", {"field": "line"}
+        )
     try:
         number = check_number(body.number, "number")
     except InvalidTargetError as exc:

@@ -213,4 +213,5 @@ def callback_dialer(
         settings.callback_trunk_host,
         max_in_flight=settings.callback_max_in_flight,
         poll_s=settings.callback_poll_s,
+        ring_s=settings.callback_ring_s,
     )

@@ -15,7 +15,7 @@ from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
 from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
-from callctl.auth.roles import Role
+from callctl.auth.roles import READERS, Role
 from callctl.calls import repository
 from callctl.calls.monitor import MODE_LABELS, MonitorMode
 from callctl.calls.service import CallControlService
@@ -27,6 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["call control"])
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 
 Supervisor = Annotated[Principal, Depends(require(*SUPERVISORS))]
+Reader = Annotated[Principal, Depends(require(*READERS))]
 # The agent on the call may transfer it too (checked against the facts).
 Transferrer = Annotated[Principal, Depends(require(Role.AGENT, *SUPERVISORS))]
 NodeId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -56,6 +57,11 @@ class MonitorOut(BaseModel):
 class TransferIn(BaseModel):
     kind: TransferKind = Field(description="queue, agent or external (a department's number)")
     target: str = Field(min_length=1, max_length=64)
+    attended: bool = Field(
+        default=False,
+        description="attended (咨询转接): the agent talks to the target first and completes "
+        "the transfer by hanging up; to a seat or a number only",
+    )
 
 
 class TransferOut(BaseModel):
@@ -156,6 +162,7 @@ async def transfer(
         node=node,
         callid=callid,
         target=TransferTarget(body.kind, body.target),
+        attended=body.attended,
     )
     return TransferOut(
         transfer_id=done.transfer_id,
@@ -166,6 +173,6 @@ async def transfer(
 
 
 @router.get("/monitors", response_model=list[MonitorSessionOut])
-async def active_monitors(who: Supervisor, pool: Pool) -> list[MonitorSessionOut]:
+async def active_monitors(who: Reader, pool: Pool) -> list[MonitorSessionOut]:
     """Monitoring sessions in progress (for the wallboard)."""
     return [MonitorSessionOut(**row) for row in await repository.active_monitors(pool)]

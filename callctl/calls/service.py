@@ -187,8 +187,10 @@ class CallControlService:
         callid: str,
         target: TransferTarget,
         only_agent: str | None = None,
+        attended: bool = False,
     ) -> TransferDone:
-        """``only_agent``: the caller is an agent, who may transfer only its own call."""
+        """``only_agent``: the caller is an agent, who may transfer only its own call.
+        ``attended``: Atxfer (the agent consults the target, its hangup completes it)."""
         model = await self.routing.model_in_force()
         try:
             context, exten = transfer_destination(model, target)
@@ -196,6 +198,13 @@ class CallControlService:
             raise CallControlError(
                 422, "calls.invalid_target", str(exc), {"field": exc.field}
             ) from None
+        if attended and not exten.isdigit():
+            raise CallControlError(
+                422,
+                "calls.invalid_target",
+                "kind: an attended transfer goes to a seat or a number, not a queue",
+                {"field": "kind"},
+            )
         entry = await self._connected_entry(node, callid)
         if only_agent is not None and entry.agent != only_agent:
             raise CallControlError(403, "auth.forbidden", "an agent may transfer only its own call")
@@ -207,23 +216,22 @@ class CallControlService:
             try:
                 leg, _ = await self._agent_leg(conn, entry, callid)
                 # The agent's channel is the transferer: its peer (the caller) goes on.
-                result = await conn.action(
-                    actions.blind_transfer(leg.channel, context, exten), check=False
-                )
+                build = actions.attended_transfer if attended else actions.blind_transfer
+                result = await conn.action(build(leg.channel, context, exten), check=False)
             except AmiError as exc:
                 raise CallControlError(502, "ami.action_failed", str(exc)) from exc
             finally:
                 await conn.stop()
         if not result.ok:
             raise CallControlError(
-                409, "calls.transfer_refused", f"Asterisk refused BlindTransfer: {result.message}"
+                409, "calls.transfer_refused", f"Asterisk refused the transfer: {result.message}"
             )
         transfer_id = await repository.record_transfer(
             self.pool,
             node=node,
             callid=callid,
             entry=entry,
-            kind="blind",
+            kind="attended" if attended else "blind",
             target_kind=target.kind.value,
             target=target.value,
             requested_by=user_id,

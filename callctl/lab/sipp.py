@@ -408,6 +408,21 @@ async def start_agents(
         values["audio_file"] = audio
     name = "agents.xml" if audio is None else "agents_audio.xml"
     scenario = render_scenario(name, values, work_dir)
+    return await _start_uas(scenario, work_dir=work_dir, local_ip=local_ip, port=port)
+
+
+async def start_citizens(
+    *, work_dir: Path, local_ip: str, port: int, talk_s: float
+) -> asyncio.subprocess.Process:
+    """Start the citizens' UAS for callbacks (answer, busy or silent by the number's last
+    digit, see sipp/citizens.xml); stop it with ``stop_agents``."""
+    scenario = render_scenario("citizens.xml", {"talk_ms": int(talk_s * 1000)}, work_dir)
+    return await _start_uas(scenario, work_dir=work_dir, local_ip=local_ip, port=port)
+
+
+async def _start_uas(
+    scenario: Path, *, work_dir: Path, local_ip: str, port: int
+) -> asyncio.subprocess.Process:
     cmd = [
         sipp_binary(),
         "-sf",
@@ -419,7 +434,7 @@ async def start_agents(
         "-nostdin",
         "-trace_screen",
         "-screen_file",
-        str(work_dir / "agents-screen.log"),
+        str(work_dir / f"{scenario.stem}-screen.log"),
     ]
     proc = await asyncio.create_subprocess_exec(
         *cmd,
@@ -430,7 +445,7 @@ async def start_agents(
     await asyncio.sleep(0.3)
     if proc.returncode is not None:
         err = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
-        raise SippError(f"agents UAS exited at start: {err.strip()[-300:]}")
+        raise SippError(f"{scenario.stem} UAS exited at start: {err.strip()[-300:]}")
     return proc
 
 

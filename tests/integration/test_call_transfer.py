@@ -12,8 +12,13 @@ from typing import Any
 import pytest
 from calls_helpers import client, running_app, token, wait_for
 from fastapi import FastAPI
+from lab_node import lab_ami_node
 from service_helpers import own_db  # noqa: F401  (fixture)
 
+from ami import actions
+from ami.connection import NodeConnection
+from ami.events import CoreShowChannel
+from ami.state import ConnectionState
 from callctl.auth.roles import Role
 from callctl.calls.api import call_control
 from callctl.calls.service import CallControlService
@@ -158,3 +163,86 @@ async def test_blind_transfer_to_a_second_queue(
     report = await verify(own_db, lab.queue_log_file, lab.node_id, since)
     assert report.ok, format_report(report)
     assert report.comparison.expected >= 2
+
+
+async def test_attended_transfer_to_a_seat(
+    lab: Settings,
+    own_db: str,  # noqa: F811
+    app: FastAPI,
+    talking_agents: None,
+    sipp_dir: Path,
+) -> None:
+    """The agent consults another seat (Atxfer, allowed by Queue option t); its hangup
+    (the SIPp agent's BYE after 6 s) completes the transfer: caller and seat bridged."""
+    pool = app.state.db
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    caller = asyncio.create_task(
+        sipp.run_callers(
+            sipp.CallerRun(calls=1, patience_s=30, talk_s=60),
+            work_dir=sipp_dir,
+            local_ip=lab.trunk_ip,
+            remote=f"{lab.sip_host}:{lab.sip_port}",
+            timeout_s=60,
+        )
+    )
+    boss = await token(app, Role.SUPERVISOR)
+    async with (
+        client(app) as http,
+        NodeConnection(lab_ami_node(lab), on_event=lambda e: None) as control,
+    ):
+        await control.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
+        entry = await wait_for(
+            lambda: pool.fetchrow(
+                "SELECT callid, agent FROM queue_entries WHERE queue = 'hotline' "
+                "AND outcome = 'answered' AND completed_at IS NULL AND entered_at >= $1",
+                since,
+            ),
+            20,
+            "the call answered in hotline",
+        )
+        callid, agent = entry["callid"], entry["agent"]
+        seat = "1020" if agent != "1020" else "1019"
+        url = f"/api/v1/calls/{lab.node_id}/{callid}/transfer"
+        r = await http.post(
+            url, json={"kind": "queue", "target": "hotline", "attended": True}, headers=boss
+        )
+        assert r.status_code == 422 and r.json()["error"]["detail"]["field"] == "kind"
+        r = await http.post(
+            url, json={"kind": "agent", "target": seat, "attended": True}, headers=boss
+        )
+        assert r.status_code == 200, r.text
+
+        async def bridged_to_seat() -> bool:
+            result = await control.action(actions.core_show_channels(), timeout_s=10)
+            chans = [e for e in result.events if isinstance(e, CoreShowChannel)]
+            callers = [c for c in chans if c.uniqueid == callid and c.bridge_id]
+            seats = [c for c in chans if c.channel and c.channel.startswith(f"PJSIP/{seat}-")]
+            agents = [c for c in chans if c.channel and c.channel.startswith(f"PJSIP/{agent}-")]
+            return bool(
+                callers and not agents and any(s.bridge_id == callers[0].bridge_id for s in seats)
+            )
+
+        await wait_for(bridged_to_seat, 20, "the caller bridged with the consulted seat")
+        row = await wait_for(
+            lambda: pool.fetchrow(
+                "SELECT outcome, hangup_side FROM queue_entries "
+                "WHERE callid = $1 AND completed_at IS NOT NULL",
+                callid,
+            ),
+            20,
+            "the entry completed by the transfer",
+        )
+        assert (row["outcome"], row["hangup_side"]) == ("answered", "transfer")
+        kinds = await pool.fetch(
+            "SELECT kind, target FROM call_transfers WHERE callid = $1", callid
+        )
+        assert [(k["kind"], k["target"]) for k in kinds] == [("attended", seat)]
+    assert any(
+        f"|{callid}|hotline|" in line and "|ATTENDEDTRANSFER|" in line
+        for line in lab.queue_log_file.read_text(errors="replace").splitlines()[-500:]
+    )
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+    await asyncio.sleep(1.5)
+    report = await verify(own_db, lab.queue_log_file, lab.node_id, since)
+    assert report.ok, format_report(report)

@@ -498,7 +498,29 @@
     if (model !== null) renderSince();
   }
 
+  // --- calls being monitored (supervisors' listen / whisper / barge), polled -----------
+
+  const MODE_LABELS = { listen: "监听 listen", whisper: "耳语 whisper", barge: "强插 barge" };
+
+  async function pollMonitors() {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) return;
+    try {
+      const r = await fetch("/api/v1/monitors", { headers: { Authorization: "Bearer " + token } });
+      if (!r.ok) { $("monitors-section").hidden = true; return; }
+      const sessions = await r.json();
+      $("monitors-section").hidden = sessions.length === 0;
+      const list = $("monitor-list");
+      list.replaceChildren(...sessions.map((m) => {
+        const item = document.createElement("div");
+        item.textContent = m.agent + " ← " + m.username + " · " + (MODE_LABELS[m.mode] || m.mode);
+        return item;
+      }));
+    } catch (_) { /* the websocket's state already shows a lost link */ }
+  }
+
   translate();
   setInterval(tick, 250);
+  setInterval(pollMonitors, 5000);
   connect();
 })();

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ami import actions
+from ami.errors import UnsafeValueError
 from callctl.calls.transfer import (
     InvalidTargetError,
     TransferKind,
@@ -60,3 +62,11 @@ def test_bad_targets_refused(kind: TransferKind, value: str) -> None:
     with pytest.raises(InvalidTargetError) as info:
         transfer_destination(MODEL, TransferTarget(kind, value))
     assert info.value.field == "target"
+
+
+def test_attended_transfer_builder_dials_digits_only() -> None:
+    action = actions.attended_transfer("PJSIP/1001-00000002", "callctl-transfer-agent", "1002")
+    assert action.name == "Atxfer" and action.get("Exten") == "1002"
+    for exten in ("s", "1002\r\n", "10;02"):
+        with pytest.raises(UnsafeValueError):
+            actions.attended_transfer("PJSIP/1001-00000002", "callctl-transfer-agent", exten)
