@@ -31,7 +31,7 @@ OUTCOME_NAME = {
 ROUNDING_NAME = {
     Rounding.FLOOR: "不足一档不计（向下取整）",
     Rounding.CEIL: "不足一档按一档计（向上取整）",
-    Rounding.EXACT: "按实际比例计，金额四舍五入保留两位小数",
+    Rounding.EXACT: "按实际比例计，结果四舍五入保留两位小数",
 }
 
 

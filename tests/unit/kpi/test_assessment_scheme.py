@@ -52,7 +52,7 @@ def test_words_carry_the_arithmetic() -> None:
     result = evaluate_step(rule, Measured(Fraction(9399, 100), 9399, 10_000))
     assert result.words == (
         "接通率：93.99%，目标 ≥95.00%，低于目标 1.01个百分点；每低 1个百分点扣 1 分"
-        "（按实际比例计，金额四舍五入保留两位小数）：1.01 × 1，扣 1.01 分，本项最多扣 13 分。"
+        "（按实际比例计，结果四舍五入保留两位小数）：1.01 × 1，扣 1.01 分，本项最多扣 13 分。"
     )
     met = evaluate_step(rule, Measured(Fraction(95), 95, 100))
     assert met.words.endswith("达标，不扣。") and met.outcome == Decimal(0)
