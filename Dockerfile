@@ -12,13 +12,17 @@ COPY kpi ./kpi
 COPY routing ./routing
 COPY ivr ./ivr
 COPY recording ./recording
+COPY forecast ./forecast
 RUN pip wheel --no-cache-dir --no-deps -w /wheels .
 
 FROM python:3.11-slim-bookworm
 # Dependencies at the exact versions and hashes of requirements.lock, then callctl alone.
 COPY requirements.lock /tmp/requirements.lock
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
+# sox converts the nodes' raw recordings to FLAC (recording/audio.py).
+RUN apt-get update && apt-get install -y --no-install-recommends sox \
+ && rm -rf /var/lib/apt/lists/* \
+ && pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
  && pip install --no-cache-dir --no-deps /wheels/callctl-*.whl && rm -rf /wheels /tmp/requirements.lock \
  && useradd --system callctl
 USER callctl

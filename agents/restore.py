@@ -18,7 +18,10 @@ sent back (``restore_actions``):
   callctl's knowledge) is unpaused.
 
 Members callctl did not know are left alone, and so are members whose queue
-configuration dropped them. Every value goes through ``ami.actions``, which
+configuration dropped them. An agent whose home node (agents.home) is another node
+is not logged in again here: its softphone registers there, and a login on this
+node would ring a device that is not on it; its pause is still put back (a paused
+member is offered no call). Every value goes through ``ami.actions``, which
 refuses anything unsafe for an AMI header or a queue_log line.
 
 If callctl heard nothing from the node for longer than ``max_silence_s`` before
@@ -28,7 +31,7 @@ restored (``RestorePlan.skipped`` says why).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -118,14 +121,19 @@ class RestorePlan:
 
 
 def restore_actions(
-    before: Mapping[MemberKey, KnownMember], after: Iterable[QueueMember]
+    before: Mapping[MemberKey, KnownMember],
+    after: Iterable[QueueMember],
+    homed_elsewhere: Collection[str] = frozenset(),
 ) -> RestorePlan:
-    """The actions that turn the members after a restart into those known before it."""
+    """The actions that turn the members after a restart into those known before it;
+    ``homed_elsewhere``: interfaces of agents whose home is another node (not re-added)."""
     now = {m.key: m for m in map(known_member, after)}
     planned: list[Action] = []
     refused: list[str] = []
     for key, was in sorted(before.items()):
         current = now.get(key)
+        if current is None and was.interface in homed_elsewhere:
+            continue
         try:
             action = _restore_one(was, current)
         except (AmiError, ValueError) as exc:
@@ -163,6 +171,7 @@ def plan_after_restart(
     last_heard_at: float | None,
     restarted_at: float,
     max_silence_s: float = DEFAULT_MAX_SILENCE_S,
+    homed_elsewhere: Collection[str] = frozenset(),
 ) -> RestorePlan:
     """``restore_actions``, unless callctl's knowledge predates the restart by too much."""
     if last_heard_at is None:
@@ -173,4 +182,4 @@ def plan_after_restart(
             skipped=f"last heard from the node {silence:.0f} s before it restarted "
             f"(more than {max_silence_s:.0f} s): its own state is newer"
         )
-    return restore_actions(before, after)
+    return restore_actions(before, after, homed_elsewhere)

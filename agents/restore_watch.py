@@ -8,12 +8,15 @@ as callctl can know what the new boot lost. Calls that reach the queue between
 app_queue's start and these actions (the node's boot, callctl's reconnect delay,
 the resync) can still ring an agent who should be paused; only dynamic members
 with ``persistentmembers`` are paused again by Asterisk itself before any call.
+Agents homed on another node (``home_node`` in the routing config in force, read
+when the restore is planned) are not logged in again here (agents.restore).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agents.restore import (
@@ -21,15 +24,16 @@ from agents.restore import (
     KnownMember,
     MemberBook,
     MemberKey,
+    RestorePlan,
     plan_after_restart,
 )
-from ami.actions import Action
 from ami.boot import BootClock
 from ami.connection import NodeConnection, ResyncSnapshot
 from ami.errors import AmiError
-from ami.events import AmiEvent, FullyBooted
+from ami.events import AmiEvent, FullyBooted, QueueMember
 
 log = logging.getLogger(__name__)
+HomesLoader = Callable[[], Awaitable[frozenset[str]]]
 
 
 @dataclass(slots=True)
@@ -48,15 +52,30 @@ class _Restart:
     before: dict[MemberKey, KnownMember]
 
 
+@dataclass(frozen=True, slots=True)
+class _Repair:
+    restart: _Restart
+    after: tuple[QueueMember, ...]
+
+
 class RestartRestorer:
-    def __init__(self, node: str, *, max_silence_s: float = DEFAULT_MAX_SILENCE_S) -> None:
+    def __init__(
+        self,
+        node: str,
+        *,
+        max_silence_s: float = DEFAULT_MAX_SILENCE_S,
+        homed_elsewhere: HomesLoader | None = None,
+    ) -> None:
+        """``homed_elsewhere``: loads the interfaces of the agents whose home is another
+        node (from the routing config in force), asked at each restore."""
         self._node = node
         self._max_silence_s = max_silence_s
+        self._homed_elsewhere = homed_elsewhere
         self._book = MemberBook()
         self._boot = BootClock()
         self._last_heard_at: float | None = None
         self._restart: _Restart | None = None
-        self._outbox: asyncio.Queue[tuple[Action, ...]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[_Repair] = asyncio.Queue()
         self._conn: NodeConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self.stats = RestoreStats()
@@ -78,27 +97,38 @@ class RestartRestorer:
     def on_resync(self, snapshot: ResyncSnapshot) -> None:
         restart, self._restart = self._restart, None
         if restart is not None:
-            plan = plan_after_restart(
-                restart.before,
-                snapshot.queue_members,
-                last_heard_at=restart.last_heard_at,
-                restarted_at=restart.at,
-                max_silence_s=self._max_silence_s,
-            )
-            for refused in plan.refused:
-                log.warning("node %s: not restored, value refused: %s", self._node, refused)
-            if plan.skipped is not None:
-                self.stats.skipped += 1
-                log.warning("node %s restarted: agents not restored: %s", self._node, plan.skipped)
-            else:
-                log.warning(
-                    "node %s restarted at %d: restoring %d member states",
-                    self._node,
-                    restart.at,
-                    len(plan.actions),
-                )
-                self._outbox.put_nowait(plan.actions)
+            self._outbox.put_nowait(_Repair(restart, snapshot.queue_members))
         self._book.resynced(snapshot.queue_members)
+
+    async def _plan(self, repair: _Repair) -> RestorePlan:
+        elsewhere: frozenset[str] = frozenset()
+        if self._homed_elsewhere is not None:
+            try:
+                elsewhere = await asyncio.wait_for(self._homed_elsewhere(), 3.0)
+            except Exception as exc:  # whatever the loader hit (database down): restore all
+                log.warning("node %s: agents' home nodes not loaded: %s", self._node, exc)
+        restart = repair.restart
+        plan = plan_after_restart(
+            restart.before,
+            repair.after,
+            last_heard_at=restart.last_heard_at,
+            restarted_at=restart.at,
+            max_silence_s=self._max_silence_s,
+            homed_elsewhere=elsewhere,
+        )
+        for refused in plan.refused:
+            log.warning("node %s: not restored, value refused: %s", self._node, refused)
+        if plan.skipped is not None:
+            self.stats.skipped += 1
+            log.warning("node %s restarted: agents not restored: %s", self._node, plan.skipped)
+        else:
+            log.warning(
+                "node %s restarted at %d: restoring %d member states",
+                self._node,
+                restart.at,
+                len(plan.actions),
+            )
+        return plan
 
     # --- the task -------------------------------------------------------------------------
 
@@ -121,9 +151,10 @@ class RestartRestorer:
 
     async def _run(self, conn: NodeConnection) -> None:
         while True:
-            planned = await self._outbox.get()
+            repair = await self._outbox.get()
             self.done.clear()
-            for action in planned:
+            plan = await self._plan(repair)
+            for action in plan.actions:
                 try:
                     await conn.action(action)
                     self.stats.actions_sent += 1

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from agents import agent_state
 from agents.acw_watch import ACW_MARK_FAMILY
+from agents.home import home_node
 from ami import actions
 from ami.actions import Action
-from ami.connection import NodeConnection
+from ami.connection import AmiNode, NodeConnection
 from ami.errors import AmiError
 from ami.events import QueueMember
 from callctl.errors import ReportedError
@@ -42,6 +43,13 @@ class AgentStateService:
         except KeyError:
             raise AgentStateError(404, "agent.not_found", f"no agent {agent_id!r}") from None
 
+    def home(self, agent: Agent) -> AmiNode:
+        """The AMI of the agent's home node (HomeNodeError, 409, when it has none)."""
+        nodes = {
+            t.apply.node.node_id: t.apply.node for t in self.routing.targets(self.routing.settings)
+        }
+        return nodes[home_node(agent, tuple(nodes))]
+
     async def _run(
         self,
         agent: Agent,
@@ -50,10 +58,10 @@ class AgentStateService:
         tolerate: str | None = None,
         clear_acw_mark: bool = False,
     ) -> list[MemberState]:
-        """Run ``commands``; ``clear_acw_mark``: this changes the pause, so the dialplan's
-        "in ACW" mark (see extensions.conf.in, callctl-acw) no longer holds."""
-        # Agents' commands go to the first configured node (the agents' home node).
-        node = self.routing.targets(self.routing.settings)[0].apply.node
+        """Run ``commands`` on the agent's home node; ``clear_acw_mark``: this changes the
+        pause, so the dialplan's "in ACW" mark (see extensions.conf.in, callctl-acw) no
+        longer holds."""
+        node = self.home(agent)
         try:
             async with self.session(node) as conn:
                 for command in commands:

@@ -68,6 +68,12 @@ class LoginFailedError(ActionFailedError):
     error_id = "ami_login_failed"
 
 
+class TlsVerificationError(AmiError):
+    """The node's TLS certificate was not accepted (unknown CA, wrong name, expired)."""
+
+    error_id = "ami_tls_verification_failed"
+
+
 class InvalidTransitionError(AmiError):
     """A connection state change the state machine does not allow (a bug, not a network fault)."""
 

@@ -504,33 +504,42 @@ def _constructor(cls: type[AmiEvent], *specs: FieldSpec) -> EventConstructor:
         raise TypeError(f"field specs of {cls.__name__} do not match its fields")
     new = object.__new__
     put = object.__setattr__
+    # Split once by kind, so that building runs three tight loops: headers it cannot do
+    # without (checked first, in spec order: the first one missing is the one reported),
+    # text kept as sent (None when absent), and values to convert.
+    required = tuple(header for _, header, _, needed in specs if needed)
+    texts = tuple((attr, header) for attr, header, convert, _ in specs if convert is None)
+    converted = tuple(
+        (attr, header, convert) for attr, header, convert, _ in specs if convert is not None
+    )
 
     def build(frame: Frame, node: str, received_at: float) -> AmiEvent:
         headers = frame.headers
+        for header in required:
+            if header not in headers:
+                return GenericEvent(
+                    name=headers.get("Event", ""),
+                    node=node,
+                    received_at=received_at,
+                    headers=headers,
+                    invalid_fields=(header,),
+                    timestamp=_event_time(headers),
+                )
         get = headers.get
         event = new(cls)
+        for attr, header in texts:
+            put(event, attr, get(header))
         invalid: list[str] | None = None
-        for attr, header, convert, required in specs:
+        for attr, header, convert in converted:
             raw = get(header)
             if raw is None:
-                if required:
-                    return GenericEvent(
-                        name=headers.get("Event", ""),
-                        node=node,
-                        received_at=received_at,
-                        headers=headers,
-                        invalid_fields=(header,),
-                        timestamp=_event_time(headers),
-                    )
                 put(event, attr, None)
-            elif convert is None:
-                put(event, attr, raw)
-            else:
-                try:
-                    put(event, attr, convert(raw))
-                except ValueError:
-                    put(event, attr, None)
-                    invalid = [*(invalid or ()), header]
+                continue
+            try:
+                put(event, attr, convert(raw))
+            except ValueError:
+                put(event, attr, None)
+                invalid = [*(invalid or ()), header]
         put(event, "name", headers.get("Event", ""))
         put(event, "node", node)
         put(event, "received_at", received_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI
@@ -13,14 +13,30 @@ from fastapi import FastAPI
 from agents import api as agent_api
 from callctl.api import docs, facts, health, kpis, metrics, users, wallboard_ws
 from callctl.api.setup import install_api_guards
+from callctl.assessment import api as assessment_api
+from callctl.callbacks import api as callbacks_api
+from callctl.callbacks.dialer import callback_dialer
+from callctl.calls import api as calls_api
 from callctl.db import asyncpg_dsn, resolve_database_url
 from callctl.live.service import build_live_hub
 from callctl.nodes import NodesConfig, load_nodes
+from callctl.reports import api as reports_api
+from callctl.reports.schedule import start_report_schedule
 from callctl.routing_config import api as routing_api
-from callctl.routing_config.service import routing_acw_caps, routing_acw_limits, routing_lines
+from callctl.routing_config.service import (
+    routing_acw_caps,
+    routing_acw_limits,
+    routing_homed_elsewhere,
+    routing_lines,
+    routing_satisfied_keys,
+)
 from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
 from callctl.web import pages
+from forecast import api as forecast_api
+from forecast.live import StaffingWatch
+from recording import api as recording_api
+from recording.service import start_collector
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +82,7 @@ def create_app(
         # Each line's acw_max_s, from the routing config in force: the one source of
         # the ACW cap for the watch, the KPIs, the rollups and the live view.
         app.state.acw_caps = routing_acw_caps(app.state.db, settings)
+        app.state.satisfied_keys = routing_satisfied_keys(app.state.db, settings)
         runtime = (
             build_runtime(
                 settings,
@@ -74,6 +91,7 @@ def create_app(
                 acw_caps=app.state.acw_caps,
                 acw_limits=routing_acw_limits(app.state.db, settings),
                 lines=routing_lines(app.state.db, settings),
+                homed_elsewhere=routing_homed_elsewhere(app.state.db, settings),
             )
             if watched is not None
             else None
@@ -82,16 +100,32 @@ def create_app(
         # The live state: the runtime's, fed by ingest; without ingest an empty one.
         live = runtime.live if runtime is not None else None
         app.state.live = live.hub if live is not None else build_live_hub(settings)
-        try:
+        app.state.monitor_watches = calls_api.monitor_watches_for(app.state.db)
+        # Staffing panel and peak warnings on the wallboard (needs the live feed).
+        app.state.staffing = (
+            StaffingWatch(app.state.db, app.state.live, settings) if runtime is not None else None
+        )
+        # Each part started registers its stop; they stop in reverse order, the pool last.
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(close_api_pool, app.state.db)
+            stack.push_async_callback(app.state.monitor_watches.stop)
+            reports = start_report_schedule(app.state.db, settings, app.state.acw_caps)
+            if reports is not None:
+                stack.push_async_callback(reports.stop)
+            dialer = callback_dialer(settings, app.state.db, watched)
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
-            try:
-                yield
-            finally:
-                if runtime is not None:
-                    await runtime.stop()
-        finally:
-            await close_api_pool(app.state.db)
+                stack.push_async_callback(runtime.stop)
+            if app.state.staffing is not None:
+                app.state.staffing.start()
+                stack.push_async_callback(app.state.staffing.stop)
+            recordings = await start_collector(settings, url, watched)
+            if recordings is not None:
+                stack.push_async_callback(recordings.stop)
+            if dialer is not None:
+                dialer.start()
+                stack.push_async_callback(dialer.stop)
+            yield
 
     app = FastAPI(
         title="callctl",
@@ -108,10 +142,16 @@ def create_app(
     app.include_router(users.router)
     app.include_router(facts.router)
     app.include_router(kpis.router)
+    app.include_router(assessment_api.router)
+    app.include_router(reports_api.router)
     app.include_router(routing_api.router)
     app.include_router(agent_api.router)
+    app.include_router(recording_api.routes)
+    app.include_router(calls_api.router)
+    app.include_router(callbacks_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
+    app.include_router(forecast_api.router)
     if settings.api_docs:
         app.include_router(docs.router)
     return app

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from callctl import config_cli
 from callctl.errors import SettingError
 from callctl.settings import Settings
+from recording import cli as recording_cli
 
 if TYPE_CHECKING:
     from callctl.ingest.queue_log.shipped import Shipped
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(handler=_migrate)
     config_cli.add_parser(sub)
+    recording_cli.add_parser(sub)
     serve = sub.add_parser("serve", help="run callctl against the configured Asterisk")
     serve.set_defaults(handler=_serve)
     user = sub.add_parser("user", help="users of the API")

@@ -23,7 +23,7 @@ from callctl.routing_config.convert import Deployment, InvalidConfigError, to_mo
 from callctl.routing_config.schemas import RoutingDoc
 from callctl.settings import PACKAGE_DIR, Settings
 from routing.kamailio import KamailioConfig, SipNode, render_kamailio
-from routing.model import AmiUser, ConfigValueError, Network, PbxModel, Trunk
+from routing.model import AmiTlsListener, AmiUser, ConfigValueError, Network, PbxModel, Trunk
 from routing.node import NodeLayout
 from routing.render import TemplateError, render
 
@@ -72,6 +72,26 @@ async def routing_in_force(database_url: str) -> RoutingDoc:
     return found[1]
 
 
+def ami_tls_listener(args: argparse.Namespace) -> AmiTlsListener | None:
+    """``--ami-tls-port`` with ``--ami-tls-cert`` and ``--ami-tls-key``, or none of them."""
+    given = {
+        "--ami-tls-port": args.ami_tls_port,
+        "--ami-tls-cert": args.ami_tls_cert,
+        "--ami-tls-key": args.ami_tls_key,
+    }
+    if all(value is None for value in given.values()):
+        return None
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise ConfigRenderError(
+            f"{missing[0]} is missing: AMI over TLS needs all three of "
+            "--ami-tls-port, --ami-tls-cert and --ami-tls-key"
+        )
+    return AmiTlsListener(
+        port=args.ami_tls_port, cert_file=args.ami_tls_cert, key_file=args.ami_tls_key
+    )
+
+
 def node_model(doc: RoutingDoc, args: argparse.Namespace, secret: str) -> PbxModel:
     deployment = Deployment(
         ami=AmiUser(username=args.ami_user, secret=secret, permit_ip=args.ami_permit),
@@ -80,6 +100,7 @@ def node_model(doc: RoutingDoc, args: argparse.Namespace, secret: str) -> PbxMod
             ami_port=args.ami_port,
             sip_bind=args.sip_bind,
             sip_port=args.sip_port,
+            ami_tls=ami_tls_listener(args),
         ),
         trunks=(Trunk(name=TRUNK_NAME, match_ip=args.trunk_ip),),
     )
@@ -185,6 +206,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     node.add_argument("--ami-permit", type=_ipv4, default="127.0.0.1", help="callctl's address")
     node.add_argument("--ami-bind", type=_ipv4, default="127.0.0.1")
     node.add_argument("--ami-port", type=int, default=5038)
+    node.add_argument(
+        "--ami-tls-port",
+        type=int,
+        default=None,
+        help="AMI over TLS on --ami-bind at this port (manager.conf tlsenable), beside plain AMI",
+    )
+    node.add_argument("--ami-tls-cert", default=None, help="certificate file, as Asterisk reads it")
+    node.add_argument("--ami-tls-key", default=None, help="its private key, as Asterisk reads it")
     node.add_argument("--sip-bind", type=_ipv4, default="127.0.0.1")
     node.add_argument("--sip-port", type=int, default=5060)
     node.add_argument(
@@ -193,8 +222,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="127.0.0.2",
         help="where trunk calls come from (Kamailio's address when it is in front)",
     )
-    node.add_argument("--rtp-start", type=int, default=20000)
-    node.add_argument("--rtp-end", type=int, default=20999)
+    node.add_argument("--rtp-start", type=int, default=10000)
+    node.add_argument("--rtp-end", type=int, default=19999)
     node.add_argument("--etc-dir", default="/etc/asterisk", help="where Asterisk reads them")
     node.add_argument(
         "--per-node-dirs",

@@ -11,14 +11,19 @@ One ``[[node]]`` table per node, and the trunks every node accepts calls from::
     queue_log = { mode = "shipped" } # or { mode = "file", path = "/var/log/asterisk/queue_log" }
     config_dir = "/srv/asterisk-a/etc"   # where callctl writes this node's config (optional)
     config_dir_in_asterisk = "/etc/asterisk"
+    recordings_dir = "/srv/asterisk-a/spool/monitor/callctl"  # its MixMonitor files (optional)
     sip_host = "10.0.0.11"           # what the rendered config binds (IPv4), default 127.0.0.1
     sip_port = 5060
     ami_bind = "0.0.0.0"             # default: ami_host when it is an IPv4 address
     ami_permit = "10.0.0.5"          # the address callctl logs in from, default 127.0.0.1
-    [node.tls]                       # AMI over TLS (manager.conf tlsenable)
+    [node.tls]                       # AMI over TLS (manager.conf tlsenable) on ami_port
     ca_file = "/etc/callctl/ami-ca.pem"  # default: the system's CAs
     verify = true                    # default true
     server_hostname = "asterisk-a"   # default: ami_host
+    # With config_dir (callctl renders the node's manager.conf), as Asterisk reads them:
+    cert_file_in_asterisk = "/etc/asterisk/keys/ami.crt"
+    key_file_in_asterisk = "/etc/asterisk/keys/ami.key"
+    plain_ami_port = 5038            # the plain listener kept beside TLS, default 5038
 
     [[trunk]]
     name = "trunk"
@@ -37,13 +42,13 @@ import re
 import ssl
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from ami.connection import AmiNode
 from callctl.errors import SettingError
-from routing.model import AmiUser, ConfigValueError, Network, Trunk
+from routing.model import AmiTlsListener, AmiUser, ConfigValueError, Network, Trunk
 
 SETTING: Final = "CALLCTL_NODES_FILE"
 NODE_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -66,6 +71,9 @@ class AmiTls:
     ca_file: Path | None = None
     verify: bool = True
     server_hostname: str | None = None
+    # What the node's rendered manager.conf says (None: callctl renders no config).
+    listener: AmiTlsListener | None = None
+    plain_ami_port: int = 5038
 
     def context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(
@@ -97,6 +105,9 @@ class NodeSettings:
     queue_log: QueueLogSource
     config_dir: Path | None = None
     config_dir_in_asterisk: str = "/etc/asterisk"
+    # Where this node's MixMonitor writes (<spool>/monitor/callctl), as callctl sees it;
+    # unset: callctl does not collect this node's recordings.
+    recordings_dir: Path | None = None
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060
     ami_bind: str = "127.0.0.1"
@@ -124,12 +135,20 @@ class NodeSettings:
 
     @property
     def network(self) -> Network:
+        """The addresses the node's rendered config binds; with TLS, ``ami_port`` is the
+        TLS listener's and the plain one moves to ``plain_ami_port``."""
+        listener = None if self.tls is None else self.tls.listener
         return Network(
             ami_bind=self.ami_bind,
-            ami_port=self.ami_port,
+            ami_port=self.ami_port if listener is None else self.tls_plain_port,
             sip_bind=self.sip_host,
             sip_port=self.sip_port,
+            ami_tls=listener,
         )
+
+    @property
+    def tls_plain_port(self) -> int:
+        return 5038 if self.tls is None else self.tls.plain_ami_port
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +231,7 @@ _NODE_KEYS: Final = frozenset(
         "queue_log",
         "config_dir",
         "config_dir_in_asterisk",
+        "recordings_dir",
         "sip_host",
         "sip_port",
         "ami_bind",
@@ -299,6 +319,9 @@ def _node(
     config_in_asterisk = f.text("config_dir_in_asterisk", "/etc/asterisk")
     if not config_in_asterisk.startswith("/") or "\x00" in config_in_asterisk:
         raise f.fail("config_dir_in_asterisk", "must be an absolute path")
+    config_dir = f.path("config_dir", base_dir)
+    if tls is not None:
+        tls = _tls_listener(table["tls"], f, tls, ami_port, rendered=config_dir is not None)
     return NodeSettings(
         node_id=node_id,
         ami_host=host,
@@ -308,8 +331,9 @@ def _node(
         secret_source=source,
         tls=tls,
         queue_log=_queue_log(table.get("queue_log"), f, base_dir),
-        config_dir=f.path("config_dir", base_dir),
+        config_dir=config_dir,
         config_dir_in_asterisk=config_in_asterisk,
+        recordings_dir=f.path("recordings_dir", base_dir),
         sip_host=f.ipv4("sip_host", "127.0.0.1"),
         sip_port=f.integer("sip_port", 5060, 1, 65535),
         ami_bind=f.ipv4("ami_bind", host if _is_ipv4(host) else "0.0.0.0"),
@@ -367,7 +391,7 @@ def _tls(value: object, f: _Fields, base_dir: Path) -> AmiTls | None:
     if not isinstance(value, dict):
         raise f.fail("tls", "must be a table ([node.tls])")
     t = _Fields(value, f"{f.where}: tls")
-    t.check_keys(frozenset({"ca_file", "verify", "server_hostname"}))
+    t.check_keys(frozenset({"ca_file", "verify", "server_hostname", *_TLS_RENDER_KEYS}))
     hostname = t.optional_text("server_hostname")
     if hostname is not None and not _HOST.fullmatch(hostname):
         raise t.fail("server_hostname", f"{hostname!r} is not a host name")
@@ -376,6 +400,42 @@ def _tls(value: object, f: _Fields, base_dir: Path) -> AmiTls | None:
         verify=t.boolean("verify", True),
         server_hostname=hostname,
     )
+
+
+_TLS_RENDER_KEYS: Final = ("cert_file_in_asterisk", "key_file_in_asterisk", "plain_ami_port")
+
+
+def _tls_listener(
+    table: Mapping[str, Any], f: _Fields, tls: AmiTls, ami_port: int, *, rendered: bool
+) -> AmiTls:
+    """What the node's manager.conf must say for TLS, when callctl renders it."""
+    t = _Fields(table, f"{f.where}: tls")
+    cert, key = t.optional_text("cert_file_in_asterisk"), t.optional_text("key_file_in_asterisk")
+    plain_port = t.integer("plain_ami_port", 5038, 1, 65535)
+    if cert is None or key is None:
+        if rendered:
+            missing = "cert_file_in_asterisk" if cert is None else "key_file_in_asterisk"
+            raise t.fail(
+                missing,
+                "is missing: callctl renders this node's manager.conf (config_dir is set), "
+                "so it needs the certificate and key files Asterisk reads",
+            )
+        if cert is not None or key is not None:
+            missing = "key_file_in_asterisk" if key is None else "cert_file_in_asterisk"
+            raise t.fail(missing, "is missing: give both files or neither")
+        return tls
+    if plain_port == ami_port:
+        raise t.fail("plain_ami_port", f"{plain_port} must differ from ami_port (the TLS port)")
+    try:
+        listener = AmiTlsListener(port=ami_port, cert_file=cert, key_file=key)
+    except ConfigValueError as exc:
+        name, value = (
+            ("cert_file_in_asterisk", cert)
+            if exc.field.endswith("cert_file")
+            else ("key_file_in_asterisk", key)
+        )
+        raise t.fail(name, f"{value!r}: {exc.why}") from None
+    return replace(tls, listener=listener, plain_ami_port=plain_port)
 
 
 def _queue_log(value: object, f: _Fields, base_dir: Path) -> QueueLogSource:

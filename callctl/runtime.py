@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from agents.acw_watch import AcwWatch, LimitsLoader
-from agents.restore_watch import RestartRestorer
+from agents.restore_watch import HomesLoader, RestartRestorer
 from ami.connection import AmiNode, Gap, NodeConnection
 from ami.state import ConnectionState, StateChange
 from callctl.ingest.pipeline import IngestPipeline
@@ -48,6 +48,7 @@ class Runtime:
     acw_watches: dict[str, AcwWatch] = field(default_factory=dict)
     # --- restart restore: agents' logins and pauses put back after a node restart. ---
     restorers: dict[str, RestartRestorer] = field(default_factory=dict)
+    homed_elsewhere: Callable[[str], HomesLoader] | None = None
 
     async def start(self, nodes: list[AmiNode]) -> None:
         await self.pipeline.start()
@@ -57,7 +58,12 @@ class Runtime:
                 self.live.hub.on_node_link(node.node_id, "down")
         for node in nodes:
             watch = AcwWatch(self.acw_limits) if self.acw_limits is not None else None
-            restorer = RestartRestorer(node.node_id)
+            restorer = RestartRestorer(
+                node.node_id,
+                homed_elsewhere=None
+                if self.homed_elsewhere is None
+                else self.homed_elsewhere(node.node_id),
+            )
             resyncs = [
                 restorer.on_resync,
                 *([] if self.live is None else [self.live.hub.on_resync]),
@@ -98,11 +104,9 @@ class Runtime:
             await self.pipeline.close()
 
     def node_states(self) -> dict[str, str]:
-        """Each node's AMI state; ``auth_failed`` when its last login was refused."""
-        return {
-            node: "auth_failed" if conn.login_refused else conn.state.value
-            for node, conn in self.connections.items()
-        }
+        """Each node's AMI state; ``auth_failed`` when its last login was refused,
+        ``tls_failed`` when its certificate was not accepted."""
+        return {node: _node_state(conn) for node, conn in self.connections.items()}
 
     def _on_gap(self, gap: Gap) -> None:
         self.gaps.append(gap)
@@ -119,6 +123,14 @@ class Runtime:
         if self.live is not None:
             conn = self.connections.get(change.node)
             self.live.hub.on_node_link(change.node, ami_link(change.new, conn))
+
+
+def _node_state(conn: NodeConnection) -> str:
+    if conn.login_refused:
+        return "auth_failed"
+    if conn.tls_failure is not None:
+        return "tls_failed"
+    return conn.state.value
 
 
 def ami_link(state: ConnectionState, conn: NodeConnection | None) -> str:
@@ -164,6 +176,7 @@ def build_runtime(
     acw_caps: AcwCapsLoader,
     acw_limits: LimitsLoader | None = None,
     lines: LinesLoader | None = None,
+    homed_elsewhere: Callable[[str], HomesLoader] | None = None,
 ) -> Runtime:
     # Nodes whose queue_log is shipped have no file here (see the queue_log follower).
     queue_logs = {
@@ -182,5 +195,10 @@ def build_runtime(
     )
     live = LiveService(build_live_hub(settings), pipeline, database_url, acw_caps, lines=lines)
     return Runtime(
-        settings=settings, pipeline=pipeline, nodes=nodes, live=live, acw_limits=acw_limits
+        settings=settings,
+        pipeline=pipeline,
+        nodes=nodes,
+        live=live,
+        acw_limits=acw_limits,
+        homed_elsewhere=homed_elsewhere,
     )

@@ -36,6 +36,8 @@ def serve(settings: Settings) -> int:
         print(f"  node {node.node_id}: AMI {node.ami_host}:{node.ami_port}{tls} ({outcome.value})")
         if outcome is LoginOutcome.REFUSED:
             log.error("node %s: AMI authentication failed; serving the other nodes", node.node_id)
+        if outcome is LoginOutcome.TLS_FAILED:
+            log.error("node %s: AMI TLS verification failed; serving the others", node.node_id)
     uvicorn.run(
         create_app(settings, database_url=checked.database_url, nodes=checked.nodes),
         host=settings.http_host,

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
         default=None, description="The lab Asterisk's queue_log; unset: the lab rootfs's."
     )
     timezone: str = "Asia/Shanghai"
+    reports_dir: Path | None = Field(
+        default=None,
+        description="Folder for 日报/周报/月报/年报 generated on schedule; unset: none generated.",
+    )
+    report_interval_s: float = Field(
+        default=600, ge=5, description="How often due reports are looked for."
+    )
+    report_scheme: str | None = Field(
+        default=None, description="Assessment scheme included in monthly reports (e.g. haikou)."
+    )
     spool_dir: Path | None = Field(
         default=None, description="The fact writer's on-disk spool; unset: <cache_dir>/spool."
     )
@@ -83,8 +93,39 @@ class Settings(BaseSettings):
     wallboard_acw_target_s: float = Field(
         default=180.0, ge=0, le=3600, description="Wallboard target for the average ACW, s."
     )
+    forecast_service_level_target: float = Field(
+        default=90.0, gt=0, lt=100, description="Staffing target: % answered within the threshold."
+    )
+    forecast_service_level_s: int = Field(
+        default=15, ge=0, le=600, description="Staffing target's answer threshold, s."
+    )
+    forecast_answer_rate_target: float | None = Field(
+        default=None, gt=0, lt=100, description="Staffing target: % answered; unset: none."
+    )
+    forecast_shrinkage: float = Field(
+        default=30.0, ge=0, lt=100, description="% of scheduled time not on the phones."
+    )
+    forecast_weeks: int = Field(
+        default=4, ge=1, le=12, description="Same-weekday reference days of the forecast."
+    )
+    forecast_default_handle_s: float = Field(
+        default=240.0, gt=0, le=7200, description="Handle time while a line has none measured."
+    )
     lab_max_wait_s: int = Field(
         default=20, description="The lab queue's maximum wait before EXITWITHTIMEOUT."
+    )
+
+    # Recordings (recording/).
+    recordings_store: Path | None = Field(
+        default=None,
+        description="Where converted recordings (FLAC, stereo) are kept; "
+        "unset: <cache_dir>/recordings.",
+    )
+    recordings_scan_interval_s: float = Field(
+        default=2.0, gt=0, le=3600, description="How often the nodes' recording spools are read."
+    )
+    recordings_agents_listen: bool = Field(
+        default=False, description="Agents may hear their own calls' recordings."
     )
 
     # The API's guards (README, "API").
@@ -124,6 +165,22 @@ class Settings(BaseSettings):
         "besides the API's own; JSON list.",
     )
 
+    # Callbacks (回访), dialled agent first through an outbound trunk.
+    callback_trunk: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="PJSIP endpoint callbacks dial out through; unset: no callback dialer.",
+    )
+    callback_trunk_host: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$",
+        description="host[:port] to send callbacks to when the trunk endpoint has no AOR.",
+    )
+    callback_max_in_flight: int = Field(
+        default=2, ge=1, le=1000, description="Pacing: callbacks in flight at most at once."
+    )
+    callback_poll_s: float = Field(default=5.0, gt=0, le=300)
+
     database_url_file: Path | None = Field(
         default=None,
         description="A file holding the database URL (its password included), e.g. a compose "
@@ -147,6 +204,10 @@ class Settings(BaseSettings):
     @property
     def lab_dir(self) -> Path:
         return self.cache_dir / "lab"
+
+    @property
+    def recordings_root(self) -> Path:
+        return self.recordings_store or self.cache_dir / "recordings"
 
     @property
     def rootfs_dir(self) -> Path:

@@ -29,6 +29,7 @@ class StartupError(SettingError):
 class LoginOutcome(enum.Enum):
     ACCEPTED = "accepted"
     REFUSED = "authentication failed"
+    TLS_FAILED = "TLS verification failed"
     NO_ANSWER = "no answer"
 
 
@@ -62,6 +63,8 @@ async def try_login(node: AmiNode, timeout_s: float) -> LoginOutcome:
         while time.monotonic() < deadline:
             if conn.login_refused:
                 return LoginOutcome.REFUSED
+            if conn.tls_failure is not None:
+                return LoginOutcome.TLS_FAILED
             if conn.state in (ConnectionState.RESYNCING, ConnectionState.CONNECTED):
                 return LoginOutcome.ACCEPTED
             await asyncio.sleep(0.05)
@@ -73,6 +76,12 @@ async def check_logins(nodes: list[AmiNode], timeout_s: float = 8.0) -> dict[str
     async with asyncio.TaskGroup() as tries:
         tasks = {node.node_id: tries.create_task(try_login(node, timeout_s)) for node in nodes}
     outcomes = {node_id: task.result() for node_id, task in tasks.items()}
+    if outcomes and all(o is LoginOutcome.TLS_FAILED for o in outcomes.values()):
+        who = ", ".join(f'node "{n.node_id}" ({n.host}:{n.port})' for n in nodes)
+        raise StartupError(
+            f"CALLCTL_NODES_FILE: AMI TLS verification failed on every node: {who} "
+            "(check each [node.tls] ca_file and server_hostname)"
+        )
     if outcomes and all(o is LoginOutcome.REFUSED for o in outcomes.values()):
         who = ", ".join(
             f'node "{n.node_id}" (user {n.username} at {n.host}:{n.port})' for n in nodes

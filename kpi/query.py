@@ -62,6 +62,13 @@ class GroupBy(StrEnum):
     AGENT = "agent"
     INTERVAL = "interval"
     DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+CALENDAR_GROUPS = (GroupBy.DAY, GroupBy.WEEK, GroupBy.MONTH, GroupBy.YEAR)
+"""Groupings by local calendar period (``date_trunc`` in the query's zone; weeks start Monday)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +143,8 @@ def _raw_group_expr(q: KpiQuery, p: SqlParams) -> str:
             return "qe.agent"
         case GroupBy.INTERVAL:
             return BUCKET_SQL.format(ts="qe.entered_at")
-        case GroupBy.DAY:
-            return f"date_trunc('day', qe.entered_at, {p.add(q.tz)}::text)"
+        case GroupBy.DAY | GroupBy.WEEK | GroupBy.MONTH | GroupBy.YEAR:
+            return f"date_trunc('{q.group_by.value}', qe.entered_at, {p.add(q.tz)}::text)"
 
 
 def _rollup_group_expr(q: KpiQuery, p: SqlParams) -> str:
@@ -152,8 +159,8 @@ def _rollup_group_expr(q: KpiQuery, p: SqlParams) -> str:
             return "r.agent"
         case GroupBy.INTERVAL:
             return "r.interval_start"
-        case GroupBy.DAY:
-            return f"date_trunc('day', r.interval_start, {p.add(q.tz)}::text)"
+        case GroupBy.DAY | GroupBy.WEEK | GroupBy.MONTH | GroupBy.YEAR:
+            return f"date_trunc('{q.group_by.value}', r.interval_start, {p.add(q.tz)}::text)"
 
 
 def group_key(value: object) -> GroupKey:
@@ -275,7 +282,7 @@ def _rolled_spans(q: KpiQuery, spans: tuple[Span, ...]) -> RolledSpans:
     if q.group_by is GroupBy.INTERVAL:
         return RolledSpans((), spans)
     days, rest = split_days(spans)
-    if q.group_by is GroupBy.DAY:
+    if q.group_by in CALENDAR_GROUPS:
         zone = ZoneInfo(q.tz)
         for start, end in days:
             day = start
@@ -327,3 +334,23 @@ async def query_kpis(conn: Any, q: KpiQuery) -> list[KpiRow]:
             )
         )
     return rows
+
+
+async def query_agent_time(conn: Any, q: KpiQuery) -> AgentTimeCounters:
+    """All agents' logged-in, talking and ACW time in ``q``'s window (utilisation's
+    parts, the sum of ``query_kpis``'s per-agent rows) without the entry counters."""
+    async with snapshot(conn):
+        use_rollups = await rollup_acw_caps(conn) == q.params.acw_caps
+        dirty_rows = await conn.fetch(
+            "SELECT interval_start FROM kpi_dirty_intervals "
+            "WHERE interval_start >= $1 AND interval_start < $2",
+            interval_floor(q.start),
+            q.end,
+        )
+        plan = plan_window(q.start, q.end, {r[0] for r in dirty_rows}, use_rollups=use_rollups)
+        whole = KpiQuery(q.start, q.end, node=q.node, params=q.params, tz=q.tz, as_of=q.as_of)
+        as_of = q.as_of or await conn.fetchval("SELECT now()")
+        times = await _agent_time(
+            conn, whole, list(plan.raw), _rolled_spans(whole, plan.rollup), as_of
+        )
+    return sum(times.values(), AgentTimeCounters())

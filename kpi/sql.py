@@ -7,9 +7,11 @@ An entry's KPI view follows ``callctl.facts.to_kpi.entry_record``: entries with
 no outcome or no wait yet are left out; an answered entry's ACW is the length
 of the ACW interval tied to it (the latest, if several), capped at its line's
 ``acw_max_s``, unknown while that interval is open; with no tied interval it is
-0 once the call has completed and unknown before. Its line is the entry's own
-``line``, else the line of its call (``calls`` by ``linkedid``, which is the
-caller channel's ``uniqueid``, i.e. the entry's ``callid``, for an inbound call).
+0 once the call has completed and unknown before. Its survey is the key of its
+row in ``survey_answers`` (answered entries only; no row, no answer). Its line
+is the entry's own ``line``, else the line of its call (``calls`` by
+``linkedid``, which is the caller channel's ``uniqueid``, i.e. the entry's
+``callid``, for an inbound call).
 The caps travel as bind parameters (``kpi.inputs.AcwCaps``); an ACW span in
 agent time is capped by the line of the entry it is tied to.
 """
@@ -113,6 +115,8 @@ def entry_source_sql(spans_sql: str, caps: AcwCaps, p: SqlParams) -> str:
           AND a.callid = qe.callid AND a.queue = qe.queue AND a.seq = qe.seq
         ORDER BY a.started_at DESC LIMIT 1
     ) acw ON true
+    LEFT JOIN survey_answers sa ON qe.outcome = 'answered' AND sa.node = qe.node
+        AND sa.callid = qe.callid AND sa.queue = qe.queue AND sa.seq = qe.seq
     CROSS JOIN LATERAL (SELECT
         COALESCE(qe.line, c.line) AS line,
         CASE WHEN qe.outcome = 'answered' THEN qe.talk_s END AS talk_s,
@@ -124,7 +128,7 @@ def entry_source_sql(spans_sql: str, caps: AcwCaps, p: SqlParams) -> str:
                            ({acw_cap})::bigint)
             WHEN qe.completed_at IS NOT NULL THEN 0
         END AS acw_s,
-        NULL::integer AS survey
+        sa.answer::integer AS survey
     ) x
     WHERE qe.outcome IS NOT NULL AND qe.wait_s IS NOT NULL"""
 

@@ -12,15 +12,21 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.flow import Flow
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _DIGITS = re.compile(r"^[0-9]{3,20}$")
 _AGENT_ID = re.compile(r"^[0-9]{2,10}$")
+_NODE_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # as CALLCTL_NODES_FILE's node ids
 _SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{12,128}$")
 # A display name: letters (any script, e.g. Chinese), digits, spaces and a little
 # punctuation; never quotes, separators, comment characters or control characters.
 _DISPLAY = re.compile(r"^[\w .·()（）-]{1,40}$")
 _TIMEZONE = re.compile(r"^[A-Za-z]+(?:/[A-Za-z0-9_+-]+){0,2}$")
+_FILE = re.compile(r"^/[A-Za-z0-9._/-]{1,255}$")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _SOUND = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}(?:/[a-z0-9][a-z0-9_-]{0,63})?$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -115,6 +121,13 @@ def check_ipv4(field_name: str, value: str) -> str:
     return value
 
 
+def check_file(field_name: str, value: str) -> str:
+    """An absolute file path safe in any config file: no spaces, quotes, ';' or '..'."""
+    if not _FILE.fullmatch(value) or ".." in value.split("/"):
+        raise ConfigValueError(field_name, value, "an absolute path of [A-Za-z0-9._/-], no '..'")
+    return value
+
+
 def check_range(field_name: str, value: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigValueError(field_name, value, f"must be within {low}..{high}")
@@ -202,9 +215,52 @@ class OpenHours:
 
 
 @dataclass(frozen=True, slots=True)
+class Survey:
+    """A line's post-call satisfaction survey (满意度测评).
+
+    When the agent hangs up first, the caller hears ``prompt`` and presses one of
+    ``keys`` (1 满意 satisfied, 2 基本满意 basically satisfied, 3 不满意 dissatisfied
+    by default); ``satisfied_keys`` are those that count as satisfied in 满意率. An
+    invalid key or silence asks again, ``attempts`` times in all; a caller who hangs
+    up, or never answers, leaves no answer (not "dissatisfied").
+    """
+
+    keys: tuple[int, ...] = (1, 2, 3)
+    satisfied_keys: tuple[int, ...] = (1, 2)
+    prompt: str = "beep"
+    invalid_sound: str = "invalid"
+    thanks_sound: str = "auth-thankyou"
+    timeout_s: int = 6
+    attempts: int = 3
+
+    def __post_init__(self) -> None:
+        for name, keys in (
+            ("line.survey.keys", self.keys),
+            ("line.survey.satisfied_keys", self.satisfied_keys),
+        ):
+            if any(not isinstance(k, int) or not 0 <= k <= 9 for k in keys):
+                raise ConfigValueError(name, keys, "DTMF digits 0-9")
+            if len(set(keys)) != len(keys):
+                raise ConfigValueError(name, keys, "duplicate key")
+        if not self.keys:
+            raise ConfigValueError("line.survey.keys", self.keys, "at least one key")
+        if not set(self.satisfied_keys) <= set(self.keys):
+            raise ConfigValueError(
+                "line.survey.satisfied_keys", self.satisfied_keys, "not all among the keys"
+            )
+        check_sound("line.survey.prompt", self.prompt)
+        check_sound("line.survey.invalid_sound", self.invalid_sound)
+        check_sound("line.survey.thanks_sound", self.thanks_sound)
+        check_range("line.survey.timeout_s", self.timeout_s, 1, 30)
+        check_range("line.survey.attempts", self.attempts, 1, 5)
+
+
+@dataclass(frozen=True, slots=True)
 class Line:
     """A service line: a dialed number (DNIS) that lands in a queue.
 
+    ``survey``: the post-call survey, off when ``None``. ``flow``: the IVR flow its
+    callers walk (``ivr.flow``; it decides hours itself), else straight to ``queue``.
     No ``hours``: open around the clock. ``holidays`` close the line all day, in its
     time zone. ACW: the agent is paused with reason ``acw`` when the call ends, and
     callctl ends a pause that exceeds ``acw_max_s``.
@@ -219,6 +275,8 @@ class Line:
     hours: tuple[OpenHours, ...] = ()
     holidays: tuple[dt.date, ...] = ()
     after_hours_sound: str = "ss-noservice"
+    survey: Survey | None = None
+    flow: str | None = None
 
     def __post_init__(self) -> None:
         check_digits("line.number", self.number)
@@ -227,6 +285,8 @@ class Line:
         check_range("line.acw_max_s", self.acw_max_s, 1, 7200)
         check_timezone("line.timezone", self.timezone)
         check_sound("line.after_hours_sound", self.after_hours_sound)
+        if self.flow is not None:
+            check_name("line.flow", self.flow)
         for day in self.holidays:
             if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
                 raise ConfigValueError("line.holidays", day, "not a date")
@@ -262,10 +322,16 @@ class Agent:
     static_contact_ip: str | None = None
     static_contact_port: int = 5060
     static_member: bool = False
+    # The node its softphone registers with, where its commands go (None: the only node).
+    home_node: str | None = None
 
     def __post_init__(self) -> None:
         if not _AGENT_ID.fullmatch(self.agent_id):
             raise ConfigValueError("agent.agent_id", self.agent_id, "must be 2-10 digits")
+        if self.home_node is not None and not _NODE_ID.fullmatch(self.home_node):
+            raise ConfigValueError(
+                "agent.home_node", self.home_node, "must match [A-Za-z0-9_-]{1,32}"
+            )
         check_display("agent.name", self.name)
         check_secret("agent.password", self.password)
         if self.static_contact_ip is not None:
@@ -328,17 +394,37 @@ class AmiUser:
 
 
 @dataclass(frozen=True, slots=True)
+class AmiTlsListener:
+    """AMI over TLS beside the plain listener (manager.conf ``tlsenable``), on the same
+    address: the certificate and its key as files Asterisk reads (absolute paths)."""
+
+    port: int
+    cert_file: str
+    key_file: str
+
+    def __post_init__(self) -> None:
+        check_range("network.ami_tls.port", self.port, 1, 65535)
+        check_file("network.ami_tls.cert_file", self.cert_file)
+        check_file("network.ami_tls.key_file", self.key_file)
+
+
+@dataclass(frozen=True, slots=True)
 class Network:
     ami_bind: str = "127.0.0.1"
     ami_port: int = 5038
     sip_bind: str = "127.0.0.1"
     sip_port: int = 5060
+    ami_tls: AmiTlsListener | None = None
 
     def __post_init__(self) -> None:
         check_ipv4("network.ami_bind", self.ami_bind)
         check_ipv4("network.sip_bind", self.sip_bind)
         check_range("network.ami_port", self.ami_port, 1, 65535)
         check_range("network.sip_port", self.sip_port, 1, 65535)
+        if self.ami_tls is not None and self.ami_tls.port == self.ami_port:
+            raise ConfigValueError(
+                "network.ami_tls.port", self.ami_tls.port, "must differ from the plain AMI port"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +439,9 @@ class PbxModel:
     agents: tuple[Agent, ...] = ()
     skills: tuple[Skill, ...] = ()
     pause_reasons: tuple[PauseReason, ...] = DEFAULT_PAUSE_REASONS
+    flows: tuple[Flow, ...] = ()
+    prompts: tuple[str, ...] = ()
+    """Prompts uploaded (``ivr.prompts``), beside Asterisk's stock sounds."""
 
     def __post_init__(self) -> None:
         queue_names = [q.name for q in self.queues]
@@ -382,6 +471,27 @@ class PbxModel:
             for membership in agent.memberships:
                 if membership.queue not in known:
                     raise ConfigValueError("membership.queue", membership.queue, "no such queue")
+        self._check_flows(known)
+
+    def _check_flows(self, queues: set[str]) -> None:
+        # ivr.flow builds on this module's checks: imported here, not at the top.
+        from ivr.flow import check_flow
+
+        for prompt in self.prompts:
+            check_sound("prompts", prompt)
+        _check_unique("flow.name", [f.name for f in self.flows])
+        flows = {f.name for f in self.flows}
+        for line in self.lines:
+            if line.flow is not None and line.flow not in flows:
+                raise ConfigValueError("line.flow", line.flow, "no such flow")
+        for flow in self.flows:
+            check_flow(flow, queues=queues, prompts=self.prompts)
+
+    def flow(self, name: str) -> Flow:
+        for flow in self.flows:
+            if flow.name == name:
+                return flow
+        raise KeyError(name)
 
     def queue(self, name: str) -> Queue:
         for queue in self.queues:

@@ -13,12 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from ivr.compile import ivr_context, render_flow, render_step_context
+from ivr.survey import render_survey
 from routing.model import (
     NO_PENALTY_LIMIT,
     OVERFLOW_BAND_MAX,
     OWN_BAND_MAX,
     Agent,
     Line,
+    Network,
     PauseReason,
     PbxModel,
     Queue,
@@ -128,6 +131,8 @@ def render_queue(queue: Queue, agents: tuple[Agent, ...]) -> str:
         "announce-position = no\n"
         "reportholdtime = no\n"
         "timeoutpriority = conf\n"
+        # MEMBERNAME on the caller's channel: the agent its survey answer is tied to.
+        "setinterfacevar = yes\n"
         f"{rule}"
         f"{members}"
     )
@@ -159,12 +164,18 @@ def render_queue_context(queue: Queue) -> str:
     return (
         f"\n[callctl-queue-{queue.name}]\n"
         f"exten => s,1,Set(__CALLCTL_QUEUE={queue.name})\n"
+        # The entry's seq (its stays in this queue so far), as callctl keys entries.
+        f" same => n,Set(CALLCTL_SEQ_{queue.name}=$[0${{CALLCTL_SEQ_{queue.name}}} + 1])\n"
+        f" same => n,Set(CALLCTL_SEQ=${{CALLCTL_SEQ_{queue.name}}})\n"
         f" same => n,Set(QUEUE_MAX_PENALTY={max_penalty})\n"
-        # The 3rd argument (URL) carries the line into queue_log's ENTERQUEUE.
-        f" same => n,Queue({queue.name},r,${{CALLCTL_LINE}},,{queue.max_wait_s},,"
+        # The 3rd argument (URL) carries the line into queue_log's ENTERQUEUE. Option
+        # c: the caller goes on (to the survey) when the agent hangs up first; option t:
+        # the agent may transfer the caller (features.conf blindxfer/atxfer).
+        f" same => n,Queue({queue.name},rct,${{CALLCTL_LINE}},,{queue.max_wait_s},,"
         f"callctl-agent-connected{rule})\n"
         " same => n,UserEvent(CallctlQueueExit,Line: ${CALLCTL_LINE},"
         f"Queue: {queue.name},Status: ${{QUEUESTATUS}})\n"
+        ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?callctl-after-call,s,1)\n'
         f"{on_timeout}"
         " same => n,Hangup(19)\n"
     )
@@ -172,7 +183,11 @@ def render_queue_context(queue: Queue) -> str:
 
 def render_line(line: Line) -> str:
     hours = closed = ""
-    if line.hours or line.holidays:
+    survey = f" same => n,Set(CALLCTL_SURVEY={line.number})\n" if line.survey else ""
+    target = f"callctl-queue-{line.queue}"
+    if line.flow is not None:
+        target = ivr_context(line.number)  # the flow judges hours itself
+    elif line.hours or line.holidays:
         hours = (
             f" same => n,Gosub(callctl-hours-{line.number},s,1)\n"
             ' same => n,GotoIf($["${GOSUB_RETVAL}" = "closed"]?closed)\n'
@@ -187,9 +202,12 @@ def render_line(line: Line) -> str:
         f"exten => {line.number},1,NoOp(callctl line {line.number})\n"
         f" same => n,Set(__CALLCTL_LINE={line.number})\n"
         f" same => n,Set(__CALLCTL_ACW={'yes' if line.acw else 'no'})\n"
+        f"{survey}"
         f"{hours}"
-        " same => n,MixMonitor(callctl/${UNIQUEID}.raw,D)\n"
-        f" same => n,Goto(callctl-queue-{line.queue},s,1)\n"
+        # The caller's uniqueid (queue_log's callid) for the agent leg, which records
+        # the answered entry (callctl-agent-connected).
+        " same => n,Set(__CALLCTL_CALLID=${UNIQUEID})\n"
+        f" same => n,Goto({target},s,1)\n"
         f"{closed}"
     )
 
@@ -219,6 +237,14 @@ def render_line_hours(line: Line) -> str:
     return "".join(out)
 
 
+def render_ivr(model: PbxModel) -> str:
+    """Each line's flow; the step reporter once, if any line has a flow."""
+    flows = "".join(
+        render_flow(model.flow(ln.flow), ln) for ln in model.lines if ln.flow is not None
+    )
+    return render_step_context() + flows if flows else ""
+
+
 def render_agent_context(agent: Agent) -> str:
     """Log in/out across the agent's queues; Gosub'd from the agent's feature codes."""
     iface = agent.interface
@@ -241,11 +267,30 @@ def render_agent_context(agent: Agent) -> str:
     )
 
 
+def render_transfer_agent(agent: Agent) -> str:
+    """A seat reached by a transfer or another seat: ring it (30 s)."""
+    return f"exten => {agent.agent_id},1,Dial({agent.interface},30)\n same => n,Hangup()\n"
+
+
 def render_feature_codes(reasons: tuple[PauseReason, ...]) -> str:
     return "".join(
         f"exten => {FEATURE_PAUSE}{r.code},1,Gosub(callctl-pause,s,1({r.name}))\n"
         " same => n,Goto(callctl-feature-done,s,1)\n"
         for r in sorted(reasons, key=lambda r: r.code)
+    )
+
+
+def render_ami_tls(network: Network) -> str:
+    """manager.conf's TLS listener, on the plain listener's address (values validated
+    by ``AmiTlsListener``); nothing when the node has none."""
+    tls = network.ami_tls
+    if tls is None:
+        return ""
+    return (
+        "tlsenable = yes\n"
+        f"tlsbindaddr = {network.ami_bind}:{tls.port}\n"
+        f"tlscertfile = {tls.cert_file}\n"
+        f"tlsprivatekey = {tls.key_file}\n"
     )
 
 
@@ -265,6 +310,7 @@ def template_values(model: PbxModel, layout: NodeLayout) -> dict[str, str]:
         "ami_username": model.ami.username,
         "ami_secret": model.ami.secret,
         "ami_permit": model.ami.permit_ip,
+        "ami_tls_options": render_ami_tls(model.network),
         "sip_bind": model.network.sip_bind,
         "sip_port": str(model.network.sip_port),
         "trunks": "".join(render_trunk(t) for t in model.trunks),
@@ -275,7 +321,10 @@ def template_values(model: PbxModel, layout: NodeLayout) -> dict[str, str]:
         "line_hours": "".join(render_line_hours(ln) for ln in model.lines),
         "queue_contexts": "".join(render_queue_context(q) for q in model.queues),
         "agent_contexts": "".join(render_agent_context(a) for a in model.agents),
+        "surveys": "".join(render_survey(ln) for ln in model.lines),
+        "ivr": render_ivr(model),
         "pause_codes": render_feature_codes(model.pause_reasons),
+        "transfer_agents": "".join(render_transfer_agent(a) for a in model.agents),
     }
 
 

@@ -22,6 +22,7 @@ from callctl.api.errors import ApiError
 from callctl.api.filters import MAX_OFFSET, FactFilter, Facts, Lang
 from callctl.auth.principal import Principal
 from callctl.privacy import mask_number
+from ivr.survey import satisfied_keys_for
 from kpi.drilldown import drill_down
 from kpi.figures import FIGURE_LABELS, Figure
 from kpi.inputs import MAX_THRESHOLD_S, KpiParams
@@ -53,6 +54,10 @@ class KpiParamsOut(BaseModel):
         description="each line's ACW cap (routing config in force), seconds"
     )
     acw_max_s_default: int = Field(description="the ACW cap of a call whose line is unknown")
+    satisfied_keys: list[int] = Field(
+        default_factory=lambda: [1, 2],
+        description="survey keys counted as satisfied (the line's, see ivr.survey)",
+    )
 
 
 class KpiReport(BaseModel):
@@ -155,10 +160,12 @@ async def _query(
     f = f.for_principal(principal)
     # Each line's acw_max_s as the routing config in force sets it (callctl.app).
     acw_caps = await request.app.state.acw_caps()
+    satisfied = satisfied_keys_for(await request.app.state.satisfied_keys(), f.line)
     try:
         params = KpiParams(
-            service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_caps=acw_caps
-        )
+            service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_caps=acw_caps,
+            satisfied_keys=satisfied,
+        )  # fmt: skip
         q = KpiQuery(
             f.window.start, f.window.end, node=f.node, line=f.line, queue=f.queue,
             agent=f.agent, group_by=group_by, params=params, tz=request.app.state.settings.timezone,
@@ -195,6 +202,7 @@ async def kpis(
             service_level_s=params.service_level_s, short_abandon_s=params.short_abandon_s,
             acw_max_s=dict(params.acw_caps.by_line),
             acw_max_s_default=params.acw_caps.default_s,
+            satisfied_keys=sorted(params.satisfied_keys),
         ),
         rows=[row_out(r) for r in rows],
         labels=FIGURE_LABELS,

@@ -23,6 +23,7 @@ from callctl.ingest.queue_log.metrics import queue_log_metrics
 from callctl.live.state import LiveState
 from callctl.runtime import Runtime
 from callctl.settings import Settings
+from forecast.live import staffing_metrics
 
 router = APIRouter()
 
@@ -54,6 +55,15 @@ def render_metrics(runtime: Runtime, now: float, node: str | None = None) -> str
         "# HELP callctl_database_up 1 when the writer last reached PostgreSQL.",
         "# TYPE callctl_database_up gauge",
         f"callctl_database_up {int(writer.db_available)}",
+        "# HELP callctl_fact_commit_seconds Fact submit (its AMI event handled) to commit,"
+        " over the writer's latest facts.",
+        "# TYPE callctl_fact_commit_seconds gauge",
+        *(
+            f'callctl_fact_commit_seconds{{quantile="{q / 100:g}"}} {value:.6f}'
+            for q in (50, 99)
+            if (value := writer.latency.percentile(q)) is not None
+        ),
+        f"callctl_fact_commit_samples {len(writer.latency)}",
         "# HELP callctl_ingest_lag_seconds Seconds since the last AMI event arrived.",
         "# TYPE callctl_ingest_lag_seconds gauge",
     ]
@@ -194,4 +204,6 @@ async def metrics(
     own: str = request.app.state.metrics.exposition()
     if runtime is None:  # the API alone, without ingest
         return "# callctl: ingest is off in this process\n" + own
-    return render_metrics(runtime, time.time(), node) + own
+    watch = getattr(request.app.state, "staffing", None)
+    staffing = staffing_metrics(watch.panel if watch is not None else None)
+    return render_metrics(runtime, time.time(), node) + "".join(f"{s}\n" for s in staffing) + own

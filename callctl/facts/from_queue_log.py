@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from callctl.facts import entry_transitions as transitions
 from callctl.facts.agent_fold import AgentFolder, EntryId
+from callctl.facts.ivr import message_from_queue_log, step_from_queue_log
 from callctl.facts.models import Fact, QueueEntryFact
 from callctl.facts.queue_log import (
     AddMember,
@@ -35,6 +36,7 @@ from callctl.facts.queue_log import (
     Connect,
     EnterQueue,
     Malformed,
+    OtherEvent,
     Pause,
     QueueLogEvent,
     QueueStart,
@@ -45,6 +47,9 @@ from callctl.facts.queue_log import (
     WaitEnded,
     parse_lines,
 )
+from callctl.facts.survey import answer_from_queue_log
+from ivr.compile import IVR_QUEUE_LOG_EVENT, MESSAGE_QUEUE_LOG_EVENT
+from ivr.survey import SURVEY_QUEUE_LOG_EVENT
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +145,39 @@ class QueueLogFolder:
                 return self._agents.remove_member(self._agent(event.agent), event.queue, event.time)
             case QueueStart():
                 return self._restart(event.time)
+            case OtherEvent(event=name) if name == SURVEY_QUEUE_LOG_EVENT:
+                return self._survey(event)
+            case OtherEvent(event=name) if name == IVR_QUEUE_LOG_EVENT:
+                return self._custom(
+                    step_from_queue_log(self._node, event.callid, event.data, event.time)
+                )
+            case OtherEvent(event=name) if name == MESSAGE_QUEUE_LOG_EVENT:
+                return self._custom(
+                    message_from_queue_log(self._node, event.callid, event.data, event.time)
+                )
             case _:
                 self._counts.ignored += 1
                 return []
 
     def _agent(self, raw: str) -> str:
         return self._agent_names.get(raw, raw)
+
+    def _custom(self, fact: Fact | None) -> list[Fact]:
+        """A fact of the dialplan's own QueueLog lines; ``None``: the line was not whole."""
+        if fact is None:
+            self._counts.illegal += 1
+            return []
+        return [fact]
+
+    def _survey(self, event: OtherEvent) -> list[Fact]:
+        agent = self._agent(event.agent)
+        answer = answer_from_queue_log(
+            self._node, event.callid, event.queue, agent, event.data, event.time
+        )
+        if answer is None:
+            self._counts.illegal += 1
+            return []
+        return [answer]
 
     def _enter(self, event: EnterQueue) -> QueueEntryFact:
         pair = (event.callid, event.queue)

@@ -185,4 +185,84 @@ class CallFact:
         return (self.node, self.linkedid)
 
 
-Fact = QueueEntryFact | AgentStateInterval | AgentSession | AcwInterval | CallFact
+@dataclass(frozen=True, slots=True)
+class SurveyAnswerFact:
+    """A caller's post-call survey answer (满意度测评), tied to the queue entry it rates.
+
+    ``answer`` is the DTMF key pressed (0-9; which count as satisfied is the line's
+    setting); ``agent`` the member who took the call. Reported by the survey's
+    ``UserEvent`` (AMI) and its ``CALLCTL_SURVEY`` queue_log line (``ivr.survey``).
+    No fact: no answer (the caller hung up during the survey, or had none).
+    """
+
+    node: str
+    callid: str
+    queue: str
+    seq: int
+    answer: int
+    answered_at: int
+    agent: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.node, self.callid, self.queue, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class IvrStepFact:
+    """One step of a call through its line's IVR flow (``ivr.compile``).
+
+    ``step`` counts the call's steps from 1; ``digit`` is the key pressed at a
+    menu (none: ``None``), ``outcome`` what the step did (``key``, ``invalid``,
+    ``timeout`` at a menu; ``on``/``off`` for a notice; ``open``/``closed``; the
+    queue's name for a queue step). ``since_start_s``: seconds since the call
+    began; at the queue step, the time from system entry to queue entry.
+    """
+
+    node: str
+    callid: str
+    step: int
+    line: str
+    flow: str
+    ivr_node: str
+    kind: str
+    at: int
+    since_start_s: int
+    digit: str | None = None
+    outcome: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.node, self.callid, self.step)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackTaskFact:
+    """A callback task (``callback_tasks``): here, a message left in the IVR (留言).
+
+    ``source_ref`` is ``<node>/<uniqueid>``: the same message reported by AMI and by
+    queue_log is one task.
+    """
+
+    source: str
+    source_ref: str
+    line: str
+    number: str
+    created_at: int
+    recording_path: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.source_ref)
+
+
+Fact = (
+    QueueEntryFact
+    | AgentStateInterval
+    | AgentSession
+    | AcwInterval
+    | CallFact
+    | SurveyAnswerFact
+    | IvrStepFact
+    | CallbackTaskFact
+)

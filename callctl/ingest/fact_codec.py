@@ -18,10 +18,13 @@ from callctl.facts.models import (
     AgentSession,
     AgentState,
     AgentStateInterval,
+    CallbackTaskFact,
     CallFact,
     Fact,
     HangupSide,
+    IvrStepFact,
     QueueEntryFact,
+    SurveyAnswerFact,
 )
 from kpi.outcome import Outcome
 
@@ -36,6 +39,9 @@ FACT_TYPES: Final[dict[str, type[Fact]]] = {
     "agent_session": AgentSession,
     "acw_interval": AcwInterval,
     "call": CallFact,
+    "survey_answer": SurveyAnswerFact,
+    "ivr_step": IvrStepFact,
+    "callback_task": CallbackTaskFact,
 }
 _TYPE_NAMES: Final[dict[type[Fact], str]] = {cls: name for name, cls in FACT_TYPES.items()}
 
@@ -46,6 +52,9 @@ ENUM_FIELDS: Final[dict[type[Fact], dict[str, type[StrEnum]]]] = {
     AgentSession: {},
     AcwInterval: {"ended_by": AcwEnd},
     CallFact: {},
+    SurveyAnswerFact: {},
+    IvrStepFact: {},
+    CallbackTaskFact: {},
 }
 
 

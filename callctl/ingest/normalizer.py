@@ -112,6 +112,7 @@ from ami.events import (
 )
 from callctl.facts import entry_transitions as transitions
 from callctl.facts.agent_fold import AgentFolder, EntryId
+from callctl.facts.ivr import message_from_user_event, step_from_user_event
 from callctl.facts.models import CallFact, Fact, QueueEntryFact
 from callctl.facts.queue_log import (
     NONE,
@@ -130,6 +131,9 @@ from callctl.facts.queue_log import (
     WaitEnded,
     Withdraw,
 )
+from callctl.facts.survey import answer_from_user_event
+from ivr.compile import IVR_USER_EVENT, MESSAGE_USER_EVENT
+from ivr.survey import SURVEY_USER_EVENT
 from routing.render import TRUNK_CONTEXT
 
 log = logging.getLogger(__name__)
@@ -264,6 +268,8 @@ class _Counts:
 
 
 _Handler = Callable[[Any], list[Fact]]
+_Reporter = Callable[[str, str | None, Mapping[str, str], int], Fact | None]
+"""A dialplan report (UserEvent) to its fact: node, Uniqueid, fields, time."""
 
 _EXIT_STATUSES: Final[dict[str, type[WaitEnded]]] = {
     "TIMEOUT": ExitWithTimeout,
@@ -353,6 +359,11 @@ class AmiNormalizer:
             QueueMemberRemoved: self._on_member_removed,
             FullyBooted: self._on_fully_booted,
             GenericEvent: self._on_generic,
+        }
+        self._reporters: dict[str, _Reporter] = {
+            SURVEY_USER_EVENT: answer_from_user_event,
+            IVR_USER_EVENT: step_from_user_event,
+            MESSAGE_USER_EVENT: message_from_user_event,
         }
         # Events ami.events has no model for arrive as GenericEvent, told by name.
         self._by_name: dict[str, _Handler] = {
@@ -488,6 +499,9 @@ class AmiNormalizer:
         return []
 
     def _on_user_event(self, event: UserEvent) -> list[Fact]:
+        reported = self._reporters.get(event.user_event)
+        if reported is not None:
+            return self._on_report(event, reported)
         if event.user_event != self._queue_exit_event or event.uniqueid is None:
             self._counts.events_ignored += 1
             return []
@@ -506,6 +520,15 @@ class AmiNormalizer:
             self._counts.exits_without_status += 1
             kind = Abandon
         return self._leave_unanswered(stay, kind, event.user_event)
+
+    def _on_report(self, event: UserEvent, reported: _Reporter) -> list[Fact]:
+        """The dialplan's own reports: survey answers, IVR steps, messages."""
+        fact = reported(self._node, event.uniqueid, event.fields, self._time(event))
+        if fact is None:
+            self._counts.malformed_events += 1
+            log.warning("AMI %s %s not whole: %s", event.name, event.user_event, event.fields)
+            return []
+        return [fact]
 
     def _on_hangup_request(self, event: GenericEvent) -> list[Fact]:
         uniqueid = event.headers.get("Uniqueid")

@@ -42,9 +42,12 @@ from callctl.facts.models import (
     AcwInterval,
     AgentSession,
     AgentStateInterval,
+    CallbackTaskFact,
     CallFact,
     Fact,
+    IvrStepFact,
     QueueEntryFact,
+    SurveyAnswerFact,
 )
 from callctl.ingest.fact_codec import FactSource
 
@@ -249,6 +252,50 @@ TABLES: Final[tuple[TableSpec, ...]] = (
             _col("ended_at", "bigint", G, time=True),
             _col("hangup_cause", "integer", C),
             _col("source", "text", Merge.BEST_SOURCE),
+        ),
+    ),
+    TableSpec(
+        "survey_answers",
+        SurveyAnswerFact,
+        (
+            _col("node", "text", K),
+            _col("callid", "text", K),
+            _col("queue", "text", K),
+            _col("seq", "integer", K),
+            _col("answer", "smallint", R),
+            # AMI's and queue_log's second of the same answer may differ by one.
+            _col("answered_at", "bigint", L, time=True),
+            _col("agent", "text", C),
+        ),
+    ),
+    TableSpec(
+        "ivr_steps",
+        IvrStepFact,
+        (
+            _col("node", "text", K),
+            _col("callid", "text", K),
+            _col("step", "integer", K),
+            _col("line", "text", R),
+            _col("flow", "text", R),
+            _col("ivr_node", "text", R),
+            _col("kind", "text", R),
+            _col("digit", "text", C),
+            _col("outcome", "text", C),
+            _col("at", "bigint", L, time=True),
+            _col("since_start_s", "integer", L),
+        ),
+    ),
+    TableSpec(
+        "callback_tasks",
+        CallbackTaskFact,
+        (
+            # ``source`` here is the task's origin (a key), not the fact's ingest path.
+            _col("source", "text", K),
+            _col("source_ref", "text", K),
+            _col("line", "text", R),
+            _col("number", "text", R),
+            _col("created_at", "bigint", L, time=True),
+            _col("recording_path", "text", C),
         ),
     ),
 )

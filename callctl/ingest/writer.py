@@ -59,7 +59,11 @@ _FACT_CLASSES = frozenset(FACT_TYPES.values())
 @dataclass(frozen=True, slots=True)
 class WriterConfig:
     batch_size: int = 2_000
-    flush_interval_s: float = 0.2
+    flush_interval_s: float = 0.5
+    """How long a fact may wait for its batch. Each batch is a transaction of several
+    round trips (BEGIN, COPY and upsert per table, COMMIT): at 20 calls/s, 0.5 s rather
+    than 0.2 s cut them from 5 to 2 a second. The live view gets facts on the reader's
+    path, not from the database, so it does not wait for this."""
     max_queue: int = 50_000
     drain_batch_size: int = 10_000
     """Spooled facts per transaction when draining: bigger batches catch up faster."""

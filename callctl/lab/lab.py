@@ -86,6 +86,7 @@ def lab_nodes_toml(settings: Settings, secret_file: Path) -> str:
             f'queue_log = {{ mode = "file", path = {_toml(str(settings.queue_log_file))} }}',
             f"config_dir = {_toml(str(asterisk_paths(settings).etc))}",
             f"config_dir_in_asterisk = {_toml(asterisk.ETC_IN_ROOTFS)}",
+            f"recordings_dir = {_toml(str(asterisk_paths(settings).recordings / 'callctl'))}",
             f"sip_host = {_toml(settings.sip_host)}",
             f"sip_port = {settings.sip_port}",
             f"ami_bind = {_toml(settings.ami_host)}",

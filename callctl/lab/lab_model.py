@@ -1,11 +1,24 @@
-"""The lab's PBX: the 12345 line, one queue, agents answered by a SIPp UAS."""
+"""The lab's PBX: the 12345 line (and 12346, with the survey), one queue, agents answered
+by a SIPp UAS."""
 
 from __future__ import annotations
 
-from routing.model import Agent, AmiUser, Line, Membership, Network, PbxModel, Queue, Trunk
+from routing.model import (
+    Agent,
+    AmiUser,
+    Line,
+    Membership,
+    Network,
+    PbxModel,
+    Queue,
+    Survey,
+    Trunk,
+)
 
 LAB_QUEUE = "hotline"
 LAB_LINE = "12345"
+LAB_SURVEY_LINE = "12346"
+"""The same queue behind a line with the post-call survey on (the survey tests)."""
 FIRST_AGENT = 1001
 
 
@@ -30,7 +43,16 @@ def lab_model(
         network=network or Network(),
         trunks=(Trunk(name="trunk", match_ip=trunk_ip),),
         queues=(Queue(name=LAB_QUEUE, max_wait_s=max_wait_s),),
-        lines=(Line(number=LAB_LINE, name="12345 热线", queue=LAB_QUEUE, acw=acw),),
+        lines=(
+            Line(number=LAB_LINE, name="12345 热线", queue=LAB_QUEUE, acw=acw),
+            Line(
+                number=LAB_SURVEY_LINE,
+                name="12346 测评线",
+                queue=LAB_QUEUE,
+                acw=acw,
+                survey=Survey(timeout_s=4),
+            ),
+        ),
         agents=tuple(
             Agent(
                 agent_id=aid,

@@ -38,6 +38,9 @@ class LabNode:
     max_wait_s: int = 20
     ami_port: int = 5038
     sip_port: int = 5060
+    # AMI over TLS on this port beside the plain one, with the certificate and key put
+    # in ``keys_dir`` before the node starts (manager.conf tlsenable).
+    ami_tls_port: int | None = None
 
     @property
     def layout(self) -> NodeLayout:
@@ -62,6 +65,24 @@ class LabNode:
     @property
     def queue_log(self) -> Path:
         return self.in_rootfs(self.layout.queue_log)
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the AMI TLS certificate (``ami.crt``) and key (``ami.key``) go."""
+        return self.etc / "keys"
+
+    def tls_render_args(self) -> list[str]:
+        if self.ami_tls_port is None:
+            return []
+        keys = f"{self.layout.etc_dir}/keys"
+        return [
+            "--ami-tls-port",
+            str(self.ami_tls_port),
+            "--ami-tls-cert",
+            f"{keys}/ami.crt",
+            "--ami-tls-key",
+            f"{keys}/ami.key",
+        ]
 
 
 def write_inputs(node: LabNode, ami_secret: str) -> tuple[Path, Path]:
@@ -116,6 +137,7 @@ def render_config(node: LabNode, ami_secret: str) -> None:
         "--rtp-end",
         str(node.rtp_end),
         "--per-node-dirs",
+        *node.tls_render_args(),
     ]
     env = {k: v for k, v in os.environ.items() if k != "CALLCTL_DATABASE_URL"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)

@@ -18,14 +18,22 @@ class SippError(Exception):
     error_id = "lab.sipp_failed"
 
 
-def render_scenario(name: str, values: dict[str, int], out_dir: Path) -> Path:
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+-]{1,250}")
+
+
+def render_scenario(name: str, values: dict[str, int | Path], out_dir: Path) -> Path:
     template = (SCENARIO_DIR / name).read_text(encoding="ascii")
 
     def sub(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in values:
             raise SippError(f"scenario {name}: no value for @@{key}@@")
-        return str(int(values[key]))
+        value = values[key]
+        if isinstance(value, Path):  # a file for SIPp to play (rtp_stream)
+            if not _SAFE_PATH.fullmatch(str(value)):
+                raise SippError(f"scenario {name}: {value} is not a plain absolute path")
+            return str(value)
+        return str(int(value))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / name
@@ -63,6 +71,7 @@ class CallerRun:
     service: str = "12345"
     callers: list[Caller] = field(default_factory=list)
     scenario: str = "caller.xml"  # caller_via_proxy.xml: through Kamailio (Record-Route)
+    audio: Path | None = None  # a mu-law WAV the caller sends (scenario caller_audio.xml)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +116,64 @@ def _parse_screen(screen: str) -> tuple[int, int, dict[str, int]]:
 async def run_callers(
     run: CallerRun, *, work_dir: Path, local_ip: str, remote: str, timeout_s: float
 ) -> SippResult:
+    values: dict[str, int | Path] = {
+        "patience_ms": int(run.patience_s * 1000),
+        "caller_talk_ms": int(run.talk_s * 1000),
+    }
+    if run.audio is not None:
+        values["audio_file"] = run.audio
+    scenario = render_scenario(run.scenario, values, work_dir)
+    return await _run_caller_scenario(
+        scenario, run, work_dir=work_dir, local_ip=local_ip, remote=remote, timeout_s=timeout_s
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRun:
+    """Callers of a line with the post-call survey who press ``digit`` (RFC 4733)
+    ``dtmf_after_s`` after being answered (sipp/survey_caller.xml)."""
+
+    calls: int
+    digit: int
+    service: str
+    dtmf_after_s: float = 3.5
+    rate_per_s: float = 2.0
+    patience_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.digit <= 9:
+            raise SippError(f"DTMF digit {self.digit} is not 0-9")
+
+
+async def run_survey_callers(
+    run: SurveyRun, *, work_dir: Path, local_ip: str, remote: str, timeout_s: float
+) -> SippResult:
     scenario = render_scenario(
-        run.scenario,
-        {"patience_ms": int(run.patience_s * 1000), "caller_talk_ms": int(run.talk_s * 1000)},
+        "survey_caller.xml",
+        {
+            "patience_ms": int(run.patience_s * 1000),
+            "dtmf_after_ms": int(run.dtmf_after_s * 1000),
+            "digit": run.digit,
+        },
         work_dir,
     )
+    callers = CallerRun(
+        calls=run.calls, rate_per_s=run.rate_per_s, service=run.service, scenario=scenario.name
+    )
+    return await _run_caller_scenario(
+        scenario, callers, work_dir=work_dir, local_ip=local_ip, remote=remote, timeout_s=timeout_s
+    )
+
+
+async def _run_caller_scenario(
+    scenario: Path,
+    run: CallerRun,
+    *,
+    work_dir: Path,
+    local_ip: str,
+    remote: str,
+    timeout_s: float,
+) -> SippResult:
     callers = run.callers or [
         Caller(number=f"1380000{i:04d}", name="市民") for i in range(run.calls)
     ]
@@ -269,12 +331,21 @@ async def dial_feature_code(
 
 
 async def start_agents(
-    *, work_dir: Path, local_ip: str, port: int, ring_s: float, talk_s: float
+    *,
+    work_dir: Path,
+    local_ip: str,
+    port: int,
+    ring_s: float,
+    talk_s: float,
+    audio: Path | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start the agents' UAS; stop it with ``stop_agents``."""
-    scenario = render_scenario(
-        "agents.xml", {"ring_ms": int(ring_s * 1000), "talk_ms": int(talk_s * 1000)}, work_dir
-    )
+    """Start the agents' UAS (sending ``audio``, a mu-law WAV, when given); stop it
+    with ``stop_agents``."""
+    values: dict[str, int | Path] = {"ring_ms": int(ring_s * 1000), "talk_ms": int(talk_s * 1000)}
+    if audio is not None:
+        values["audio_file"] = audio
+    name = "agents.xml" if audio is None else "agents_audio.xml"
+    scenario = render_scenario(name, values, work_dir)
     cmd = [
         sipp_binary(),
         "-sf",

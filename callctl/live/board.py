@@ -63,9 +63,16 @@ class AgentView:
     state: AgentLiveState
     reason: str
     queues: tuple[str, ...]
+    since: float | None = None
+    """When the agent entered this state (and reason), as far as callctl has seen."""
 
     def as_json(self) -> dict[str, object]:
-        return {"state": self.state.value, "reason": self.reason, "queues": list(self.queues)}
+        return {
+            "state": self.state.value,
+            "reason": self.reason,
+            "queues": list(self.queues),
+            "since": self.since,
+        }
 
 
 def agent_state(members: dict[str, Member], acw_reason: str) -> tuple[AgentLiveState, str]:
@@ -96,6 +103,8 @@ class NodeBoard:
     # The node's AMI link as callctl sees it: "connected", "down", "auth_failed" or
     # "unknown" (a board made from events of a node the runtime does not report on).
     ami: str = "unknown"
+    # agent → (state, reason, since): when each agent's state last changed.
+    since: dict[str, tuple[AgentLiveState, str, float]] = field(default_factory=dict)
 
     # --- callers ---------------------------------------------------------------------------
 
@@ -130,6 +139,9 @@ class NodeBoard:
             queues.pop(event.queue, None)
             if not queues:
                 del self.members[agent]
+                self.since.pop(agent, None)
+            else:
+                self._note_since(agent, queues, event.received_at)
             return agent
         previous = queues.get(event.queue)
         if event.paused is None:  # unreadable: keep what was known
@@ -143,14 +155,23 @@ class NodeBoard:
             for queue, member in queues.items():
                 if queue != event.queue and member.status != event.status:
                     queues[queue] = Member(event.status, member.paused, member.reason)
+        self._note_since(agent, queues, event.received_at)
         return agent
+
+    def _note_since(self, agent: str, members: dict[str, Member], at: float) -> None:
+        state, reason = agent_state(members, self.acw_reason)
+        known = self.since.get(agent)
+        if known is None or known[0] is not state or known[1] != reason:
+            self.since[agent] = (state, reason, at)
 
     def agent_view(self, agent: str) -> AgentView | None:
         members = self.members.get(agent)
         if not members:
             return None
         state, reason = agent_state(members, self.acw_reason)
-        return AgentView(agent, state, reason, tuple(sorted(members)))
+        known = self.since.get(agent)
+        since = known[2] if known is not None and known[:2] == (state, reason) else None
+        return AgentView(agent, state, reason, tuple(sorted(members)), since)
 
     # --- resync ----------------------------------------------------------------------------
 
@@ -171,6 +192,8 @@ class NodeBoard:
         self.members = {}
         for member in members:
             self.member(member)
+        for gone in set(self.since) - set(self.members):
+            del self.since[gone]
 
     def queues(self) -> set[str]:
         """Queues with callers now or before, or with members."""

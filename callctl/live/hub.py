@@ -119,6 +119,9 @@ class LiveHub:
         self._subscribers: set[Subscription] = set()
         # Arrival time of the event behind each recent delta, by seq (None: not an event's).
         self._event_times: deque[float | None] = deque(maxlen=EVENT_TIMES_KEPT)
+        # Panels fed from outside the AMI path (e.g. staffing): the last value of each is
+        # in every snapshot, and each change goes out as a delta ``{"type": key, key: value}``.
+        self.extras: dict[str, Any] = {}
 
     # --- input (synchronous, on the reader's path) ---------------------------------------
 
@@ -140,6 +143,13 @@ class LiveHub:
 
     def set_acw_caps(self, caps: AcwCaps) -> None:
         self._guarded(lambda: self.state.set_acw_caps(caps))
+
+    def put_extra(self, key: str, value: Any) -> None:
+        """Set a panel's value; a delta goes out only when it changed."""
+        if self.extras.get(key) == value:
+            return
+        self.extras[key] = value
+        self.publish([{"type": key, key: value, "at": self._clock()}])
 
     def tick(self) -> None:
         self._guarded(lambda: self.state.tick(self._clock()))
@@ -169,7 +179,7 @@ class LiveHub:
     # --- output --------------------------------------------------------------------------
 
     def snapshot(self, node: str | None = None) -> dict[str, Any]:
-        return {**self.state.snapshot(self._clock(), node), "seq": self.seq}
+        return {**self.state.snapshot(self._clock(), node), **self.extras, "seq": self.seq}
 
     def subscribe(self) -> tuple[Subscription, int, str]:
         """A new subscriber, and its first frame (a snapshot) with the ``seq`` it is at.

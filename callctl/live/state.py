@@ -146,7 +146,7 @@ class LiveState:
         self.params = replace(self.params, acw_caps=caps)
         known = self.today
         self.today = TodayKpis(known.window, self.params)
-        self.today.apply([*known.acw_intervals, *known.entries])
+        self.today.apply([*known.acw_intervals, *known.entries, *known.survey_answers])
         return [{"type": "today", "today": self.today_json()}]
 
     def tick(self, now: float) -> list[Delta]:

@@ -10,7 +10,8 @@ over the stored facts does. Running sums are kept per queue, per queue and
 old contribution out and puts its new one in.
 
 An entry belongs to the day (and interval) in which it entered the queue; an ACW
-interval counts with the entry it is tied to (``AcwInterval.entry_key``).
+interval counts with the entry it is tied to (``AcwInterval.entry_key``), and so
+does a survey answer (``SurveyAnswerFact.key``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
-from callctl.facts.models import AcwInterval, Fact, QueueEntryFact
+from callctl.facts.models import AcwInterval, Fact, QueueEntryFact, SurveyAnswerFact
 from callctl.facts.to_kpi import EntryKey, entry_record
 from callctl.live.window import DayWindow, interval_start
 from kpi.counters import KpiCounters, counters_from_entries
@@ -118,6 +119,7 @@ class TodayKpis:
         self._entries: dict[EntryKey, _Counted] = {}
         self._acws: dict[tuple[str, str, int], AcwInterval] = {}
         self._acw_of_entry: dict[EntryKey, AcwInterval] = {}
+        self._survey_of_entry: dict[EntryKey, SurveyAnswerFact] = {}
         self._from_queue_log: set[EntryKey] = set()
         self.by_queue: dict[str, KpiCounters] = {}
         # Per (line the entry came in on, or None when unknown; queue).
@@ -155,6 +157,8 @@ class TodayKpis:
                 if stored and acw is not None and _progress(acw) >= _progress(fact):
                     continue
                 change = self._put_acw(fact)
+            elif isinstance(fact, SurveyAnswerFact):
+                change = self._put_survey(fact)
             else:
                 continue
             if change is not None:
@@ -165,7 +169,10 @@ class TodayKpis:
         if not self.window.contains(entry.entered_at):
             return None
         old = self._entries.get(entry.key)
-        record = entry_record(entry, self._acw_of_entry.get(entry.key))
+        survey = self._survey_of_entry.get(entry.key)
+        record = entry_record(
+            entry, self._acw_of_entry.get(entry.key), None if survey is None else survey.answer
+        )
         new = ZERO if record is None else counters_from_entries((record,), self.params)
         interval = interval_start(entry.entered_at, self.window)
         if old is None:
@@ -202,6 +209,13 @@ class TodayKpis:
             self._acw_of_entry[new_key] = acw
             change = self._recount(new_key) or change
         return change
+
+    def _put_survey(self, answer: SurveyAnswerFact) -> KpiChange | None:
+        known = self._survey_of_entry.get(answer.key)
+        self._survey_of_entry[answer.key] = answer
+        if known is not None and known.answer == answer.answer:
+            return None
+        return self._recount(answer.key)
 
     def _recount(self, key: EntryKey) -> KpiChange | None:
         counted = self._entries.get(key)
@@ -246,3 +260,7 @@ class TodayKpis:
     @property
     def acw_intervals(self) -> list[AcwInterval]:
         return list(self._acws.values())
+
+    @property
+    def survey_answers(self) -> list[SurveyAnswerFact]:
+        return list(self._survey_of_entry.values())

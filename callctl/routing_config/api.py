@@ -1,7 +1,7 @@
 """REST for the routing config (ops, admin write; readers read):
 ``/api/v1/routing/...``. Every change is validated, stored and applied to Asterisk.
 
-Each kind of entry (skills, queues, lines, agents, pause reasons) gets the same two
+Each kind of entry (skills, queues, lines, agents, pause reasons, IVR flows) gets the same two
 routes, ``PUT`` and ``DELETE /api/v1/routing/<kind>/{key}``, from one table
 (``ENTITIES``); agents differ only in how their softphone password is kept."""
 
@@ -24,6 +24,7 @@ from callctl.routing_config.schemas import (
     AgentDoc,
     AgentIn,
     AgentPublic,
+    FlowDoc,
     LineDoc,
     PauseReasonDoc,
     QueueDoc,
@@ -64,6 +65,8 @@ def _view(version: int | None, doc: RoutingDoc) -> RoutingView:
         lines=doc.lines,
         agents=[AgentPublic.model_validate(a.model_dump(exclude={"password"})) for a in doc.agents],
         pause_reasons=doc.pause_reasons,
+        flows=doc.flows,
+        prompts=doc.prompts,
     )
 
 
@@ -138,6 +141,11 @@ ENTITIES = (
     ),
     Entity("agents", "agent", "agents", "agent_id", AgentIn, stored=_agent_with_password),
     Entity("pause-reasons", "pause_reason", "pause_reasons", "name", PauseReasonDoc),
+    Entity(
+        "flows", "flow", "flows", "name", FlowDoc,
+        summary="An IVR flow (语音导航); a line uses it by `flow`. A flow with an unreachable "
+        "node, a dead end, a loop without a way out or an unknown queue or prompt is 422.",
+    ),
 )  # fmt: skip
 
 

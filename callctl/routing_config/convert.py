@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from callctl.routing_config.schemas import (
     AgentDoc,
+    FlowDoc,
+    FlowNodeDoc,
     HoursDoc,
     LineDoc,
     MembershipDoc,
@@ -14,7 +16,9 @@ from callctl.routing_config.schemas import (
     QueueDoc,
     RoutingDoc,
     SkillDoc,
+    SurveyDoc,
 )
+from ivr.flow import Flow, FlowNode
 from routing.model import (
     Agent,
     AmiUser,
@@ -28,6 +32,7 @@ from routing.model import (
     PbxModel,
     Queue,
     Skill,
+    Survey,
     Trunk,
 )
 from routing.skills import AgentSkill, memberships_for
@@ -69,6 +74,54 @@ def _queue(doc: QueueDoc) -> Queue:
     )
 
 
+def _survey(doc: SurveyDoc | None) -> Survey | None:
+    if doc is None:
+        return None
+    return Survey(
+        keys=tuple(doc.keys),
+        satisfied_keys=tuple(doc.satisfied_keys),
+        prompt=doc.prompt,
+        invalid_sound=doc.invalid_sound,
+        thanks_sound=doc.thanks_sound,
+        timeout_s=doc.timeout_s,
+        attempts=doc.attempts,
+    )
+
+
+def _survey_doc(survey: Survey | None) -> SurveyDoc | None:
+    if survey is None:
+        return None
+    return SurveyDoc(
+        keys=list(survey.keys),
+        satisfied_keys=list(survey.satisfied_keys),
+        prompt=survey.prompt,
+        invalid_sound=survey.invalid_sound,
+        thanks_sound=survey.thanks_sound,
+        timeout_s=survey.timeout_s,
+        attempts=survey.attempts,
+    )
+
+
+def _flow(doc: FlowDoc) -> Flow:
+    nodes = []
+    for n in doc.nodes:
+        values = n.model_dump(exclude={"choices"})
+        nodes.append(FlowNode(**values, choices=tuple(sorted(n.choices.items()))))
+    return Flow(name=doc.name, start=doc.start, nodes=tuple(nodes))
+
+
+def _flow_doc(flow: Flow) -> FlowDoc:
+    nodes = []
+    for node in flow.nodes:
+        values = {
+            name: getattr(node, name)
+            for name in FlowNodeDoc.model_fields
+            if name not in ("choices", "kind")
+        }
+        nodes.append(FlowNodeDoc(**values, kind=str(node.kind), choices=dict(node.choices)))
+    return FlowDoc(name=flow.name, start=flow.start, nodes=nodes)
+
+
 def _line(doc: LineDoc) -> Line:
     return Line(
         number=doc.number,
@@ -80,6 +133,8 @@ def _line(doc: LineDoc) -> Line:
         hours=tuple(OpenHours(tuple(h.days), h.start, h.end) for h in doc.hours),
         holidays=tuple(doc.holidays),
         after_hours_sound=doc.after_hours_sound,
+        survey=_survey(doc.survey),
+        flow=doc.flow,
     )
 
 
@@ -95,6 +150,7 @@ def _agent(doc: AgentDoc, queues: tuple[Queue, ...]) -> Agent:
         static_contact_ip=doc.static_contact_ip,
         static_contact_port=doc.static_contact_port,
         static_member=doc.static_member,
+        home_node=doc.home_node,
     )
 
 
@@ -122,6 +178,10 @@ def to_model(doc: RoutingDoc, deployment: Deployment) -> PbxModel:
         for r in doc.pause_reasons:
             where = f"pause_reasons[{r.name}]"
             reasons.append(PauseReason(r.name, r.label_zh, r.label_en, r.code))
+        flows = []
+        for f in doc.flows:
+            where = f"flows[{f.name}]"
+            flows.append(_flow(f))
         where = "config"
         return PbxModel(
             ami=deployment.ami,
@@ -132,6 +192,8 @@ def to_model(doc: RoutingDoc, deployment: Deployment) -> PbxModel:
             lines=tuple(lines),
             agents=tuple(agents),
             pause_reasons=tuple(reasons),
+            flows=tuple(flows),
+            prompts=tuple(doc.prompts),
         )
     except ConfigValueError as exc:
         raise InvalidConfigError(where, exc) from exc
@@ -168,6 +230,8 @@ def from_model(model: PbxModel) -> RoutingDoc:
                 hours=[HoursDoc(days=list(h.days), start=h.start, end=h.end) for h in ln.hours],
                 holidays=list(ln.holidays),
                 after_hours_sound=ln.after_hours_sound,
+                survey=_survey_doc(ln.survey),
+                flow=ln.flow,
             )
             for ln in model.lines
         ],
@@ -183,6 +247,7 @@ def from_model(model: PbxModel) -> RoutingDoc:
                 static_contact_ip=a.static_contact_ip,
                 static_contact_port=a.static_contact_port,
                 static_member=a.static_member,
+                home_node=a.home_node,
             )
             for a in model.agents
         ],
@@ -190,4 +255,6 @@ def from_model(model: PbxModel) -> RoutingDoc:
             PauseReasonDoc(name=r.name, label_zh=r.label_zh, label_en=r.label_en, code=r.code)
             for r in model.pause_reasons
         ],
+        flows=[_flow_doc(f) for f in model.flows],
+        prompts=list(model.prompts),
     )

@@ -40,6 +40,53 @@ class HoursDoc(_Doc):
     end: str = Field(max_length=5)
 
 
+class SurveyDoc(_Doc):
+    """满意度测评 · the post-call survey (see ``routing.model.Survey``)."""
+
+    keys: list[int] = Field(default_factory=lambda: [1, 2, 3], max_length=10)
+    satisfied_keys: list[int] = Field(
+        default_factory=lambda: [1, 2], max_length=10, description="keys counted as satisfied"
+    )
+    prompt: str = Field(default="beep", max_length=128)
+    invalid_sound: str = Field(default="invalid", max_length=128)
+    thanks_sound: str = Field(default="auth-thankyou", max_length=128)
+    timeout_s: int = 6
+    attempts: int = 3
+
+
+class FlowNodeDoc(_Doc):
+    """One IVR node (``ivr.flow.FlowNode``; which fields matter depends on ``kind``)."""
+
+    id: str = Field(max_length=40)
+    kind: str = Field(
+        max_length=20, description="play, menu, language, notice, hours, queue, message, hangup"
+    )
+    prompt: str | None = Field(default=None, max_length=128)
+    next: str | None = Field(default=None, max_length=40)
+    interruptible: bool = False
+    choices: dict[str, str] = Field(
+        default_factory=dict, max_length=12, description="menu: digit → node"
+    )
+    timeout_s: int = 5
+    timeouts: int = 3
+    invalids: int = 3
+    default: str | None = Field(default=None, max_length=40)
+    language: str | None = Field(default=None, max_length=8)
+    flag: str | None = Field(default=None, max_length=40)
+    open: str | None = Field(default=None, max_length=40)
+    closed: str | None = Field(default=None, max_length=40)
+    queue: str | None = Field(default=None, max_length=40)
+    max_s: int = 120
+
+
+class FlowDoc(_Doc):
+    """语音导航流程 · an IVR flow."""
+
+    name: str = Field(max_length=40)
+    start: str = Field(max_length=40)
+    nodes: list[FlowNodeDoc] = Field(max_length=200)
+
+
 class LineDoc(_Doc):
     number: str = Field(max_length=20)
     name: str = Field(max_length=40)
@@ -50,6 +97,8 @@ class LineDoc(_Doc):
     hours: list[HoursDoc] = Field(default_factory=list, max_length=21)
     holidays: list[dt.date] = Field(default_factory=list, max_length=366)
     after_hours_sound: str = Field(default="ss-noservice", max_length=128)
+    survey: SurveyDoc | None = Field(default=None, description="off when null")
+    flow: str | None = Field(default=None, max_length=40, description="IVR flow, else the queue")
 
 
 class AgentSkillDoc(_Doc):
@@ -74,6 +123,12 @@ class AgentPublic(_Doc):
     static_contact_ip: str | None = Field(default=None, max_length=15)
     static_contact_port: int = 5060
     static_member: bool = False
+    home_node: str | None = Field(
+        default=None,
+        max_length=32,
+        description="归属节点 · home node: the id of the node (CALLCTL_NODES_FILE) its softphone "
+        "registers with, where its login and pause commands go; may be left out with one node",
+    )
 
 
 class AgentDoc(AgentPublic):
@@ -101,6 +156,10 @@ class RoutingDoc(_Doc):
     lines: list[LineDoc] = Field(default_factory=list)
     agents: list[AgentDoc] = Field(default_factory=list)
     pause_reasons: list[PauseReasonDoc] = Field(default_factory=list)
+    flows: list[FlowDoc] = Field(default_factory=list, max_length=100)
+    prompts: list[str] = Field(
+        default_factory=list, max_length=1000, description="uploaded prompts' names"
+    )
 
 
 class RoutingView(_Doc):
@@ -112,6 +171,8 @@ class RoutingView(_Doc):
     lines: list[LineDoc]
     agents: list[AgentPublic]
     pause_reasons: list[PauseReasonDoc]
+    flows: list[FlowDoc] = Field(default_factory=list)
+    prompts: list[str] = Field(default_factory=list)
 
 
 class VersionView(_Doc):

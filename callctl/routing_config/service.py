@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.acw_timer import AcwLimits, acw_limits, line_caps
+from agents.home import check_home_nodes, homed_elsewhere
 from callctl.routing_config import repository
 from callctl.routing_config.apply import (
     AmiSession,
@@ -59,6 +60,10 @@ class RoutingService:
                 )
                 for target in self.targets(self.settings)
             ]
+            # Agents' home nodes must be configured nodes (the same on every node's model).
+            if changes:
+                node_ids = [c.target.node.node_id for c in changes]
+                check_home_nodes(changes[0].model.agents, node_ids)
             version = await repository.add_version(self.pool, new_doc, user_id, change)
             try:
                 await apply_to_nodes(changes, session=self.session)
@@ -82,6 +87,22 @@ def routing_acw_limits(pool: Any, settings: Settings) -> Callable[[], Awaitable[
     return load
 
 
+def routing_homed_elsewhere(
+    pool: Any, settings: Settings
+) -> Callable[[str], Callable[[], Awaitable[frozenset[str]]]]:
+    """For a node: a loader of the interfaces of the agents homed on another node (the
+    restorer does not log them in again there)."""
+    service = RoutingService(pool, settings)
+
+    def for_node(node_id: str) -> Callable[[], Awaitable[frozenset[str]]]:
+        async def load() -> frozenset[str]:
+            return homed_elsewhere((await service.model_in_force()).agents, node_id)
+
+        return load
+
+    return for_node
+
+
 def routing_acw_caps(pool: Any, settings: Settings) -> AcwCapsLoader:
     """Each line's ``acw_max_s`` in the routing config in force: the one source of the
     ACW cap for the KPIs, the rollups and the live view (the ACW watch's limits above
@@ -103,6 +124,28 @@ def routing_lines(pool: Any, settings: Settings) -> Callable[[], Awaitable[dict[
 
     async def load() -> dict[str, str]:
         _, doc = await service.in_force()
-        return {line.queue: line.number for line in doc.lines}
+        # Several lines may share a queue (the lab's 12346 is 12345 with a survey):
+        # the first listed names it.
+        lines: dict[str, str] = {}
+        for line in doc.lines:
+            lines.setdefault(line.queue, line.number)
+        return lines
+
+    return load
+
+
+def routing_satisfied_keys(
+    pool: Any, settings: Settings
+) -> Callable[[], Awaitable[dict[str, frozenset[int]]]]:
+    """Each surveyed line's satisfied keys (``Survey.satisfied_keys``) in the config in force."""
+    service = RoutingService(pool, settings)
+
+    async def load() -> dict[str, frozenset[int]]:
+        _, doc = await service.in_force()
+        return {
+            line.number: frozenset(line.survey.satisfied_keys)
+            for line in doc.lines
+            if line.survey is not None
+        }
 
     return load

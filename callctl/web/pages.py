@@ -50,8 +50,11 @@ def wallboard_targets(settings: Settings) -> dict[str, float]:
 
 
 def render_wallboard(settings: Settings) -> str:
+    """The page, with the targets and the hotline's time zone (the clock and the date
+    use it from the first paint, before any snapshot and after a disconnect)."""
     targets = html.escape(json.dumps(wallboard_targets(settings)), quote=True)
-    return _static("wallboard.html").replace("@@targets@@", targets)
+    zone = html.escape(settings.timezone, quote=True)
+    return _static("wallboard.html").replace("@@targets@@", targets).replace("@@timezone@@", zone)
 
 
 @router.get("/wallboard", response_class=HTMLResponse)

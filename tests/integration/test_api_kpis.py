@@ -119,7 +119,7 @@ async def test_kpis_reproduce_the_worked_example_with_numerators(
     [
         ({"start": "2031-01-02T00:00:00+08:00", "end": "2031-01-01T00:00:00+08:00"}, "empty"),
         ({"start": "2031-01-01T00:00:00+08:00", "end": "2032-03-01T00:00:00+08:00"}, "too_long"),
-        ({"group_by": "week"}, "request.invalid"),
+        ({"group_by": "fortnight"}, "request.invalid"),
         ({"service_level_s": "61"}, "request.invalid"),
         ({"start": "yesterday"}, "invalid_time"),
         ({"queue": "q1\r\nAction: Originate"}, "request.invalid"),

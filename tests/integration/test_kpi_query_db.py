@@ -201,9 +201,15 @@ def _group(world: World, q: KpiQuery, entry: QueueEntryFact) -> str | None:
             return entry.agent
         case GroupBy.INTERVAL:
             return _iso(entry.entered_at - entry.entered_at % 900)
-        case GroupBy.DAY:
+        case GroupBy.DAY | GroupBy.WEEK | GroupBy.MONTH | GroupBy.YEAR:
             local = datetime.fromtimestamp(entry.entered_at, UTC).astimezone(ZoneInfo(q.tz))
             day = local.replace(hour=0, minute=0, second=0)
+            if q.group_by is GroupBy.WEEK:
+                day -= timedelta(days=day.weekday())  # weeks start on Monday
+            elif q.group_by is GroupBy.MONTH:
+                day = day.replace(day=1)
+            elif q.group_by is GroupBy.YEAR:
+                day = day.replace(month=1, day=1)
             return day.astimezone(UTC).isoformat()
 
 

@@ -60,14 +60,17 @@ async def test_tls_with_the_node_ca_file_logs_in(certificate: tuple[Path, Path])
 
 
 async def test_tls_verifies_by_default_an_unknown_certificate_never_logs_in(
-    certificate: tuple[Path, Path],
+    certificate: tuple[Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.ERROR, "ami.connection")
     tls = '[node.tls]\nserver_hostname = "asterisk-a"\n'  # the system's CAs only
     async with FakeAmiServer(tls=server_context(certificate)) as server:
         settings = node(server.port, tls=tls)
-        outcome = await try_login(settings.ami_node(**timing()), timeout_s=1.5)
-        assert outcome is LoginOutcome.NO_ANSWER
+        outcome = await try_login(settings.ami_node(**timing()), timeout_s=5)
+        assert outcome is LoginOutcome.TLS_FAILED
         assert server.logins == 0
+    assert "node a: AMI TLS verification failed" in caplog.text
+    assert "certificate" in caplog.text
 
 
 async def test_tls_with_a_wrong_server_name_never_logs_in(
@@ -76,9 +79,12 @@ async def test_tls_with_a_wrong_server_name_never_logs_in(
     cert, _ = certificate
     tls = f'[node.tls]\nca_file = "{cert}"\nserver_hostname = "asterisk-b"\n'
     async with FakeAmiServer(tls=server_context(certificate)) as server:
-        outcome = await try_login(node(server.port, tls=tls).ami_node(**timing()), 1.5)
-        assert outcome is LoginOutcome.NO_ANSWER
+        conn_node = node(server.port, tls=tls).ami_node(**timing())
+        outcome = await try_login(conn_node, 5)
+        assert outcome is LoginOutcome.TLS_FAILED
         assert server.logins == 0
+        with pytest.raises(StartupError, match="TLS verification failed on every node"):
+            await check_logins([conn_node], timeout_s=5)
 
 
 async def test_a_refused_login_is_reported_as_authentication_failed(

@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo
 
 from callctl.facts.calls import calls_from_entries
 from callctl.facts.from_queue_log import FoldStats, QueueLogFolder
-from callctl.facts.models import CallFact, Fact, QueueEntryFact
+from callctl.facts.models import (
+    CallbackTaskFact,
+    CallFact,
+    Fact,
+    IvrStepFact,
+    QueueEntryFact,
+    SurveyAnswerFact,
+)
 from callctl.facts.queue_log import (
     AddMember,
     Malformed,
@@ -76,6 +83,12 @@ def last_time(fact: Fact) -> int:
     times: tuple[int | None, ...]
     if isinstance(fact, QueueEntryFact):
         times = (fact.entered_at, fact.ended_wait_at, fact.completed_at)
+    elif isinstance(fact, SurveyAnswerFact):
+        times = (fact.answered_at,)
+    elif isinstance(fact, IvrStepFact):
+        times = (fact.at,)
+    elif isinstance(fact, CallbackTaskFact):
+        times = (fact.created_at,)
     else:
         times = (fact.started_at, fact.ended_at)
     return max(t for t in times if t is not None)

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,9 @@ class StateFile:
 
     def save(self, position: QueueLogPosition) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
+        # Named per thread: a save cancelled mid-way (its thread runs on) must not race the
+        # save at exit for one temporary file.
+        temporary = self.path.with_name(f"{self.path.name}.{threading.get_ident()}.tmp")
         with temporary.open("wb") as file:
             file.write(encode_state(ShipperState(self.node, position)))
             file.flush()

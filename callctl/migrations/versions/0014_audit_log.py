@@ -14,7 +14,7 @@ Create Date: 2026-12-03
 from alembic import op
 
 revision = "0014_audit"
-down_revision = "0008_qlog"
+down_revision = "0012_assess"
 branch_labels = None
 depends_on = None
 

@@ -20,6 +20,10 @@
       paused: "暂停", offline: "离线", switch: "English",
       nodes: "节点", ami_connected: "在线", ami_down: "离线", ami_auth_failed: "认证失败",
       ami_unknown: "未知",
+      staffing: "人力配置（每15分钟）", line: "线路", current_interval: "当前时段",
+      next_interval: "下一时段", forecast_calls: "预测呼入", agents_needed: "所需坐席",
+      logged_in: "已登录坐席", no_forecast: "无预测", peak: "高峰预警",
+      peak_forecast: "预测", peak_live: "实时来话", needs: "需要坐席", has: "已登录",
     },
     en: {
       title: "Wallboard", waiting: "Calls waiting", longest_wait: "Longest wait",
@@ -34,11 +38,21 @@
       offline: "Offline", switch: "中文",
       nodes: "Nodes", ami_connected: "Up", ami_down: "Down", ami_auth_failed: "Login refused",
       ami_unknown: "Unknown",
+      staffing: "Staffing (15 minutes)", line: "Line", current_interval: "Now",
+      next_interval: "Next", forecast_calls: "Forecast calls", agents_needed: "Agents needed",
+      logged_in: "Logged in", no_forecast: "No forecast", peak: "Peak warning",
+      peak_forecast: "forecast", peak_live: "live arrivals", needs: "needs", has: "logged in",
     },
   };
   const STATES = ["available", "ringing", "talking", "acw", "paused", "offline"];
 
   const targets = readTargets();
+  // The hotline's zone, delivered with the page: the clock and the date never use the
+  // browser's own zone, before the first snapshot and after a disconnect included.
+  const ZONE = document.body.dataset.timezone || "Asia/Shanghai";
+  const DAY_FORMAT = new Intl.DateTimeFormat("en-CA", {
+    timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit",
+  });
   let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "zh-CN";
   let model = null; // the last snapshot, with deltas applied
   let lastSeq = null;
@@ -183,6 +197,12 @@
       case "today":
         model.today = delta.today;
         break;
+      case "staffing":
+        model.staffing = delta.staffing;
+        break;
+      case "directory":
+        model.directory = delta.directory;
+        break;
     }
   }
 
@@ -267,8 +287,8 @@
     $("answered").textContent = total.answered;
     $("abandoned").textContent = total.abandoned;
     $("lost").textContent = total.lost ?? 0;
-    $("day").textContent = model.today.day;
 
+    renderStaffing();
     renderNodes();
     renderAgents(counts, agents);
     drawChart(model.today);
@@ -301,13 +321,102 @@
       return tile;
     }));
     agents.sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
+    const directory = model.directory || { agents: {}, pause_reasons: {} };
     $("agent-list").replaceChildren(...agents.map(([agent, view]) => {
-      const chip = document.createElement("span");
+      const chip = document.createElement("div");
       chip.className = "agent s-" + view.state;
-      chip.textContent = agent + (view.reason && view.state === "paused" ? " · " + view.reason : "");
-      chip.title = t(view.state);
+      chip.dataset.agent = agent;
+      chip.dataset.state = view.state;
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = directory.agents[agent] || agent;
+      const meta = document.createElement("span");
+      meta.className = "meta-line";
+      const id = document.createElement("span");
+      id.className = "id";
+      id.textContent = agent;
+      const state = document.createElement("span");
+      state.className = "state";
+      state.textContent = t(view.state) + (view.state === "paused" && view.reason
+        ? " · " + reasonLabel(directory, view.reason) : "");
+      const since = document.createElement("span");
+      since.className = "since";
+      if (view.since !== null && view.since !== undefined) since.dataset.since = view.since;
+      meta.append(id, state, since);
+      chip.append(name, meta);
       return chip;
     }));
+    renderSince();
+  }
+
+  function reasonLabel(directory, reason) {
+    const labels = directory.pause_reasons[reason];
+    return labels ? (labels[lang] || labels["zh-CN"] || reason) : reason;
+  }
+
+  // Time in state, on the page's clock (corrected to the server's).
+  function renderSince() {
+    for (const el of document.querySelectorAll("#agent-list .since")) {
+      const since = el.dataset.since;
+      const text = since === undefined ? "" : clockDuration(now() - Number(since));
+      if (el.textContent !== text) el.textContent = text;
+    }
+  }
+
+  function clockDuration(s) {
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    const mmss = String(m).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+    return h > 0 ? h + ":" + mmss : mmss;
+  }
+
+  // Forecast calls, agents needed and logged in, now and next interval, per line.
+  function renderStaffing() {
+    const staffing = model.staffing;
+    const rows = [];
+    const lines = staffing ? staffing.lines : {};
+    for (const [line, entry] of Object.entries(lines)) {
+      const tr = document.createElement("tr");
+      tr.dataset.line = line;
+      const cell = (text, slot, field, cls) => {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (slot) td.dataset.slot = slot;
+        if (field) td.dataset.field = field;
+        if (cls) td.className = cls;
+        tr.append(td);
+      };
+      cell(line + " " + (entry.name || ""), null, null, "line");
+      for (const slot of ["current", "next"]) {
+        const s = entry[slot];
+        if (s) {
+          cell(intervalLabel(s.start), slot, "interval");
+          cell(String(s.calls), slot, "calls");
+          cell(String(s.agents), slot, "agents", s.agents > entry.logged_in ? "short" : "");
+        } else {
+          cell(t("no_forecast"), slot, "interval", "none");
+          cell("—", slot, "calls", "none");
+          cell("—", slot, "agents", "none");
+        }
+      }
+      cell(String(entry.logged_in), null, "logged_in");
+      rows.push(tr);
+    }
+    $("staffing-rows").replaceChildren(...rows);
+    const warnings = staffing ? staffing.warnings : [];
+    const banner = $("peak-warning");
+    banner.hidden = warnings.length === 0;
+    banner.textContent = warnings.map((w) => t("peak") + " · " + w.line + " · "
+      + t(w.source === "live" ? "peak_live" : "peak_forecast") + " · "
+      + t(w.interval === "next" ? "next_interval" : "current_interval") + " · "
+      + t("needs") + " " + w.agents_needed + " / " + t("has") + " " + w.logged_in).join("；");
+  }
+
+  function intervalLabel(start) {
+    const from = new Date(start * 1000);
+    const to = new Date((start + 900) * 1000);
+    const hm = (d) => d.toLocaleTimeString("en-GB", { timeZone: ZONE, hour: "2-digit", minute: "2-digit" });
+    return hm(from) + "–" + hm(to);
   }
 
   function drawChart(today) {
@@ -383,9 +492,10 @@
 
   function tick() {
     const clock = new Date(now() * 1000);
-    const zone = model ? model.today.timezone : undefined;
-    $("clock").textContent = clock.toLocaleTimeString(lang, { timeZone: zone });
+    $("clock").textContent = clock.toLocaleTimeString("en-GB", { timeZone: ZONE, hour12: false });
+    $("day").textContent = DAY_FORMAT.format(clock);
     renderWait();
+    if (model !== null) renderSince();
   }
 
   translate();

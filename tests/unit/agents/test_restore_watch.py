@@ -45,8 +45,10 @@ def node(server: FakeAmiServer) -> AmiNode:
     )
 
 
-async def _run(server: FakeAmiServer, *, asterisk_restarted: bool) -> RestartRestorer:
-    restorer = RestartRestorer("ast-1")
+async def _run(
+    server: FakeAmiServer, *, asterisk_restarted: bool, restorer: RestartRestorer | None = None
+) -> RestartRestorer:
+    restorer = restorer or RestartRestorer("ast-1")
     conn = NodeConnection(node(server), on_event=restorer.on_event, on_resync=restorer.on_resync)
     async with conn:
         restorer.start(conn)
@@ -106,3 +108,16 @@ async def test_an_ami_reconnect_to_the_same_boot_sends_nothing() -> None:
 
     assert not server.actions_named("QueuePause") and not server.actions_named("QueueAdd")
     assert restorer.stats.restarts == 0
+
+
+async def test_an_agent_homed_on_another_node_is_not_logged_in_again_here() -> None:
+    async def homed_elsewhere() -> frozenset[str]:
+        return frozenset({"PJSIP/1003"})
+
+    restorer = RestartRestorer("ast-1", homed_elsewhere=homed_elsewhere)
+    async with FakeAmiServer(queue_status=BEFORE) as server:
+        await _run(server, asterisk_restarted=True, restorer=restorer)
+
+    assert not server.actions_named("QueueAdd")
+    assert [f.get("Interface") for f in server.actions_named("QueuePause")] == ["PJSIP/1001"]
+    assert restorer.stats.actions_sent == 1

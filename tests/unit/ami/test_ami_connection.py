@@ -276,6 +276,19 @@ async def test_fully_booted_later_triggers_a_new_resync(
     assert len(server.actions_named("QueueStatus")) == 2
 
 
+async def test_a_queue_reload_triggers_a_new_resync(
+    server: FakeAmiServer, recorder: Recorder, conn: NodeConnection
+) -> None:
+    """Members a reload adds come without QueueMember events: a fresh QueueStatus."""
+    reload = {"Event": "Reload", "Privilege": "system,all", "Status": "0"}
+    await server.send_frames([{**reload, "Module": "res_pjsip.so"}])  # no queue in it
+    await server.send_frames([{**reload, "Module": "app_queue.so"}])
+
+    await recorder.wait_until(lambda: len(recorder.snapshots) == 2)
+    await conn.wait_for_state(S.CONNECTED, 1.0)
+    assert len(server.actions_named("QueueStatus")) == 2
+
+
 async def test_snapshot_is_delivered_in_stream_order(server: FakeAmiServer) -> None:
     seen: list[str] = []
     join = {"Event": "QueueCallerJoin", "Channel": "PJSIP/t-1", "Uniqueid": "9.9", "Queue": "q"}

@@ -181,6 +181,7 @@ async def test_position_saved_at_most_every_interval_and_at_exit(tmp_path: Path)
     task = asyncio.create_task(shipper.run())
     try:
         await _until(lambda: shipper.stats.lines == 1)
+        await _until(lambda: state.load() is not None)  # saved in a thread after the count
         first = state.load()
         assert first is not None and first.offset == len(ENTER)
         with path.open("ab") as log_file:

@@ -38,7 +38,7 @@ def test_default_layout_has_no_systemname_and_the_standard_dirs() -> None:
     assert "systemname" not in files["asterisk.conf"]
     assert "astetcdir => /etc/x\n" in files["asterisk.conf"]
     assert "astlogdir => /var/log/asterisk\n" in files["asterisk.conf"]
-    assert "rtpstart = 20000\nrtpend = 20999\n" in files["rtp.conf"]
+    assert "rtpstart = 10000\nrtpend = 19999\n" in files["rtp.conf"]
 
 
 def test_queue_log_and_writable_dirs_follow_the_layout() -> None:

@@ -80,8 +80,13 @@ def test_queue_and_line_dialplan() -> None:
     ext = files["extensions.conf"]
     assert "exten => 12345,1," in ext
     assert "MixMonitor(" in ext and "Goto(callctl-queue-hotline,s,1)" in ext
-    assert "Queue(hotline,r,${CALLCTL_LINE},,20,,callctl-agent-connected)" in ext
-    assert "Status: ${QUEUESTATUS})\n same => n,Hangup(19)" in ext
+    assert "Queue(hotline,rct,${CALLCTL_LINE},,20,,callctl-agent-connected)" in ext
+    # Option c: a caller whose agent hung up goes on to the line's survey, if any.
+    assert (
+        "Status: ${QUEUESTATUS})\n"
+        ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?callctl-after-call,s,1)\n'
+        " same => n,Hangup(19)"
+    ) in ext
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,372 @@
+"""Load on the real lab: calls/s through the trunk, N agents answering, recording on.
+
+    flock -o /tmp/callctl-lab.lock .venv/bin/python -m benchmarks.bench_lab_load \
+        [--calls-per-s 5] [--talk-s 60] [--agents 340] [--seconds 120] [--patience-s 60]
+
+The lab (``callctl lab up``) with callctl running as in production (``callctl serve``,
+settings alone, a scratch database of its own). ``--agents`` other than the lab's 20
+puts the lab's routing model with that many agents through ``PUT /api/v1/routing/config``
+(rendered, checked and reloaded as any change; the lab is brought back to its own model
+at the end). One SIPp UAS answers for every agent (ring ``--ring-s``, talk ``--talk-s``);
+SIPp callers come in through the trunk at ``--calls-per-s`` for ``--seconds``, with
+ringback and ``--patience-s``; every call is recorded (MixMonitor at the line's entry).
+
+It prints, for the load window: calls placed, answered, failed (SIPp); the most calls
+in the system at once (callers waiting + agents ringing or talking, from callctl's live
+view every second); Asterisk's, callctl's and PostgreSQL's CPU (/proc) and the
+callctl ÷ Asterisk ratio; callctl's RSS at the start and end of the load; event → fact
+commit p50/p99 (the writer's own measure, /metrics); AMI event at callctl → wallboard
+websocket frame p50/p99 (a real websocket client, each delta's ``at`` against its
+arrival); and ``verify`` for the window (queue_log against the stored entries; 0
+differences expected, retried while the facts converge).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from benchmarks import proc_cpu
+from benchmarks.bench_cpu_ratio import (
+    LabRun,
+    free_tcp_port,
+    lab_up,
+    metric,
+    scrape,
+    settle,
+    spawn_callctl,
+    wait_connected,
+)
+from callctl.db import scratch_database
+from callctl.settings import Settings
+
+LAB_AGENTS = 20
+_LIVE_TYPES = frozenset({"queue", "agent", "kpi", "node_link"})
+"""Deltas made from an AMI event (their ``at`` is its arrival at callctl)."""
+
+
+@dataclass
+class LoadResult:
+    placed: int = 0
+    answered: int = 0
+    failed: int = 0
+    max_in_system: int = 0
+    max_waiting: int = 0
+    max_talking: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    window_s: float = 0.0
+    rss_start_kib: int = 0
+    rss_end_kib: int = 0
+    fact_p50_ms: float | None = None
+    fact_p99_ms: float | None = None
+    fact_samples: int = 0
+    frame_lags: list[float] = field(default_factory=list)
+    verify_line: str = ""
+    verify_differences: int = -1
+    events: float = 0.0
+    load_avg: tuple[float, float] = (0.0, 0.0)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100), ``None`` without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def lab_doc(settings: Settings, agents: int) -> dict[str, Any]:
+    """The lab's routing model with ``agents`` agents, as a routing document."""
+    from callctl.lab.lab import lab_pbx_model
+    from callctl.lab.lab_model import lab_model
+    from callctl.lab.state import LabState
+    from callctl.routing_config.convert import from_model
+
+    state = LabState.load_or_create(settings.lab_dir)
+    base = lab_pbx_model(settings, state)
+    model = lab_model(
+        state.ami_secret,
+        agents=agents,
+        trunk_ip=settings.trunk_ip,
+        agents_ip=settings.agents_ip,
+        max_wait_s=settings.lab_max_wait_s,
+        network=base.network,
+    )
+    doc: dict[str, Any] = from_model(model).model_dump(mode="json")
+    return doc
+
+
+async def admin_token(url: str) -> str:
+    from callctl.auth.provision import provision_user
+    from callctl.auth.roles import Role
+
+    return await provision_user(url, "bench-load", Role.ADMIN, label="bench_lab_load")
+
+
+async def apply_agents(
+    client: httpx.AsyncClient, base: str, token: str, settings: Settings, agents: int
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    r = await client.put(
+        f"{base}/api/v1/routing/config", json=lab_doc(settings, agents), headers=headers, timeout=60
+    )
+    if r.status_code != 200:
+        raise SystemExit(f"bench: applying {agents} agents failed: {r.status_code} {r.text}")
+    # Until the live view has every member (the reload's QueueMemberAdded events).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        live = (await client.get(f"{base}/api/v1/live", headers=headers)).json()
+        if sum(live["summary"]["agents"].values()) >= agents:
+            return
+        await asyncio.sleep(0.5)
+    print(f"note: the live view shows {sum(live['summary']['agents'].values())} agents")
+
+
+async def watch_wallboard(base: str, token: str, lags: list[float], stop: asyncio.Event) -> None:
+    """A real websocket client: each AMI-made delta's arrival minus its ``at``."""
+    url = base.replace("http://", "ws://") + "/ws/wallboard"
+    async with websockets.connect(url, max_size=64 * 2**20) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        while not stop.is_set():
+            try:
+                text = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            arrived = time.time()
+            message = json.loads(text)
+            if message.get("type") in _LIVE_TYPES and isinstance(message.get("at"), int | float):
+                lags.append(arrived - float(message["at"]))
+
+
+async def sample_live(
+    client: httpx.AsyncClient, base: str, token: str, result: LoadResult, stop: asyncio.Event
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        try:
+            summary = (await client.get(f"{base}/api/v1/live", headers=headers)).json()["summary"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            summary = None
+        if summary is not None:
+            busy = summary["agents"]["talking"] + summary["agents"]["ringing"]
+            result.max_in_system = max(result.max_in_system, summary["waiting"] + busy)
+            result.max_waiting = max(result.max_waiting, summary["waiting"])
+            result.max_talking = max(result.max_talking, summary["agents"]["talking"])
+        await asyncio.sleep(1.0)
+
+
+async def run_verify(url: str, settings: Settings, since: datetime, result: LoadResult) -> None:
+    from callctl.ingest.verify import format_report, verify
+
+    deadline = time.monotonic() + 60
+    while True:
+        report = await verify(url, settings.queue_log_file, settings.node_id, since)
+        result.verify_differences = report.comparison.differences
+        result.verify_line = format_report(report, details=5)
+        if report.ok or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(2)
+
+
+async def place_calls(args: argparse.Namespace, settings: Settings, work: Path) -> tuple[int, ...]:
+    from callctl.lab import sipp
+
+    calls = int(args.calls_per_s * args.seconds)
+    run = await sipp.run_callers(
+        sipp.CallerRun(
+            calls=calls,
+            rate_per_s=args.calls_per_s,
+            patience_s=args.patience_s,
+            talk_s=args.talk_s + 600,  # the agents hang up first
+            concurrency=max(500, int(args.calls_per_s * (args.talk_s + args.patience_s) * 2)),
+        ),
+        work_dir=work / "callers",
+        local_ip=settings.trunk_ip,
+        remote=f"{settings.sip_host}:{settings.sip_port}",
+        timeout_s=args.seconds + args.talk_s + args.patience_s + 120,
+    )
+    if run.failed:
+        print(f"SIPp callers, {run.failed} failed:\n{run.screen[-3000:]}")
+    return calls, run.counts.get("200 in", 0), run.failed
+
+
+async def measure(
+    url: str, lab: LabRun, settings: Settings, args: argparse.Namespace
+) -> LoadResult:
+    from callctl.lab import sipp
+
+    result = LoadResult()
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        work = Path(tmp)
+        http_port = free_tcp_port()
+        base = f"http://127.0.0.1:{http_port}"
+        agents_uas = await sipp.start_agents(
+            work_dir=work / "agents",
+            local_ip=settings.agents_ip,
+            port=5060,
+            ring_s=args.ring_s,
+            talk_s=args.talk_s,
+        )
+        callctl = await spawn_callctl(url, work, http_port, {})
+        token = await admin_token(url)
+        stop = asyncio.Event()
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                await wait_connected(client, base, 1, timeout_s=60)
+                if args.agents != LAB_AGENTS:
+                    began = time.monotonic()
+                    await apply_agents(client, base, token, settings, args.agents)
+                    print(f"{args.agents} agents applied in {time.monotonic() - began:.1f} s")
+                await settle(callctl.pid, args.settle_s)
+                groups = {"callctl": [callctl.pid], "asterisk": [lab.node.pid]}
+                if lab.postgres_pid is not None:
+                    groups["postgresql"] = [lab.postgres_pid]
+                watchers = [
+                    asyncio.create_task(watch_wallboard(base, token, result.frame_lags, stop)),
+                    asyncio.create_task(sample_live(client, base, token, result, stop)),
+                ]
+                await asyncio.sleep(1.0)  # the websocket's snapshot in
+                result.frame_lags.clear()
+                since = datetime.now(UTC)
+                events_before = sum(metric(await scrape(client, base), "callctl_ami_events_total"))
+                load_before = os.getloadavg()[0]
+                result.rss_start_kib = rss_kib(callctl.pid)
+                before = proc_cpu.sample(groups, time.monotonic())
+                result.placed, result.answered, result.failed = await place_calls(
+                    args, settings, work
+                )
+                await asyncio.sleep(2.0)  # the last events through the pipeline
+                after = proc_cpu.sample(groups, time.monotonic())
+                result.rss_end_kib = rss_kib(callctl.pid)
+                result.load_avg = (load_before, os.getloadavg()[0])
+                text = await scrape(client, base)
+                result.events = sum(metric(text, "callctl_ami_events_total")) - events_before
+                quantiles = dict(
+                    zip((50, 99), metric(text, "callctl_fact_commit_seconds"), strict=False)
+                )
+                result.fact_p50_ms = quantiles.get(50, math.nan) * 1000
+                result.fact_p99_ms = quantiles.get(99, math.nan) * 1000
+                result.fact_samples = int(sum(metric(text, "callctl_fact_commit_samples")))
+                stop.set()
+                await asyncio.gather(*watchers, return_exceptions=True)
+                result.window_s = after.at - before.at
+                result.cpu = proc_cpu.percent_of_core(before, after)
+                await run_verify(url, settings, since, result)
+        finally:
+            stop.set()
+            callctl.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(callctl.wait(), 30)
+            await sipp.stop_agents(agents_uas)
+            if result.failed:
+                screen = work / "agents" / "agents-screen.log"
+                if screen.exists():
+                    print(f"SIPp agents:\n{screen.read_text(errors='replace')[-3000:]}")
+            tail = (work / "callctl.log").read_text(errors="replace")[-3000:]
+            if "Traceback" in tail:
+                print(tail)
+    return result
+
+
+def report(result: LoadResult, args: argparse.Namespace) -> None:
+    cpu = result.cpu
+    print(
+        f"load: {args.calls_per_s:g} calls/s for {args.seconds:g} s, talk {args.talk_s:g} s, "
+        f"{args.agents} agents, patience {args.patience_s:g} s, recording on"
+    )
+    print(
+        f"calls: {result.placed} placed, {result.answered} answered, {result.failed} failed; "
+        f"most in the system at once {result.max_in_system} (waiting {result.max_waiting}, "
+        f"talking {result.max_talking}); {result.events:,.0f} AMI events "
+        f"({result.events / max(result.window_s, 1e-9):,.0f}/s)"
+    )
+    print(
+        f"window {result.window_s:.1f} s; load average {result.load_avg[0]:.2f} → "
+        f"{result.load_avg[1]:.2f} on {os.cpu_count()} cores (other work included)"
+    )
+    asterisk = cpu.get("asterisk", 0.0)
+    ratio = cpu["callctl"] / asterisk if asterisk > 0 else math.inf
+    pg = f"{cpu['postgresql']:.1f}" if "postgresql" in cpu else "n/a"
+    print(
+        f"CPU, % of one core: asterisk {asterisk:.1f}  callctl {cpu['callctl']:.1f}  "
+        f"postgresql {pg}  ratio callctl ÷ asterisk {ratio:.2f}"
+    )
+    growth = 100 * (result.rss_end_kib - result.rss_start_kib) / max(result.rss_start_kib, 1)
+    print(
+        f"callctl RSS: {result.rss_start_kib / 1024:.1f} MiB at the start, "
+        f"{result.rss_end_kib / 1024:.1f} MiB at the end ({growth:+.1f}%)"
+    )
+    print(
+        f"event → fact commit: p50 {result.fact_p50_ms:.1f} ms  p99 {result.fact_p99_ms:.1f} ms "
+        f"(writer's latest {result.fact_samples} facts)"
+    )
+    p50, p99 = (percentile(result.frame_lags, q) for q in (50, 99))
+    if p50 is None or p99 is None:
+        print("AMI event → wallboard frame: no frame")
+    else:
+        print(
+            f"AMI event → wallboard frame: p50 {p50 * 1000:.1f} ms  p99 {p99 * 1000:.1f} ms "
+            f"({len(result.frame_lags)} frames)"
+        )
+    print(f"verify differences: {result.verify_differences}")
+    print(result.verify_line)
+
+
+def restore_lab(settings: Settings) -> None:
+    from callctl.lab import lab as lab_module
+
+    report_ = lab_module.up(settings)
+    print(f"lab back to its own model (Asterisk restarted: {report_.asterisk_started})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls-per-s", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--talk-s", type=float, default=60.0, help="agents talk this long")
+    parser.add_argument("--ring-s", type=float, default=1.0, help="agents ring this long")
+    parser.add_argument("--patience-s", type=float, default=60.0, help="callers wait this long")
+    parser.add_argument("--agents", type=int, default=340)
+    parser.add_argument("--settle-s", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    if not 1 <= args.agents <= 999:
+        parser.error("--agents: 1..999 (agent ids 1001..1999)")
+    settings = Settings()
+    lab = lab_up(settings)
+    settings = settings.model_copy(
+        update={"database_url": settings.database_url or lab.env["CALLCTL_DATABASE_URL"]}
+    )
+    for name, value in lab.env.items():
+        os.environ.setdefault(name, value)
+    try:
+        with scratch_database(settings.database_url or "", "bench_load") as url:
+            result = asyncio.run(measure(url, lab, settings, args))
+    finally:
+        if args.agents != LAB_AGENTS:
+            restore_lab(Settings())
+    report(result, args)
+    return 0 if result.failed == 0 and result.verify_differences == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Callback tasks (回访): the forbidden-hours calendar, the pure scheduler, the dialer."""

@@ -1,0 +1,164 @@
+"""REST for call control: ``POST /api/v1/calls/{node}/{callid}/monitor`` (listen,
+whisper, barge) and ``/transfer``; ``GET /api/v1/monitors`` (sessions in progress).
+Supervisors and admins only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from callctl.api.deps import db_pool, require
+from callctl.api.errors import ApiError
+from callctl.api.filters import ID_PATTERN
+from callctl.auth.principal import Principal
+from callctl.auth.roles import Role
+from callctl.calls import repository
+from callctl.calls.monitor import MODE_LABELS, MonitorMode
+from callctl.calls.service import CallControlService
+from callctl.calls.transfer import TransferKind, TransferTarget
+from callctl.calls.watch import MonitorWatches
+from callctl.routing_config.api import routing_service
+
+router = APIRouter(prefix="/api/v1", tags=["call control"])
+SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
+
+Supervisor = Annotated[Principal, Depends(require(*SUPERVISORS))]
+# The agent on the call may transfer it too (checked against the facts).
+Transferrer = Annotated[Principal, Depends(require(Role.AGENT, *SUPERVISORS))]
+NodeId = Annotated[str, Path(pattern=ID_PATTERN)]
+CallId = Annotated[str, Path(pattern=ID_PATTERN)]
+Pool = Annotated[Any, Depends(db_pool)]
+
+
+class MonitorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
+    mode: MonitorMode = Field(description="listen (监听), whisper (耳语) or barge (强插)")
+    endpoint: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{2,10}$",
+        description="the supervisor's softphone (a seat id); default: the user's own seat",
+    )
+
+
+class MonitorOut(BaseModel):
+    session_id: int
+    agent: str
+    agent_channel: str
+    spy_channel_id: str
+    mode: MonitorMode
+    mode_label: dict[str, str]
+    endpoint: str
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
+    kind: TransferKind = Field(description="queue, agent or external (a department's number)")
+    target: str = Field(min_length=1, max_length=64)
+
+
+class TransferOut(BaseModel):
+    transfer_id: int
+    agent_channel: str
+    context: str
+    exten: str
+
+
+class MonitorSessionOut(BaseModel):
+    id: int
+    username: str
+    node: str
+    callid: str
+    agent: str | None
+    mode: str
+    endpoint: str
+    started_at: datetime
+
+
+def monitor_watches_for(pool: Any) -> MonitorWatches:
+    """The monitoring sessions' watches, made in the app's lifespan and stopped there."""
+
+    async def close(spy_uniqueid: str, reason: str) -> None:
+        await repository.close_monitor(pool, spy_uniqueid, reason)
+
+    return MonitorWatches(close)
+
+
+def monitor_watches(request: Request) -> MonitorWatches:
+    watches: MonitorWatches | None = getattr(request.app.state, "monitor_watches", None)
+    if watches is None:
+        raise ApiError(503, "service.starting", "call control is not ready")
+    return watches
+
+
+def call_control(request: Request) -> CallControlService:
+    return CallControlService(
+        db_pool(request),
+        request.app.state.settings,
+        routing_service(request),
+        monitor_watches(request),
+    )
+
+
+Service = Annotated[CallControlService, Depends(call_control)]
+
+
+@router.post("/calls/{node}/{callid}/monitor", response_model=MonitorOut)
+async def monitor(
+    body: MonitorIn, node: NodeId, callid: CallId, who: Supervisor, service: Service
+) -> MonitorOut:
+    """Ring the supervisor's softphone and put it in ChanSpy on the call's agent channel."""
+    endpoint = body.endpoint or who.agent_id
+    if endpoint is None:
+        raise ApiError(
+            422,
+            "calls.no_endpoint",
+            "endpoint: this user has no seat; name the softphone to ring",
+            {"field": "endpoint"},
+        )
+    started = await service.monitor(
+        user_id=who.user_id,
+        username=who.username,
+        node=node,
+        callid=callid,
+        mode=body.mode,
+        endpoint=endpoint,
+    )
+    return MonitorOut(
+        session_id=started.session_id,
+        agent=started.agent,
+        agent_channel=started.agent_channel,
+        spy_channel_id=started.spy_uniqueid,
+        mode=started.mode,
+        mode_label=MODE_LABELS[started.mode],
+        endpoint=started.endpoint,
+    )
+
+
+@router.post("/calls/{node}/{callid}/transfer", response_model=TransferOut)
+async def transfer(
+    body: TransferIn, node: NodeId, callid: CallId, who: Transferrer, service: Service
+) -> TransferOut:
+    """Blind-transfer the caller (the agent's peer) to a queue, a seat or a number;
+    supervisors and admins any call, an agent only its own."""
+    done = await service.transfer(
+        user_id=who.user_id,
+        only_agent=who.agent_id or "" if who.role is Role.AGENT else None,
+        node=node,
+        callid=callid,
+        target=TransferTarget(body.kind, body.target),
+    )
+    return TransferOut(
+        transfer_id=done.transfer_id,
+        agent_channel=done.agent_channel,
+        context=done.context,
+        exten=done.exten,
+    )
+
+
+@router.get("/monitors", response_model=list[MonitorSessionOut])
+async def active_monitors(who: Supervisor, pool: Pool) -> list[MonitorSessionOut]:
+    """Monitoring sessions in progress (for the wallboard)."""
+    return [MonitorSessionOut(**row) for row in await repository.active_monitors(pool)]

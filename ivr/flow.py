@@ -1,0 +1,262 @@
+"""IVR flows as data (语音导航): a graph of nodes a line's callers walk before a queue.
+
+Pure and validated at construction, like ``routing.model``: a value that could break
+out of its place in the dialplan is refused, and so is a graph a caller could get
+stuck in. ``check_flow`` checks a flow against what the config around it offers
+(queues, prompts, the emergency notices' flags) and raises ``ConfigValueError``
+naming the field, e.g. ``flow.nodes[main].choices[9]``.
+
+Node kinds:
+
+- ``play``: a prompt, interruptible by a key or not, then ``next``;
+- ``menu``: a prompt and one digit: ``choices`` digit → node; silence up to
+  ``timeouts`` times and invalid keys up to ``invalids`` times ask again, after
+  which the caller goes to ``default``;
+- ``language``: sets the channel's language (zh, en), then ``next``;
+- ``notice``: the emergency notice ``flag``: played only while ops have it on
+  (astdb, switched over AMI without a reload), then ``next``;
+- ``hours``: the line's business hours and holidays: ``open`` or ``closed``;
+- ``queue``: into a queue (the end of the flow);
+- ``message``: records a message after ``prompt`` (留言, a callback task), ends;
+- ``hangup``: ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from routing.model import ConfigValueError, check_name, check_range, check_sound
+
+LANGUAGES = frozenset({"zh", "en"})
+STOCK_PROMPTS = frozenset(
+    {
+        "beep",
+        "invalid",
+        "auth-thankyou",
+        "goodbye",
+        "ss-noservice",
+        "please-try-again",
+        "one-moment-please",
+        "vm-intro",
+        "vm-press",
+        "queue-thankyou",
+        "pbx-invalid",
+    }
+)
+"""Sounds of Debian's asterisk-core-sounds-en-gsm a flow may name without uploading."""
+
+
+class NodeKind(StrEnum):
+    PLAY = "play"
+    MENU = "menu"
+    LANGUAGE = "language"
+    NOTICE = "notice"
+    HOURS = "hours"
+    QUEUE = "queue"
+    MESSAGE = "message"
+    HANGUP = "hangup"
+
+
+TERMINAL = frozenset({NodeKind.QUEUE, NodeKind.MESSAGE, NodeKind.HANGUP})
+_DIGITS = "0123456789*#"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowNode:
+    """One node; which fields matter depends on ``kind`` (see the module doc)."""
+
+    id: str
+    kind: NodeKind
+    prompt: str | None = None
+    next: str | None = None
+    interruptible: bool = False
+    choices: tuple[tuple[str, str], ...] = ()
+    timeout_s: int = 5
+    timeouts: int = 3
+    invalids: int = 3
+    default: str | None = None
+    language: str | None = None
+    flag: str | None = None
+    open: str | None = None
+    closed: str | None = None
+    queue: str | None = None
+    max_s: int = 120
+
+    def __post_init__(self) -> None:
+        where = f"flow.nodes[{self.id}]"
+        check_name(f"{where}.id", self.id)
+        object.__setattr__(self, "kind", _kind(where, self.kind))
+        if self.prompt is not None:
+            check_sound(f"{where}.prompt", self.prompt)
+        for name in ("next", "default", "open", "closed"):
+            value = getattr(self, name)
+            if value is not None:
+                check_name(f"{where}.{name}", value)
+        for digit, target in self.choices:
+            if len(digit) != 1 or digit not in _DIGITS:
+                raise ConfigValueError(f"{where}.choices", digit, "one of 0-9 * #")
+            check_name(f"{where}.choices[{digit}]", target)
+        if len({d for d, _ in self.choices}) != len(self.choices):
+            raise ConfigValueError(f"{where}.choices", self.choices, "duplicate digit")
+        check_range(f"{where}.timeout_s", self.timeout_s, 1, 30)
+        check_range(f"{where}.timeouts", self.timeouts, 1, 5)
+        check_range(f"{where}.invalids", self.invalids, 1, 5)
+        check_range(f"{where}.max_s", self.max_s, 5, 600)
+        if self.flag is not None:
+            check_name(f"{where}.flag", self.flag)
+        if self.queue is not None:
+            check_name(f"{where}.queue", self.queue)
+        self._check_required(where)
+
+    def _check_required(self, where: str) -> None:
+        required = {
+            NodeKind.PLAY: ("prompt", "next"),
+            NodeKind.MENU: ("prompt", "default"),
+            NodeKind.LANGUAGE: ("language", "next"),
+            NodeKind.NOTICE: ("flag", "prompt", "next"),
+            NodeKind.HOURS: ("open", "closed"),
+            NodeKind.QUEUE: ("queue",),
+            NodeKind.MESSAGE: ("prompt",),
+            NodeKind.HANGUP: (),
+        }[self.kind]
+        for name in required:
+            if getattr(self, name) is None:
+                raise ConfigValueError(f"{where}.{name}", None, f"required for a {self.kind} node")
+        if self.kind is NodeKind.MENU and not self.choices:
+            raise ConfigValueError(f"{where}.choices", (), "a menu needs at least one choice")
+        if self.kind is NodeKind.LANGUAGE and self.language not in LANGUAGES:
+            raise ConfigValueError(
+                f"{where}.language", self.language, f"one of {sorted(LANGUAGES)}"
+            )
+
+    def edges(self) -> Iterator[tuple[str, str]]:
+        """(field, target node) of every way out of this node."""
+        for name in ("next", "default", "open", "closed"):
+            value = getattr(self, name)
+            if value is not None:
+                yield name, value
+        for digit, target in self.choices:
+            yield f"choices[{digit}]", target
+
+
+def _kind(where: str, kind: object) -> NodeKind:
+    try:
+        return NodeKind(str(kind))
+    except ValueError as exc:
+        raise ConfigValueError(
+            f"{where}.kind", kind, f"one of {[k.value for k in NodeKind]}"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A named IVR flow; callers start at ``start``."""
+
+    name: str
+    start: str
+    nodes: tuple[FlowNode, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        check_name("flow.name", self.name)
+        check_name("flow.start", self.start)
+        ids = [n.id for n in self.nodes]
+        seen: set[str] = set()
+        for node_id in ids:
+            if node_id in seen:
+                raise ConfigValueError("flow.nodes.id", node_id, "duplicate node")
+            seen.add(node_id)
+        if self.start not in seen:
+            raise ConfigValueError("flow.start", self.start, "no such node")
+        for node in self.nodes:
+            for name, target in node.edges():
+                if target not in seen:
+                    raise ConfigValueError(f"flow.nodes[{node.id}].{name}", target, "no such node")
+        self._check_graph()
+
+    def node(self, node_id: str) -> FlowNode:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def _check_graph(self) -> None:
+        by_id = {n.id: n for n in self.nodes}
+        reached = _reach([self.start], lambda n: [t for _, t in by_id[n].edges()])
+        for node in self.nodes:
+            if node.id not in reached:
+                raise ConfigValueError(f"flow.nodes[{node.id}]", node.id, "unreachable from start")
+        # Loops a caller cannot leave: cycles of nodes that move on by themselves. A
+        # menu breaks a cycle: the caller chooses, and its retries are bounded.
+        automatic = {
+            n.id: [t for _, t in n.edges()] for n in self.nodes if n.kind is not NodeKind.MENU
+        }
+        cycle = _find_cycle(automatic)
+        if cycle is not None:
+            raise ConfigValueError(
+                f"flow.nodes[{cycle[0]}]", " → ".join(cycle), "loop without a way out"
+            )
+        # Dead ends: nodes from which no end (queue, message, hangup) can be reached.
+        reverse: dict[str, list[str]] = {n.id: [] for n in self.nodes}
+        for node in self.nodes:
+            for _, target in node.edges():
+                reverse[target].append(node.id)
+        ends = [n.id for n in self.nodes if n.kind in TERMINAL]
+        finishing = _reach(ends, lambda n: reverse[n])
+        for node in self.nodes:
+            if node.id not in finishing:
+                raise ConfigValueError(
+                    f"flow.nodes[{node.id}]",
+                    node.id,
+                    "dead end: no queue, message or hangup after it",
+                )
+
+
+def _reach(starts: Iterable[str], follow: Callable[[str], list[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(starts)
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        todo.extend(follow(current))
+    return seen
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A cycle within ``graph`` (edges leaving it ignored), as a path, or None."""
+    state: dict[str, int] = {}
+    for root in sorted(graph):
+        if state.get(root):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(graph[root]))]
+        state[root] = 1
+        path.append(root)
+        while stack:
+            current, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                state[current] = 2
+            elif child in graph and state.get(child) == 1:
+                return [*path[path.index(child) :], child]
+            elif child in graph and not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(graph[child])))
+    return None
+
+
+def check_flow(flow: Flow, *, queues: Iterable[str], prompts: Iterable[str]) -> None:
+    """What a flow names must exist: queues, and prompts (uploaded or stock)."""
+    known_queues, known_prompts = set(queues), set(prompts) | STOCK_PROMPTS
+    for node in flow.nodes:
+        where = f"flow.nodes[{node.id}]"
+        if node.queue is not None and node.queue not in known_queues:
+            raise ConfigValueError(f"{where}.queue", node.queue, "no such queue")
+        if node.prompt is not None and node.prompt not in known_prompts:
+            raise ConfigValueError(f"{where}.prompt", node.prompt, "no such prompt")

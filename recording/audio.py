@@ -1,0 +1,106 @@
+"""The audio itself: MixMonitor's raw stereo, its conversion by sox, its hash.
+
+MixMonitor with option ``D`` on the agent's channel writes interleaved stereo,
+8 kHz signed 16-bit little-endian: the left channel is what the agent's channel
+sends (the agent's voice), the right what it is sent (the caller's). The kept
+FLAC puts the **caller on channel 1 (left) and the agent on channel 2 (right)**:
+sox's ``remix 2 1`` swaps them. ``tests/integration/test_recording_capture.py``
+checks this way round with a tone on each side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+RAW_RATE: Final = 8000
+RAW_CHANNELS: Final = 2
+RAW_SAMPLE_BYTES: Final = 2
+CODEC: Final = "flac"
+CALLER_CHANNEL: Final = 1
+AGENT_CHANNEL: Final = 2
+
+
+class ConversionError(RuntimeError):
+    error_id = "recording.conversion_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    duration_s: float
+    channels: int
+    sample_rate: int
+    codec: str
+    size_bytes: int
+    sha256: str
+
+
+def raw_duration_s(size_bytes: int) -> float:
+    return size_bytes / (RAW_RATE * RAW_CHANNELS * RAW_SAMPLE_BYTES)
+
+
+def sox_command(sox: str, raw: Path, out: Path) -> list[str]:
+    return [
+        sox,
+        "-t", "raw", "-r", str(RAW_RATE), "-e", "signed-integer", "-b", "16",
+        "-c", str(RAW_CHANNELS), "-L", str(raw),
+        "-t", "flac", "-C", "8", str(out),
+        "remix", "2", "1",
+    ]  # fmt: skip
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sox_binary() -> str:
+    path = shutil.which("sox")
+    if path is None:
+        raise ConversionError("sox not found (Debian package sox; run scripts/setup)")
+    return path
+
+
+def _finish(tmp: Path, out: Path, raw_size: int) -> Converted:
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
+    tmp.replace(out)
+    usable = raw_size - raw_size % (RAW_CHANNELS * RAW_SAMPLE_BYTES)  # a torn last frame
+    return Converted(
+        duration_s=raw_duration_s(usable),
+        channels=RAW_CHANNELS,
+        sample_rate=RAW_RATE,
+        codec=CODEC,
+        size_bytes=out.stat().st_size,
+        sha256=sha256_file(out),
+    )
+
+
+def _prepare(raw: Path, out: Path) -> tuple[Path, int]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out.with_name(f".{out.name}.tmp"), raw.stat().st_size
+
+
+async def convert(raw: Path, out: Path) -> Converted:
+    """``raw`` → ``out`` (FLAC, stereo, caller left), written to a temporary name and
+    renamed into place only when sox succeeded."""
+    tmp, raw_size = await asyncio.to_thread(_prepare, raw, out)
+    proc = await asyncio.create_subprocess_exec(
+        *sox_command(sox_binary(), raw, tmp),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        await asyncio.to_thread(tmp.unlink, missing_ok=True)
+        message = err.decode("utf-8", "replace").strip().splitlines()
+        raise ConversionError(f"sox failed on {raw.name}: {message[-1] if message else '?'}")
+    return await asyncio.to_thread(_finish, tmp, out, raw_size)

@@ -1,0 +1,257 @@
+"""Collect finished recordings from the nodes' spools: convert, hash, store metadata.
+
+The spool is the durable source, as queue_log is for call facts: a raw file stays
+where MixMonitor left it until its FLAC is in the store and its metadata row is
+committed, and only then is it removed. So a scan after callctl (or PostgreSQL)
+was down finds every recording it missed, and a scan repeated after a crash
+anywhere in between converts the same file to the same place and writes the same
+row again (``ON CONFLICT``). A ``.raw`` file not renamed ``.done`` after
+``orphan_after_s`` (Asterisk died during the call) is collected as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from recording.audio import (
+    CODEC,
+    RAW_CHANNELS,
+    RAW_RATE,
+    ConversionError,
+    convert,
+    raw_duration_s,
+    sha256_file,
+    sox_binary,
+)
+from recording.naming import KEPT_SUFFIX, NODE_ID, kept_location, parse_stem, spool_stem
+from recording.qa_sampling import sample_recordings
+from recording.repository import RecordingRow, link_entries, upsert_recording
+
+log = logging.getLogger(__name__)
+# A file or the database not there right now: the next scan retries.
+DB_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+@dataclass
+class ScanReport:
+    collected: int = 0
+    linked: int = 0
+    failed: list[str] = field(default_factory=list)
+    in_progress: int = 0
+    sampled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolFile:
+    node: str
+    path: Path
+    stem: str
+
+
+def finished_files(
+    node: str, spool: Path, *, now: float, orphan_after_s: float
+) -> tuple[list[SpoolFile], int]:
+    """The node's complete recordings (and orphans), oldest first; and how many are
+    still being written."""
+    ready: list[tuple[float, SpoolFile]] = []
+    busy = 0
+    try:
+        entries = list(os.scandir(spool))
+    except FileNotFoundError:
+        return [], 0
+    for entry in entries:
+        parsed = spool_stem(entry.name)
+        if parsed is None or not entry.is_file():
+            continue
+        stem, complete = parsed
+        mtime = entry.stat().st_mtime
+        if complete or now - mtime > orphan_after_s:
+            ready.append((mtime, SpoolFile(node, Path(entry.path), stem)))
+        else:
+            busy += 1
+    return [f for _, f in sorted(ready, key=lambda item: item[0])], busy
+
+
+class Collector:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: Path,
+        spools: Mapping[str, Path],
+        *,
+        orphan_after_s: float = 4 * 3600 + 600,
+        source: str = "scan",
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._spools = dict(spools)
+        self._orphan_after_s = orphan_after_s
+        self._source = source
+
+    async def scan_once(self) -> ScanReport:
+        report = ScanReport()
+        for node, spool in self._spools.items():
+            files, busy = finished_files(
+                node, spool, now=time.time(), orphan_after_s=self._orphan_after_s
+            )
+            report.in_progress += busy
+            for spool_file in files:
+                try:
+                    await self.collect(spool_file)
+                    report.collected += 1
+                except (ConversionError, *DB_DOWN) as exc:
+                    log.warning("recording %s not collected yet: %s", spool_file.path.name, exc)
+                    report.failed.append(spool_file.path.name)
+        async with self._pool.acquire() as conn, conn.transaction():
+            report.linked = await link_entries(conn)
+            report.sampled = len(await sample_recordings(conn))
+        return report
+
+    async def collect(self, spool_file: SpoolFile) -> int | None:
+        name = parse_stem(spool_file.stem)
+        st = await asyncio.to_thread(spool_file.path.stat)
+        duration = raw_duration_s(st.st_size)
+        # MixMonitor's last write (the rename keeps it) less the length: the start.
+        started_at = datetime.fromtimestamp(st.st_mtime, UTC) - timedelta(seconds=duration)
+        location = kept_location(spool_file.node, name, started_at)
+        target = self._store / location
+        converted = await convert(spool_file.path, target)
+        await asyncio.to_thread(os.utime, target, (st.st_mtime, st.st_mtime))
+        row = RecordingRow(
+            node=spool_file.node,
+            file_key=name.file_key,
+            callid=name.callid,
+            queue=name.queue,
+            line=name.line,
+            agent=name.agent,
+            agent_uniqueid=name.agent_uniqueid,
+            started_at=started_at,
+            duration_s=converted.duration_s,
+            channels=converted.channels,
+            sample_rate=converted.sample_rate,
+            codec=converted.codec,
+            size_bytes=converted.size_bytes,
+            sha256=converted.sha256,
+            location=str(location),
+            source=self._source,
+        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            recording_id = await upsert_recording(conn, row)
+        await asyncio.to_thread(spool_file.path.unlink)
+        return recording_id
+
+
+async def flac_duration_s(path: Path) -> float:
+    proc = await asyncio.create_subprocess_exec(
+        sox_binary(),
+        "--i",
+        "-D",
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise ConversionError(f"sox cannot read {path.name}")
+    return float(out.decode().strip())
+
+
+def kept_files(store: Path) -> list[tuple[str, Path]]:
+    """(node, path) of every kept recording in the store."""
+    found: list[tuple[str, Path]] = []
+    if not store.is_dir():
+        return found
+    for node_dir in sorted(store.iterdir()):
+        if node_dir.is_dir() and NODE_ID.fullmatch(node_dir.name):
+            found.extend((node_dir.name, p) for p in sorted(node_dir.glob("*/*/*/*" + KEPT_SUFFIX)))
+    return found
+
+
+async def register_kept(pool: asyncpg.Pool, store: Path) -> int:
+    """Metadata for kept files that have none (the database restored from an older
+    backup, say): read back from the file, its name and its time. How many were added."""
+    added = 0
+    files = await asyncio.to_thread(kept_files, store)
+    async with pool.acquire() as conn:
+        known = {
+            (r["node"], r["file_key"])
+            for r in await conn.fetch("SELECT node, file_key FROM recordings")
+        }
+    for node, path in files:
+        stem = path.name.removesuffix(KEPT_SUFFIX)
+        if (node, stem) in known:
+            continue
+        name = parse_stem(stem)
+        duration = await flac_duration_s(path)
+        st = await asyncio.to_thread(path.stat)
+        started_at = datetime.fromtimestamp(st.st_mtime, UTC) - timedelta(seconds=duration)
+        row = RecordingRow(
+            node=node,
+            file_key=stem,
+            callid=name.callid,
+            queue=name.queue,
+            line=name.line,
+            agent=name.agent,
+            agent_uniqueid=name.agent_uniqueid,
+            started_at=started_at,
+            duration_s=duration,
+            channels=RAW_CHANNELS,
+            sample_rate=RAW_RATE,
+            codec=CODEC,
+            size_bytes=st.st_size,
+            sha256=await asyncio.to_thread(sha256_file, path),
+            location=str(path.relative_to(store)),
+            source="scan",
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            await upsert_recording(conn, row)
+        added += 1
+    return added
+
+
+class CollectorTask:
+    """Scans every ``interval_s`` in its own task; failures are logged, never fatal."""
+
+    def __init__(self, collector: Collector, interval_s: float) -> None:
+        self._collector = collector
+        self._interval_s = interval_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="recording-collector")
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                report = await self._collector.scan_once()
+                if report.collected or report.linked:
+                    log.info("recordings: %d collected, %d linked", report.collected, report.linked)
+            except DB_DOWN as exc:
+                log.warning("recording scan failed (retrying): %s", exc)
+            except Exception:  # never let one bad scan stop collecting: log it, go on
+                log.exception("recording scan failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+            self._wake.clear()

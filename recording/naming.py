@@ -1,0 +1,92 @@
+"""Recording file names (pure): what the dialplan writes, and where callctl keeps it.
+
+The dialplan (``callctl-agent-connected``) names the raw file
+``<callid>+<queue>+<line>+<agent>+<agent uniqueid>.raw`` in the node's
+``monitor/callctl`` spool, and MixMonitor renames it ``.done`` when it is
+complete. ``callid`` is the caller's uniqueid (queue_log's callid), the agent
+leg's uniqueid tells two answered entries of one call in one queue apart. The kept
+file is ``<node>/<YYYY>/<MM>/<DD>/<the same stem>.flac`` under the recordings store
+(date of the start, UTC), so a kept file alone still names its call and entry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Final
+
+RAW_SUFFIX: Final = ".raw"
+DONE_SUFFIX: Final = ".done"
+KEPT_SUFFIX: Final = ".flac"
+# Asterisk uniqueids: "<epoch>.<n>", optionally "<systemname>-" first.
+_UNIQUEID = r"(?:[A-Za-z0-9_-]{1,32}-)?[0-9]{1,12}\.[0-9]{1,9}"
+_RAW_NAME = re.compile(
+    rf"^(?P<callid>{_UNIQUEID})\+(?P<queue>[a-z][a-z0-9_-]{{0,39}})\+(?P<line>[0-9]{{0,20}})"
+    rf"\+(?P<agent>[0-9]{{0,10}})\+(?P<agent_uniqueid>{_UNIQUEID})$"
+)
+NODE_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class RecordingNameError(ValueError):
+    error_id = "recording.bad_name"
+
+
+@dataclass(frozen=True, slots=True)
+class RawName:
+    """What a spool file's name says about its recording."""
+
+    callid: str
+    queue: str
+    line: str | None
+    agent: str | None
+    agent_uniqueid: str
+
+    @property
+    def file_key(self) -> str:
+        return (
+            f"{self.callid}+{self.queue}+{self.line or ''}+{self.agent or ''}+{self.agent_uniqueid}"
+        )
+
+
+def parse_stem(stem: str) -> RawName:
+    """``stem``: a spool file's name without ``.raw``/``.done``."""
+    match = _RAW_NAME.fullmatch(stem)
+    if match is None:
+        raise RecordingNameError(f"not a callctl recording name: {stem!r}")
+    return RawName(
+        callid=match["callid"],
+        queue=match["queue"],
+        line=match["line"] or None,
+        agent=match["agent"] or None,
+        agent_uniqueid=match["agent_uniqueid"],
+    )
+
+
+def spool_stem(file_name: str) -> tuple[str, bool] | None:
+    """``(stem, complete)`` for a spool file of ours, ``None`` for anything else."""
+    for suffix, complete in ((DONE_SUFFIX, True), (RAW_SUFFIX, False)):
+        if file_name.endswith(suffix):
+            stem = file_name.removesuffix(suffix)
+            return (stem, complete) if _RAW_NAME.fullmatch(stem) else None
+    return None
+
+
+def kept_location(node: str, name: RawName, started_at: datetime) -> PurePosixPath:
+    """The kept file's path relative to the recordings store."""
+    if not NODE_ID.fullmatch(node):
+        raise RecordingNameError(f"not a node id: {node!r}")
+    day = started_at.strftime("%Y/%m/%d")
+    return PurePosixPath(node, day, f"{name.file_key}{KEPT_SUFFIX}")
+
+
+def is_safe_location(location: str) -> bool:
+    """A stored location stays inside the store: relative, no ``..``, no odd characters."""
+    path = PurePosixPath(location)
+    return (
+        not path.is_absolute()
+        and "//" not in location
+        and all(part not in ("", ".", "..") for part in path.parts)
+        and re.fullmatch(r"[A-Za-z0-9_+./-]{1,300}", location) is not None
+    )

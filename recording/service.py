@@ -1,0 +1,82 @@
+"""The recording collector and the daily expiry inside ``callctl serve``: built from
+settings and the nodes, started and stopped by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from callctl.db import asyncpg_dsn
+from callctl.nodes import NodesConfig
+from callctl.settings import Settings
+from recording.collector import DB_DOWN, Collector, CollectorTask
+from recording.retention import expire
+
+log = logging.getLogger(__name__)
+DAY_S = 86400.0
+
+
+async def daily_expiry(pool: asyncpg.Pool, settings: Settings, *, first_after_s: float) -> None:
+    """Delete expired recordings once a day (the first run soon after start)."""
+    await asyncio.sleep(first_after_s)
+    while True:
+        try:
+            deleted = await expire(pool, settings.recordings_root, datetime.now(UTC))
+            log.info("retention: %d expired recordings deleted", len(deleted))
+        except DB_DOWN as exc:
+            log.warning("retention run failed (next in a day): %s", exc)
+        except Exception:  # a job that must go on: log the bug, try again tomorrow
+            log.exception("retention run failed")
+        await asyncio.sleep(DAY_S)
+
+
+@dataclass
+class RunningCollector:
+    pool: asyncpg.Pool
+    task: CollectorTask
+    expiry: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.expiry.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.expiry
+        await self.task.stop()
+        await self.pool.close()
+
+
+async def start_collector(
+    settings: Settings, database_url: str, nodes: NodesConfig | None
+) -> RunningCollector | None:
+    """Collect the recordings of every node with a ``recordings_dir``; None if none has."""
+    spools = {
+        node.node_id: node.recordings_dir
+        for node in (nodes.nodes if nodes is not None else ())
+        if node.recordings_dir is not None
+    }
+    if not spools:
+        return None
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(database_url),
+        min_size=0,
+        max_size=2,
+        timeout=5,
+        command_timeout=60,
+        server_settings={"application_name": "callctl-recordings"},
+    )
+    collector = Collector(
+        pool,
+        settings.recordings_root,
+        spools,
+        orphan_after_s=settings.reconcile_max_call_s + 600,
+    )
+    task = CollectorTask(collector, settings.recordings_scan_interval_s)
+    task.start()
+    expiry = asyncio.create_task(
+        daily_expiry(pool, settings, first_after_s=60.0), name="recording-expiry"
+    )
+    return RunningCollector(pool, task, expiry)

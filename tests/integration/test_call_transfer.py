@@ -1,0 +1,160 @@
+"""A blind transfer from REST on a real call: the caller leaves queue ``hotline`` for a
+second queue and is answered there; facts and ``verify`` agree with queue_log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from calls_helpers import client, running_app, token, wait_for
+from fastapi import FastAPI
+from service_helpers import own_db  # noqa: F401  (fixture)
+
+from callctl.auth.roles import Role
+from callctl.calls.api import call_control
+from callctl.calls.service import CallControlService
+from callctl.ingest.verify import format_report, verify
+from callctl.lab import sipp
+from callctl.routing_config.apply import apply_model
+from callctl.routing_config.convert import from_model
+from callctl.routing_config.schemas import MembershipDoc, QueueDoc
+from callctl.routing_config.target import default_model, node_targets
+from callctl.settings import Settings
+
+pytestmark = pytest.mark.integration
+SECOND = "hotline2"
+
+
+@pytest.fixture
+async def app(lab: Settings, own_db: str) -> AsyncIterator[FastAPI]:  # noqa: F811
+    async for running in running_app(lab, own_db):
+        yield running
+
+
+@pytest.fixture
+async def second_queue(lab: Settings, app: FastAPI) -> AsyncIterator[dict[str, str]]:
+    """The lab's config plus queue hotline2 (agents 1011-1020), applied through REST."""
+    ops = await token(app, Role.OPS)
+    doc = from_model(default_model(lab))
+    doc.queues.append(QueueDoc(name=SECOND, strategy="ringall", max_wait_s=20))
+    for agent in doc.agents:
+        if int(agent.agent_id) >= 1011:
+            agent.memberships.append(MembershipDoc(queue=SECOND))
+    async with client(app) as http:
+        r = await http.put("/api/v1/routing/config", json=doc.model_dump(mode="json"), headers=ops)
+        assert r.status_code == 200, r.text
+        yield ops
+        lab_doc = from_model(default_model(lab)).model_dump(mode="json")
+        r = await http.put("/api/v1/routing/config", json=lab_doc, headers=ops)
+        if r.status_code != 200:  # still leave the lab as other tests expect it
+            await apply_model(default_model(lab), node_targets(lab)[0].apply, None)
+
+
+@pytest.fixture
+async def talking_agents(lab: Settings, sipp_dir: Path) -> AsyncIterator[None]:
+    proc = await sipp.start_agents(
+        work_dir=sipp_dir, local_ip=lab.agents_ip, port=5060, ring_s=0.5, talk_s=6.0
+    )
+    try:
+        yield
+    finally:
+        await sipp.stop_agents(proc)
+
+
+class NoAmi(CallControlService):
+    def _ami_node(self, node: str) -> Any:
+        raise AssertionError("an AMI action was about to be sent")
+
+
+async def test_blind_transfer_to_a_second_queue(
+    lab: Settings,
+    own_db: str,  # noqa: F811
+    app: FastAPI,
+    second_queue: dict[str, str],
+    talking_agents: None,
+    sipp_dir: Path,
+) -> None:
+    pool = app.state.db
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    caller = asyncio.create_task(
+        sipp.run_callers(
+            sipp.CallerRun(calls=1, patience_s=30, talk_s=60),
+            work_dir=sipp_dir,
+            local_ip=lab.trunk_ip,
+            remote=f"{lab.sip_host}:{lab.sip_port}",
+            timeout_s=60,
+        )
+    )
+    boss = await token(app, Role.SUPERVISOR)
+    async with client(app) as http:
+        entry = await wait_for(
+            lambda: pool.fetchrow(
+                "SELECT callid, agent FROM queue_entries WHERE queue = 'hotline' "
+                "AND outcome = 'answered' AND completed_at IS NULL AND entered_at >= $1",
+                since,
+            ),
+            20,
+            "the call answered in hotline",
+        )
+        callid = entry["callid"]
+        url = f"/api/v1/calls/{lab.node_id}/{callid}/transfer"
+
+        # Bad targets: 422 naming the field, and nothing reaches AMI.
+        app.dependency_overrides[call_control] = lambda: NoAmi(
+            pool, app.state.settings, app.state.routing, app.state.monitor_watches
+        )
+        try:
+            for body in (
+                {"kind": "queue", "target": f"{SECOND}\r\nAction: Hangup"},
+                {"kind": "queue", "target": "nosuch"},
+                {"kind": "external", "target": "13800138000;x"},
+                {"kind": "external", "target": "0085212345678"},
+                {"kind": "agent", "target": "1001\n"},
+            ):
+                r = await http.post(url, json=body, headers=boss)
+                assert r.status_code == 422, (body, r.text)
+                assert r.json()["error"]["detail"]["field"] == "target"
+        finally:
+            app.dependency_overrides.clear()
+        other = "1020" if entry["agent"] != "1020" else "1019"
+        not_on_it = await token(app, Role.AGENT, agent_id=other)  # an agent not on the call
+        r = await http.post(url, json={"kind": "queue", "target": SECOND}, headers=not_on_it)
+        assert r.status_code == 403, r.text
+
+        r = await http.post(url, json={"kind": "queue", "target": SECOND}, headers=boss)
+        assert r.status_code == 200, r.text
+        assert r.json()["context"] == f"callctl-queue-{SECOND}"
+
+        async def both_legs() -> list[Any]:
+            rows = await pool.fetch(
+                "SELECT queue, outcome, agent, hangup_side, completed_at FROM queue_entries "
+                "WHERE callid = $1 ORDER BY entered_at, queue",
+                callid,
+            )
+            done = len(rows) == 2 and all(r["completed_at"] is not None for r in rows)
+            return rows if done else []
+
+        rows = await wait_for(both_legs, 30, "both legs answered and completed")
+        first, second = rows
+        assert (first["queue"], first["outcome"], first["hangup_side"]) == (
+            "hotline",
+            "answered",
+            "transfer",
+        )
+        assert (second["queue"], second["outcome"]) == (SECOND, "answered")
+        assert second["agent"] != first["agent"]
+        transfers = await pool.fetch("SELECT * FROM call_transfers WHERE callid = $1", callid)
+        assert [(t["queue"], t["target_kind"], t["target"]) for t in transfers] == [
+            ("hotline", "queue", SECOND)
+        ]
+
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+    await asyncio.sleep(1.5)  # the queue_log follower's last fold
+    report = await verify(own_db, lab.queue_log_file, lab.node_id, since)
+    assert report.ok, format_report(report)
+    assert report.comparison.expected >= 2
