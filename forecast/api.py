@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS
 from callctl.settings import Settings
@@ -25,7 +26,7 @@ from forecast.calendar import DAY_KIND_LABELS, china_calendar
 from forecast.service import DayPlan, IntervalPlan, PlanSettings, plan_day
 from forecast.staffing import StaffingInputError, StaffingTarget
 
-router = APIRouter(prefix="/api/v1", tags=["forecast"])
+router = APIRouter(prefix="/api/v1", tags=["forecast"], responses=error_responses(404))
 
 Reader = Annotated[Principal, Depends(require(*READERS))]
 

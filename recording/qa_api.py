@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import agent_scope
+from callctl.api.openapi import error_responses
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
@@ -33,7 +34,7 @@ from recording.qa import (
 )
 from recording.qa_sampling import sample_recordings
 
-router = APIRouter(prefix="/qa")
+router = APIRouter(prefix="/qa", responses=error_responses(409))
 Scorer = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
 Reader = Annotated[Principal, Depends(require(*READERS, Role.AGENT))]
 Pool = Annotated[Any, Depends(db_pool)]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from callctl.calls import repository
@@ -22,7 +23,9 @@ from callctl.calls.transfer import TransferKind, TransferTarget
 from callctl.calls.watch import MonitorWatches
 from callctl.routing_config.api import routing_service
 
-router = APIRouter(prefix="/api/v1", tags=["call control"])
+router = APIRouter(
+    prefix="/api/v1", tags=["call control"], responses=error_responses(409, 502, 503)
+)
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 
 Supervisor = Annotated[Principal, Depends(require(*SUPERVISORS))]

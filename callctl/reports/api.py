@@ -14,13 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.api.openapi import error_responses
 from callctl.assessment.service import UnknownScheme
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
 from callctl.reports.periods import ReportKind, period_start
 from callctl.reports.service import FORMATS, build_report, file_name, render, write_report
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", tags=["reports"], responses=error_responses(404, 503))
 
 Pool = Annotated[Any, Depends(db_pool)]
 Reader = Annotated[Principal, Depends(require(*READERS))]
