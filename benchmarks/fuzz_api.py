@@ -98,7 +98,9 @@ class Outcome:
     output: str = ""
 
 
-def run_schemathesis(base: str, token: str, *, max_examples: int, seed: int, work: Path) -> Outcome:
+def run_schemathesis(
+    base: str, token: str, *, max_examples: int, seed: int, work: Path, phases: str
+) -> Outcome:
     config = work / "schemathesis.toml"
     config.write_text(CONFIG, encoding="utf-8")
     report = work / "report.ndjson"
@@ -109,11 +111,13 @@ def run_schemathesis(base: str, token: str, *, max_examples: int, seed: int, wor
         "--checks", ",".join(CHECKS),
         "--seed", str(seed), "--max-examples", str(max_examples),
         "--no-color", "--workers", "1",
-        "--phases", "examples,coverage,fuzzing",
+        "--phases", phases,
         "--suppress-health-check", "all",
         "--report", "ndjson", "--report-ndjson-path", str(report),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False)
+    done = subprocess.run(  # in ``work``: schemathesis keeps its crash cache in the cwd
+        command, cwd=work, capture_output=True, text=True, timeout=3600, check=False
+    )
     outcome = read_report(report)
     outcome.exit_code = done.returncode
     outcome.output = done.stdout
@@ -144,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-examples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument(
+        "--phases",
+        default="examples,coverage,fuzzing",
+        help="schemathesis phases (coverage: every boundary of every parameter, the bulk)",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     # Deep coverage: the admin's own revoked token must not throttle the rest of the run.
@@ -161,13 +170,15 @@ def main(argv: list[str] | None = None) -> int:
                 work = Path(tmp) / who
                 work.mkdir()
                 outcome = run_schemathesis(
-                    base, token, max_examples=args.max_examples, seed=args.seed, work=work
-                )
+                    base, token, max_examples=args.max_examples, seed=args.seed, work=work,
+                    phases=args.phases,
+                )  # fmt: skip
                 failures = outcome.failures
                 statuses = ", ".join(f"{s}: {n}" for s, n in sorted(outcome.statuses.items()))
                 print(
                     f"{who}: {outcome.cases} cases in {time.monotonic() - started:.0f} s "
-                    f"(seed {args.seed}, at most {args.max_examples} fuzzed per operation): "
+                    f"(seed {args.seed}, phases {args.phases}, at most {args.max_examples} "
+                    "fuzzed per operation): "
                     f"{failures['not_a_server_error']} server errors, "
                     f"{failures['status_code_conformance']} undocumented status codes, "
                     f"{failures['response_schema_conformance']} response schema violations, "

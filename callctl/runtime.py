@@ -43,10 +43,10 @@ class Runtime:
     live: LiveService | None = None
     connections: dict[str, NodeConnection] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
-    # --- issue #6 (ACW): ends after-call work past its line's acw_max_s, per node. ---
+    # --- ACW watch: ends after-call work past its line's acw_max_s, per node. ---
     acw_limits: LimitsLoader | None = None
     acw_watches: dict[str, AcwWatch] = field(default_factory=dict)
-    # --- issue 12: agents' logins and pauses put back after a node restart. ---
+    # --- restart restore: agents' logins and pauses put back after a node restart. ---
     restorers: dict[str, RestartRestorer] = field(default_factory=dict)
     homed_elsewhere: Callable[[str], HomesLoader] | None = None
 

@@ -26,7 +26,7 @@ from forecast.calendar import DAY_KIND_LABELS, china_calendar
 from forecast.service import DayPlan, IntervalPlan, PlanSettings, plan_day
 from forecast.staffing import StaffingInputError, StaffingTarget
 
-router = APIRouter(prefix="/api/v1", tags=["forecast"])
+router = APIRouter(prefix="/api/v1", tags=["forecast"], responses=error_responses(404))
 
 Reader = Annotated[Principal, Depends(require(*READERS))]
 

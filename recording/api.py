@@ -20,7 +20,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
@@ -81,6 +81,7 @@ class RecordingOut(BaseModel):
 
 
 class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     reason: str = Field(min_length=1, max_length=500, description="why (原因), required")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
@@ -24,6 +24,7 @@ Pool = Annotated[Any, Depends(db_pool)]
 
 
 class ExportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     recording_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(min_length=1, max_length=50)
     reason: str = Field(min_length=1, max_length=500, description="why (原因), required")
 

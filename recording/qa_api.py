@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
@@ -34,7 +34,7 @@ from recording.qa import (
 )
 from recording.qa_sampling import sample_recordings
 
-router = APIRouter(prefix="/qa")
+router = APIRouter(prefix="/qa", responses=error_responses(409))
 Scorer = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
 Reader = Annotated[Principal, Depends(require(*READERS, Role.AGENT))]
 Pool = Annotated[Any, Depends(db_pool)]
@@ -45,6 +45,7 @@ def _bad(exc: QaError) -> ApiError:
 
 
 class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     kind: RuleKind
     line: str | None = Field(default=None, pattern=r"^[0-9]{3,20}$")
     share: float = Field(default=1.0, gt=0, le=1)
@@ -59,6 +60,7 @@ class RuleOut(RuleIn):
 
 
 class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     label: str = Field(min_length=1, max_length=80, description="e.g. 服务用语规范")
     weight: float = Field(ge=0, le=100)
@@ -66,6 +68,7 @@ class ItemIn(BaseModel):
 
 
 class ScorecardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     name: str = Field(min_length=1, max_length=80)
     items: list[ItemIn] = Field(min_length=1, max_length=100)
     pass_mark: float = Field(default=60, ge=0, le=100)
@@ -76,6 +79,7 @@ class ScorecardOut(ScorecardIn):
 
 
 class ScoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     recording_id: int = Field(ge=1)
     scorecard_id: int = Field(ge=1)
     marks: dict[str, float]

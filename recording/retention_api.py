@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
@@ -33,11 +33,13 @@ class RetentionClass(BaseModel):
 
 
 class RetentionClassIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     days: int = Field(ge=1, le=36500, description="days kept after the recording's start")
     label_zh: str = Field(default="", max_length=40)
 
 
 class LineRetentionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     retention_class: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
 
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from ami.state import ConnectionState
 from callctl.api.deps import BearerCredentials, authenticate
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
 from callctl.auth.roles import Role
+from callctl.ingest.metrics import LatencyHistogram
 from callctl.ingest.queue_log.metrics import queue_log_metrics
 from callctl.live.state import LiveState
 from callctl.runtime import Runtime
@@ -109,11 +113,42 @@ def live_metrics(state: LiveState, only: str | None = None) -> list[str]:
     return lines
 
 
+def histogram_family(name: str, doc: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, unit="seconds")
+    buckets: list[tuple[str, float]] = [(b, float(n)) for b, n in histogram.cumulative()]
+    family.add_metric([], buckets, histogram.sum)
+    return family
+
+
+class LatencyCollector(Collector):
+    """The event → fact and event → wallboard frame histograms, read at each scrape."""
+
+    def __init__(self, app_state: Any) -> None:
+        self.app_state = app_state
+
+    def collect(self) -> Iterator[Metric]:
+        runtime = getattr(self.app_state, "runtime", None)
+        if runtime is not None:
+            yield histogram_family(
+                "callctl_event_to_fact",
+                "From an AMI event's arrival to the commit of its facts in PostgreSQL.",
+                runtime.pipeline.writer.metrics.event_to_fact,
+            )
+        hub = getattr(self.app_state, "live", None)
+        if hub is not None:
+            yield histogram_family(
+                "callctl_event_to_wallboard_frame",
+                "From an AMI event's arrival to a wallboard frame of its change being sent.",
+                hub.stats.event_to_frame,
+            )
+
+
 class ApiMetrics:
     """The API process's own series (prometheus-client, one registry per app)."""
 
-    def __init__(self) -> None:
+    def __init__(self, app_state: Any) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(LatencyCollector(app_state))
         self.auth_failures = Counter(
             "callctl_auth_failures",
             "Failed authentications, by reason (missing_token, invalid_token, throttled).",

@@ -21,4 +21,4 @@ def install_api_guards(app: FastAPI, settings: Settings) -> None:
     install_openapi(app)
     app.add_middleware(ApiGuard, max_body_bytes=settings.max_body_bytes)
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
-    app.state.metrics = ApiMetrics()
+    app.state.metrics = ApiMetrics(app.state)

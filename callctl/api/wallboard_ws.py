@@ -181,3 +181,4 @@ async def _send(websocket: WebSocket, hub: LiveHub, subscription: Subscription, 
     while True:
         seq, text = await hub.next_frame(subscription, seq)
         await websocket.send_text(text)
+        hub.frame_sent(seq)

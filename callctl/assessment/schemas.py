@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kpi.assessment.scheme import PERCENT_LIMITED, ExternalInput
 
@@ -90,6 +90,8 @@ class AssessmentOut(BaseModel):
 class InputsIn(BaseModel):
     """Figures of a month; ``null`` withdraws one. Each ≥ 0; percentages ≤ 100."""
 
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
+
     values: dict[ExternalInput, Decimal | None] = Field(min_length=1)
 
     @field_validator("values")
@@ -123,6 +125,7 @@ class InputsOut(BaseModel):
 
 
 class OutageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     reason: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
 
 

@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
@@ -33,6 +33,7 @@ LineNumber = Annotated[str, Path(pattern=r"^[0-9]{3,20}$")]
 
 
 class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     work_order: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="工单号")
     line: str = Field(pattern=r"^[0-9]{3,20}$", description="service line (DNIS)")
     number: str = Field(max_length=40, description="the citizen's number to call back")
@@ -77,6 +78,7 @@ class TaskOut(BaseModel):
 
 
 class CalendarIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     preset: str | None = Field(default=None, description="haikou: 12:00-14:30, 22:00-08:00")
     timezone: str = "Asia/Shanghai"
     forbidden: list[str] = Field(default=[], max_length=8, description='["12:00-14:30", ...]')

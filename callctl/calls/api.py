@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
@@ -23,7 +23,9 @@ from callctl.calls.transfer import TransferKind, TransferTarget
 from callctl.calls.watch import MonitorWatches
 from callctl.routing_config.api import routing_service
 
-router = APIRouter(prefix="/api/v1", tags=["call control"])
+router = APIRouter(
+    prefix="/api/v1", tags=["call control"], responses=error_responses(409, 502, 503)
+)
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 
 Supervisor = Annotated[Principal, Depends(require(*SUPERVISORS))]
@@ -36,6 +38,7 @@ Pool = Annotated[Any, Depends(db_pool)]
 
 
 class MonitorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     mode: MonitorMode = Field(description="listen (监听), whisper (耳语) or barge (强插)")
     endpoint: str | None = Field(
         default=None,
@@ -55,6 +58,7 @@ class MonitorOut(BaseModel):
 
 
 class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     kind: TransferKind = Field(description="queue, agent or external (a department's number)")
     target: str = Field(min_length=1, max_length=64)
     attended: bool = Field(

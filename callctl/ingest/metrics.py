@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -39,6 +40,33 @@ class LatencyReservoir:
         return ordered[rank - 1]
 
 
+LAG_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class LatencyHistogram:
+    """Delays in seconds counted into fixed buckets since the start (pure; ``/metrics``
+    exports it as a Prometheus histogram)."""
+
+    def __init__(self, buckets: tuple[float, ...] = LAG_BUCKETS_S) -> None:
+        self.buckets = buckets
+        self._counts = [0] * (len(buckets) + 1)  # the last: above every bound
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self._counts[bisect.bisect_left(self.buckets, seconds)] += 1
+        self.count += 1
+        self.sum += seconds
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """(upper bound, observations at or below it) per bucket, ``+Inf`` last."""
+        out, running = [], 0
+        for bound, count in zip((*self.buckets, math.inf), self._counts, strict=True):
+            running += count
+            out.append(("+Inf" if bound == math.inf else repr(bound), running))
+        return out
+
+
 @dataclass(slots=True)
 class WriterMetrics:
     facts_submitted: int = 0
@@ -63,6 +91,9 @@ class WriterMetrics:
     last_commit_lag_s: float | None = None
     """Submit→commit delay of the oldest fact of the last batch committed from memory."""
     latency: LatencyReservoir = field(default_factory=LatencyReservoir)
+    event_to_fact: LatencyHistogram = field(default_factory=LatencyHistogram)
+    """From an AMI event's arrival (its facts are handed to the writer in the same step)
+    to the commit of its facts, for facts committed from memory."""
 
     def latency_ms(self, q: float) -> float | None:
         value = self.latency.percentile(q)

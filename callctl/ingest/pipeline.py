@@ -107,7 +107,7 @@ class IngestPipeline:
         self._normalizers = {node: AmiNormalizer(node) for node in self._queue_logs}
         self.writer = FactWriter(database_url, spool_dir)
         self.raw_events = RawEventWriter(database_url)
-        # KPI rollups (issue #5): dirty 15-minute intervals refreshed in the background.
+        # KPI rollups: dirty 15-minute intervals refreshed in the background.
         self.rollups = RollupRefresher(database_url, acw_caps)
         self._retention_months = raw_event_retention_months
         self._max_call = reconcile_max_call
@@ -154,7 +154,7 @@ class IngestPipeline:
     async def start(self) -> None:
         await self.writer.start()
         await self.raw_events.start()
-        await self.rollups.start()  # KPI rollups (issue #5)
+        await self.rollups.start()  # KPI rollups
         self._worker = asyncio.create_task(self._gap_worker(), name="callctl-gap-worker")
         self._worker.add_done_callback(_log_crash)
         self._retention = asyncio.create_task(self._retention_loop(), name="callctl-retention")
@@ -176,7 +176,7 @@ class IngestPipeline:
                     await task
         self._worker = self._retention = None
         self._queue_log_tasks = []
-        await self.rollups.close()  # KPI rollups (issue #5)
+        await self.rollups.close()  # KPI rollups
         await self.raw_events.close()
         await self.writer.close()
 
@@ -210,9 +210,9 @@ class IngestPipeline:
         )
 
     def _after_restart(self, event: AmiEvent, normalizer: AmiNormalizer) -> None:
-        """The node restarted (issue 12): for a node without a queue_log follower,
-        reconcile from queue_log once the AMI facts of the restart are written, so that
-        QUEUESTART's exact time is what stays."""
+        """The node restarted (it lost its callers and members): for a node without a
+        queue_log follower, reconcile from queue_log once the AMI facts of the restart are
+        written, so that QUEUESTART's exact time is what stays."""
         restarts = normalizer.stats.restarts
         if restarts <= self._restarts_seen.get(event.node, 0):
             return

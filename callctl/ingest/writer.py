@@ -381,6 +381,8 @@ class FactWriter:
         self.metrics.batches_committed += 1
         self.metrics.last_commit_lag_s = now - batch[0][2]
         self.metrics.latency.extend(now - submitted for _, _, submitted in batch)
+        for _, _, submitted in batch:
+            self.metrics.event_to_fact.observe(now - submitted)
 
     async def _reject(self, fact: Sourced, error: str) -> None:
         logger.error(

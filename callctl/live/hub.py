@@ -21,12 +21,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ami.connection import ResyncSnapshot
 from ami.events import AmiEvent
 from callctl.facts.models import Fact
+from callctl.ingest.metrics import LatencyHistogram
 from callctl.live.state import Delta, LiveState
 from kpi.inputs import AcwCaps
 
@@ -92,6 +93,12 @@ class HubStats:
     deltas: int = 0
     errors: int = 0
     resnapshots: int = 0
+    event_to_frame: LatencyHistogram = field(default_factory=LatencyHistogram)
+    """From an AMI event's arrival to a wallboard frame of its delta being sent."""
+
+
+# How many recent deltas keep the arrival time of the event that made them.
+EVENT_TIMES_KEPT = 4096
 
 
 class LiveHub:
@@ -110,6 +117,8 @@ class LiveHub:
         self._limit = limit
         self._clock = clock
         self._subscribers: set[Subscription] = set()
+        # Arrival time of the event behind each recent delta, by seq (None: not an event's).
+        self._event_times: deque[float | None] = deque(maxlen=EVENT_TIMES_KEPT)
         # Panels fed from outside the AMI path (e.g. staffing): the last value of each is
         # in every snapshot, and each change goes out as a delta ``{"type": key, key: value}``.
         self.extras: dict[str, Any] = {}
@@ -117,7 +126,7 @@ class LiveHub:
     # --- input (synchronous, on the reader's path) ---------------------------------------
 
     def on_event(self, event: AmiEvent, facts: Iterable[Fact] = ()) -> None:
-        self._guarded(lambda: self.state.apply(event, facts))
+        self._guarded(lambda: self.state.apply(event, facts), event.received_at)
 
     def on_corrections(self, facts: Iterable[Fact]) -> None:
         """Facts the queue_log follower committed (``callctl.ingest.queue_log.follow``)."""
@@ -145,7 +154,7 @@ class LiveHub:
     def tick(self) -> None:
         self._guarded(lambda: self.state.tick(self._clock()))
 
-    def _guarded(self, change: Callable[[], list[Delta]]) -> None:
+    def _guarded(self, change: Callable[[], list[Delta]], event_at: float | None = None) -> None:
         # A bug in the live view must never stop ingest: log it, count it, carry on.
         try:
             deltas = change()
@@ -153,12 +162,13 @@ class LiveHub:
             self.stats.errors += 1
             log.exception("live state update failed")
             return
-        self.publish(deltas)
+        self.publish(deltas, event_at)
 
-    def publish(self, deltas: list[Delta]) -> None:
+    def publish(self, deltas: list[Delta], event_at: float | None = None) -> None:
         subscribers = self._subscribers
         for delta in deltas:
             self.seq += 1
+            self._event_times.append(event_at)
             delta["seq"] = self.seq
             if subscribers:  # encoded once for all, and not at all when nobody watches
                 text = encode(delta)
@@ -193,6 +203,14 @@ class LiveHub:
                 return self.seq, encode(self.snapshot())
             if item[0] > after:
                 return item
+
+    def frame_sent(self, seq: int) -> None:
+        """A subscriber was sent the delta ``seq``: count its event's delay."""
+        index = seq - (self.seq - len(self._event_times) + 1)
+        if 0 <= index < len(self._event_times):
+            event_at = self._event_times[index]
+            if event_at is not None:
+                self.stats.event_to_frame.observe(max(0.0, self._clock() - event_at))
 
     @property
     def subscribers(self) -> int:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
@@ -21,7 +21,7 @@ from callctl.auth.roles import READERS, Role
 from callctl.reports.periods import ReportKind, period_start
 from callctl.reports.service import FORMATS, build_report, file_name, render, write_report
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", tags=["reports"], responses=error_responses(404, 503))
 
 Pool = Annotated[Any, Depends(db_pool)]
 Reader = Annotated[Principal, Depends(require(*READERS))]
@@ -45,6 +45,7 @@ class ReportFileOut(BaseModel):
 
 
 class GenerateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     kind: ReportKind
     start: date = Field(description="any day of the period (a week starts on Monday)")
     line: str | None = Field(default=None, pattern=ID_PATTERN)

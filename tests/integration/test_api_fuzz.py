@@ -15,13 +15,14 @@ import pytest
 pytestmark = pytest.mark.db
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # benchmarks/ is not in the package
+FUZZ = (sys.executable, "-m", "benchmarks.fuzz_api")
 
 
 def test_generated_requests_find_no_server_error_and_no_undocumented_answer(
     server_url: str,
 ) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fuzz_api", "--max-examples", "3", "--seed", "18"],
+        [*FUZZ, "--phases", "examples,fuzzing", "--max-examples", "4", "--seed", "18"],
         cwd=REPO_ROOT,
         # Without the lab's nodes (the lab fixture exports them): nothing generated may
         # reach the lab's Asterisk.
@@ -39,7 +40,7 @@ def test_generated_requests_find_no_server_error_and_no_undocumented_answer(
     for who in ("restricted", "admin"):
         line = re.search(rf"^{who}: (\d+) cases .*$", out, re.M)
         assert line is not None, out
-        assert int(line[1]) > 500, line[0]  # every operation was exercised, not skipped
+        assert int(line[1]) > 200, line[0]  # every operation was exercised, not skipped
         assert (
             "0 server errors, 0 undocumented status codes, 0 response schema violations, "
             "0 content type mismatches" in line[0]

@@ -240,6 +240,7 @@ async def test_metrics_and_docs_need_a_token_or_a_setting(
     ops = bearer(await make_token(Role.OPS))
     r = await api_client.get("/metrics", headers=ops)
     assert r.status_code == 200 and "callctl_auth_failures_total" in r.text
+    assert 'callctl_event_to_wallboard_frame_seconds_bucket{le="+Inf"} 0.0' in r.text
     for path in ("/docs", "/openapi.json", "/redoc"):
         assert (await api_client.get(path)).status_code == 404, path
 

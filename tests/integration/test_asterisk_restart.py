@@ -1,4 +1,4 @@
-"""Issue 12: the lab's Asterisk SIGKILLed with callers waiting and agents on a break.
+"""A node crash: the lab's Asterisk SIGKILLed with callers waiting and agents on a break.
 
 callctl runs as a service (``callctl serve``) against a database of its own. All 20
 lab agents are paused (17 for ``break``, 3 for 小休), callers join the queue and

@@ -1,4 +1,4 @@
-"""Acceptance (issue #6): a call to 12333 reaches the 人社 expert queue; with every
+"""Acceptance of skill overflow: a call to 12333 reaches the 人社 expert queue; with every
 expert busy for 30 s it overflows to a general agent.
 
 The sample model (routing/sample_model.py) goes in through REST, with its agents

@@ -283,6 +283,10 @@ async def test_a_lone_fact_is_committed_by_the_timer(
         lag = writer.metrics.last_commit_lag_s
         assert lag is not None and 0.2 <= lag < 1.0
         assert writer.metrics.latency_ms(99) is not None
+        histogram = writer.metrics.event_to_fact  # /metrics: callctl_event_to_fact_seconds
+        assert histogram.count == 1 and histogram.sum == lag
+        assert dict(histogram.cumulative())["0.1"] == 0
+        assert dict(histogram.cumulative())["1.0"] == 1
 
 
 async def test_a_full_queue_overflows_to_the_spool_and_nothing_is_lost(

@@ -1,4 +1,4 @@
-"""Issue 12: Agent* events without the caller's snapshot, and Asterisk restarts on AMI.
+"""Agent* events without the caller's snapshot, and Asterisk restarts seen on AMI.
 
 Asterisk builds an Agent* event's caller part from the caller channel's latest
 snapshot; when that channel is gone the part is missing (no Channel, Uniqueid or

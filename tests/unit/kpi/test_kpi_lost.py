@@ -1,4 +1,4 @@
-"""A crash must not raise the answer rate: lost entries are offered (issue 12).
+"""A crash must not raise the answer rate: entries lost in an Asterisk restart are offered.
 
 The lab's Asterisk was SIGKILLed with 8 callers waiting among 40: 31 answered,
 1 abandoned, 8 never reached a human. Without ``lost`` the 8 had no outcome and

@@ -210,3 +210,18 @@ def test_snapshot_and_metrics_of_one_node_and_of_all() -> None:
     assert 'node="b"' not in text
     everything = "\n".join(live_metrics(live.state))
     assert 'callctl_calls_waiting{node="b",queue="hotline"} 1' in everything
+
+
+def test_event_to_frame_delay_is_counted_for_the_frames_sent() -> None:
+    """The wallboard frame histogram: from the event's arrival to its delta being sent."""
+    now = [1000.0]
+    hub = LiveHub(LiveState(T0), clock=lambda: now[0])
+    hub.publish([{"type": "queue"}], event_at=999.75)
+    hub.publish([{"type": "kpi"}])  # a tick's delta: no event behind it
+    now[0] = 1000.5
+    hub.frame_sent(1)
+    hub.frame_sent(2)
+    hub.frame_sent(99)  # not (yet) published: nothing
+    histogram = hub.stats.event_to_frame
+    assert (histogram.count, histogram.sum) == (1, 0.75)
+    assert dict(histogram.cumulative())["0.5"] == 0 and dict(histogram.cumulative())["1.0"] == 1
