@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN, FactFilter, fact_filter
+from callctl.api.types import RequestModel
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
 from callctl.ivr_ops import prompts, repository
@@ -42,7 +43,7 @@ NodeId = Annotated[str, Path(pattern=ID_PATTERN)]
 CallId = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
 
-class NoticeIn(BaseModel):
+class NoticeIn(RequestModel):
     on: bool = Field(description="开启 · on / 关闭 · off")
 
 
@@ -119,7 +120,7 @@ class PromptOut(BaseModel):
     version: int = Field(description="the routing config version that lists it")
 
 
-class SpeakIn(BaseModel):
+class SpeakIn(RequestModel):
     text: str = Field(max_length=prompts.MAX_TEXT_CHARS, description="文本 · what to say")
     voice: str = Field(default="cmn", max_length=8, description="cmn (普通话) or en")
 
