@@ -198,7 +198,9 @@ async def per_call_counters(
         for r in rows
     )
     result = dict(days)
-    for day in {d for _, d in folded}:
+    # An entry of such a call on a day outside the window (the next month's first day)
+    # is not in ``days``: the call belongs to the month of its first entry.
+    for day in {d for _, d in folded} & set(local):
         old = folded.get(("old", day), KpiCounters())
         new = folded.get(("new", day), KpiCounters())
         result[day] = result.get(day, KpiCounters()).replaced(old, new)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from assessment_month import INSERT_ENTRY, DayPlan, GeneratedMonth, day_rows, generated
+from assessment_month import INSERT_ENTRY, TZ, DayPlan, GeneratedMonth, day_rows, generated
 
 from callctl.auth.roles import Role
 from callctl.db import asyncpg_dsn
@@ -287,3 +288,36 @@ async def test_shenyang_counts_a_surge_days_first_entries_only_where_it_failed(
     assert answer["denominator"] == entries - plan.entries + 60
     assert answer["numerator"] == answered - plan.answered + 60
     assert any("只计前 60 个进线" in n for n in answer["exclusions"])
+
+
+async def test_a_call_overflowing_past_the_months_end_counts_once_in_its_month(
+    api_client: httpx.AsyncClient,
+    make_token: MakeToken,
+    generated: GeneratedMonth,
+    database_url: str,
+) -> None:
+    g = generated
+    token = await make_token(Role.SUPERVISOR)
+    url, params = f"/api/v1/assessments/haikou/{g.month}", {"line": g.line}
+    before = _rule(
+        (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
+    )
+    last = max(g.plans)
+    first = datetime(last.year, last.month, last.day, 23, 59, 40, tzinfo=TZ).astimezone(UTC)
+    second = first + timedelta(seconds=31)  # 00:00:11 on the next month's first day
+    rows = [
+        (g.node, "edge-1", "q1", g.line, first, "timeout", 30, None, None),
+        (g.node, "edge-1", "q2", g.line, second, "answered", 5, "1002", 60),
+    ]
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.executemany(INSERT_ENTRY, rows)
+    finally:
+        await conn.close()
+    r = await api_client.get(url, params=params, headers=_auth(token))
+    assert r.status_code == 200, r.text
+    after = _rule(r.json(), "answer_rate")
+    assert (after["numerator"], after["denominator"]) == (
+        before["numerator"] + 1,
+        before["denominator"] + 1,
+    )
