@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ async def test_listen_whisper_barge_on_the_agent_channel(
     lab: Settings, app: FastAPI, long_agents: None, sipp_dir: Path
 ) -> None:
     pool = app.state.db
+    since = datetime.now(UTC) - timedelta(seconds=2)
     caller = asyncio.create_task(
         sipp.run_callers(
             sipp.CallerRun(calls=1, patience_s=30, talk_s=60),
@@ -78,7 +80,8 @@ async def test_listen_whisper_barge_on_the_agent_channel(
         entry = await wait_for(
             lambda: pool.fetchrow(
                 "SELECT callid, agent FROM queue_entries WHERE outcome = 'answered' "
-                "AND completed_at IS NULL ORDER BY entered_at DESC LIMIT 1"
+                "AND completed_at IS NULL AND entered_at >= $1 ORDER BY entered_at DESC LIMIT 1",
+                since,
             ),
             20,
             "an answered call in the facts",

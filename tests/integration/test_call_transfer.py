@@ -15,9 +15,8 @@ from fastapi import FastAPI
 from lab_node import lab_ami_node
 from service_helpers import own_db  # noqa: F401  (fixture)
 
-from ami import actions
 from ami.connection import NodeConnection
-from ami.events import CoreShowChannel
+from ami.events import AmiEvent, BridgeEnter
 from ami.state import ConnectionState
 from callctl.auth.roles import Role
 from callctl.calls.api import call_control
@@ -186,9 +185,10 @@ async def test_attended_transfer_to_a_seat(
         )
     )
     boss = await token(app, Role.SUPERVISOR)
+    events: list[AmiEvent] = []
     async with (
         client(app) as http,
-        NodeConnection(lab_ami_node(lab), on_event=lambda e: None) as control,
+        NodeConnection(lab_ami_node(lab), on_event=events.append) as control,
     ):
         await control.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
         entry = await wait_for(
@@ -200,8 +200,8 @@ async def test_attended_transfer_to_a_seat(
             20,
             "the call answered in hotline",
         )
-        callid, agent = entry["callid"], entry["agent"]
-        seat = "1020" if agent != "1020" else "1019"
+        callid = entry["callid"]
+        seat = "1020" if entry["agent"] != "1020" else "1019"
         url = f"/api/v1/calls/{lab.node_id}/{callid}/transfer"
         r = await http.post(
             url, json={"kind": "queue", "target": "hotline", "attended": True}, headers=boss
@@ -212,17 +212,40 @@ async def test_attended_transfer_to_a_seat(
         )
         assert r.status_code == 200, r.text
 
-        async def bridged_to_seat() -> bool:
-            result = await control.action(actions.core_show_channels(), timeout_s=10)
-            chans = [e for e in result.events if isinstance(e, CoreShowChannel)]
-            callers = [c for c in chans if c.uniqueid == callid and c.bridge_id]
-            seats = [c for c in chans if c.channel and c.channel.startswith(f"PJSIP/{seat}-")]
-            agents = [c for c in chans if c.channel and c.channel.startswith(f"PJSIP/{agent}-")]
-            return bool(
-                callers and not agents and any(s.bridge_id == callers[0].bridge_id for s in seats)
+        def bridged_to_seat() -> bool:
+            """AMI says so: a successful AttendedTransfer of this caller into its own
+            bridge, the target being the Local channel whose other half is bridged with
+            the seat's softphone (Atxfer dials through a Local channel)."""
+            done = [
+                e.headers
+                for e in events
+                if e.name == "AttendedTransfer"
+                and e.headers.get("Result") == "Success"
+                and e.headers.get("TransfereeUniqueid") == callid
+            ]
+            if not done:
+                return False
+            entered = [e for e in events if isinstance(e, BridgeEnter)]
+            target = [
+                e
+                for e in entered
+                if e.uniqueid == done[0].get("TransferTargetUniqueid")
+                and e.bridge_uniqueid == done[0].get("DestBridgeUniqueid")
+                and (e.channel or "").startswith(f"Local/{seat}@callctl-transfer-agent-")
+            ]
+            if not target or target[0].channel is None:
+                return False
+            other_half = target[0].channel[:-1] + "2"
+            bridges = {e.bridge_uniqueid for e in entered if e.channel == other_half}
+            return any(
+                e.bridge_uniqueid in bridges and (e.channel or "").startswith(f"PJSIP/{seat}-")
+                for e in entered
             )
 
-        await wait_for(bridged_to_seat, 20, "the caller bridged with the consulted seat")
+        async def seen() -> bool:
+            return bridged_to_seat()
+
+        await wait_for(seen, 20, "the caller bridged with the consulted seat")
         row = await wait_for(
             lambda: pool.fetchrow(
                 "SELECT outcome, hangup_side FROM queue_entries "
