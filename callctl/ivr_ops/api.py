@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN, FactFilter, fact_filter
+from callctl.api.openapi import error_responses
 from callctl.api.types import RequestModel
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
@@ -29,7 +30,8 @@ from callctl.routing_config.api import routing_service
 from callctl.routing_config.schemas import RoutingDoc
 from callctl.routing_config.service import RoutingService
 
-router = APIRouter(prefix="/api/v1/ivr", tags=["ivr"])
+# Without nodes (notices) or a prompts directory (uploads) these answer 503.
+router = APIRouter(prefix="/api/v1/ivr", tags=["ivr"], responses=error_responses(502, 503))
 
 Routing = Annotated[RoutingService, Depends(routing_service)]
 Pool = Annotated[Any, Depends(db_pool)]
