@@ -85,6 +85,12 @@ async def apply_acw_config(lab: Settings, token: str) -> None:
     doc = from_model(default_model(lab))
     doc.lines[0].acw = True
     doc.lines[0].acw_max_s = ACW_MAX_S
+    # The lab's other lines on the same queue (12346, 12345 with the survey) get the same
+    # cap: an ACW whose line callctl missed (begun while it was stopped) is held to the
+    # most lenient cap of the lines reaching the agent.
+    for line in doc.lines[1:]:
+        if line.queue == doc.lines[0].queue:
+            line.acw_max_s = ACW_MAX_S
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{HTTP_PORT}") as client:
         r = await client.put(
             "/api/v1/routing/config",

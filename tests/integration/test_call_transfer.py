@@ -4,6 +4,7 @@ second queue and is answered there; facts and ``verify`` agree with queue_log.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from fastapi import FastAPI
 from lab_node import lab_ami_node
 from service_helpers import own_db  # noqa: F401  (fixture)
 
-from ami.connection import NodeConnection
+from ami.connection import AmiNode, NodeConnection
 from ami.events import AmiEvent, BridgeEnter
 from ami.state import ConnectionState
 from callctl.auth.roles import Role
@@ -164,6 +165,12 @@ async def test_blind_transfer_to_a_second_queue(
     assert report.comparison.expected >= 2
 
 
+def _with_bridge_events(node: AmiNode) -> AmiNode:
+    """The test watches BridgeEnter, which callctl's own connections ask Asterisk not to send."""
+    kept = tuple(e for e in node.excluded_events if e not in ("BridgeEnter", "BridgeLeave"))
+    return dataclasses.replace(node, excluded_events=kept)
+
+
 async def test_attended_transfer_to_a_seat(
     lab: Settings,
     own_db: str,  # noqa: F811
@@ -188,7 +195,7 @@ async def test_attended_transfer_to_a_seat(
     events: list[AmiEvent] = []
     async with (
         client(app) as http,
-        NodeConnection(lab_ami_node(lab), on_event=events.append) as control,
+        NodeConnection(_with_bridge_events(lab_ami_node(lab)), on_event=events.append) as control,
     ):
         await control.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
         entry = await wait_for(

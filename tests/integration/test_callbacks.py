@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -109,12 +110,16 @@ async def test_callbacks_answered_busy_no_answer_within_pacing(
         )
         assert r.json() == {"id": tasks["WO-answer"], "created": False}
 
+        # The queue_log follower also brings the lab's earlier after-hours messages (the
+        # IVR tests') in as callback tasks, which the dialer calls too: every task is
+        # waited for, this test's three are checked one by one.
         async def settled() -> list[Any]:
             rows = await pool.fetch("SELECT id, status, result, attempts FROM callback_tasks")
             done = [r for r in rows if r["status"] in ("reached", "exhausted", "invalid")]
-            return rows if len(done) == 3 and len(rows) == 3 else []
+            return rows if len(done) == len(rows) >= 3 else []
 
-        rows = {r["id"]: r for r in await wait_for(settled, 60, "three callbacks settled")}
+        all_rows = await wait_for(settled, 180, "every callback settled")
+        rows = {r["id"]: r for r in all_rows}
         assert (rows[tasks["WO-answer"]]["status"], rows[tasks["WO-answer"]]["result"]) == (
             "reached",
             "answered",
@@ -128,7 +133,8 @@ async def test_callbacks_answered_busy_no_answer_within_pacing(
             "no_answer",
         )
 
-        attempts = await pool.fetch("SELECT * FROM callback_attempts ORDER BY started_at")
+        every_attempt = await pool.fetch("SELECT * FROM callback_attempts ORDER BY started_at")
+        attempts = [a for a in every_attempt if a["task_id"] in tasks.values()]
         assert sorted((a["task_id"], a["result"]) for a in attempts) == sorted(
             [
                 (tasks["WO-answer"], "answered"),
@@ -137,7 +143,7 @@ async def test_callbacks_answered_busy_no_answer_within_pacing(
             ]
         )
         assert all(a["agent"] is not None for a in attempts)
-        assert max_overlap(attempts) <= LIMIT
+        assert max_overlap(every_attempt) <= LIMIT
         assert app.state.callback_dialer.peak_in_flight <= LIMIT
 
         r = await http.get(f"/api/v1/callbacks/{tasks['WO-answer']}", headers=boss)
@@ -146,8 +152,14 @@ async def test_callbacks_answered_busy_no_answer_within_pacing(
         assert [a["result"] for a in body["attempt_log"]] == ["answered"]
         r = await http.get("/api/v1/callbacks/kpis", headers=boss)
         kpis = r.json()
-        assert (kpis["due"], kpis["reached"], kpis["reached_within_24h"]) == (3, 1, 1)
-        assert kpis["callback_rate"] == "33.33"
+        reached = sum(r["status"] == "reached" for r in all_rows)
+        assert (kpis["due"], kpis["reached"], kpis["reached_within_24h"]) == (
+            len(all_rows),
+            reached,
+            reached,
+        )
+        rate = Decimal(100 * reached) / len(all_rows)
+        assert kpis["callback_rate"] == str(rate.quantize(Decimal("0.01"), ROUND_HALF_UP))
 
         # Forbidden hours now on line 12345: a new task there waits, with agents free.
         local_now = datetime.now(ZoneInfo("Asia/Shanghai"))
