@@ -213,7 +213,7 @@ async def kpis_once_both_calls_count(token: str, began: datetime, timeout_s: flo
             )
             assert r.status_code == 200, r.text
             body = r.json()
-            assert body["params"]["acw_max_s"] == {"12345": ACW_MAX_S}
+            assert body["params"]["acw_max_s"] == {"12345": ACW_MAX_S, "12346": ACW_MAX_S}
             (row,) = body["rows"]
             if row["figures"]["avg_acw_s"]["denominator"] >= 2 or time.monotonic() > deadline:
                 return row
