@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from callctl.auth.roles import Role
 from callctl.auth.tokens import issue_token
 from callctl.auth.users import create_user
+from callctl.calls.service import CallControlService
 from callctl.settings import Settings
 
 
@@ -46,3 +47,10 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
         await asyncio.sleep(step_s)
+
+
+class NoAmi(CallControlService):
+    """Reaching AMI fails the test: bad requests must be refused before it."""
+
+    def _ami_node(self, node: str) -> Any:
+        raise AssertionError("an AMI action was about to be sent")

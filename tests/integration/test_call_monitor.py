@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from calls_helpers import client, running_app, token, wait_for
+from calls_helpers import NoAmi, client, running_app, token, wait_for
 from fastapi import FastAPI
 from lab_node import lab_ami_node
 from service_helpers import own_db  # noqa: F401  (fixture)
@@ -21,7 +21,6 @@ from ami.events import CoreShowChannel
 from ami.state import ConnectionState
 from callctl.auth.roles import Role
 from callctl.calls.api import call_control
-from callctl.calls.service import CallControlService
 from callctl.lab import sipp
 from callctl.settings import Settings
 
@@ -44,13 +43,6 @@ async def long_agents(lab: Settings, sipp_dir: Path) -> AsyncIterator[None]:
         yield
     finally:
         await sipp.stop_agents(proc)
-
-
-class NoAmi(CallControlService):
-    """Reaching AMI fails the test: bad requests must be refused before it."""
-
-    def _ami_node(self, node: str) -> Any:
-        raise AssertionError("an AMI action was about to be sent")
 
 
 async def channels(conn: NodeConnection) -> list[CoreShowChannel]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from calls_helpers import client, running_app, token, wait_for
+from calls_helpers import NoAmi, client, running_app, token, wait_for
 from fastapi import FastAPI
 from lab_node import lab_ami_node
 from service_helpers import own_db  # noqa: F401  (fixture)
@@ -21,7 +21,6 @@ from ami.events import AmiEvent, BridgeEnter
 from ami.state import ConnectionState
 from callctl.auth.roles import Role
 from callctl.calls.api import call_control
-from callctl.calls.service import CallControlService
 from callctl.ingest.verify import format_report, verify
 from callctl.lab import sipp
 from callctl.routing_config.apply import apply_model
@@ -68,11 +67,6 @@ async def talking_agents(lab: Settings, sipp_dir: Path) -> AsyncIterator[None]:
         yield
     finally:
         await sipp.stop_agents(proc)
-
-
-class NoAmi(CallControlService):
-    def _ami_node(self, node: str) -> Any:
-        raise AssertionError("an AMI action was about to be sent")
 
 
 async def test_blind_transfer_to_a_second_queue(
