@@ -11,11 +11,10 @@ deleted.
 ``recording_audit`` is append-only: a trigger refuses UPDATE, DELETE and TRUNCATE,
 so not even a bug in the API can change the trail.
 
-``survey_answers`` is the IVR helper's table (same statement, IF NOT EXISTS): the
-QA rule for dissatisfied callers reads it.
+The QA rule for dissatisfied callers reads ``survey_answers`` (made by 0009_ivr).
 
 Revision ID: 0010_rec
-Revises: 0008_qlog
+Revises: 0009_ivr
 Create Date: 2026-12-03
 """
 
@@ -124,18 +123,6 @@ UPGRADE: tuple[str, ...] = (
     CREATE TRIGGER recording_audit_no_truncate
     BEFORE TRUNCATE ON recording_audit
     FOR EACH STATEMENT EXECUTE FUNCTION recording_audit_append_only();
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS survey_answers (
-        node        text NOT NULL,
-        callid      text NOT NULL,
-        queue       text NOT NULL,
-        seq         integer NOT NULL,
-        agent       text,
-        answer      smallint NOT NULL CHECK (answer BETWEEN 0 AND 9),
-        answered_at timestamptz NOT NULL,
-        PRIMARY KEY (node, callid, queue, seq)
-    );
     """,
     """
     CREATE TABLE qa_sampling_rules (

@@ -7,13 +7,12 @@ call (node, callid) and agent channel, the mode, when it started and ended.
 queue entry it ended; queue_log's BLINDTRANSFER / ATTENDEDTRANSFER lines (facts:
 ``hangup_side = 'transfer'``) are what reconcile and verify compare with.
 
-``callback_tasks`` is the contracts' shared base (the IVR helper creates it for
-after-hours messages with the same IF NOT EXISTS statement); this adds the due
+``callback_tasks`` is made by 0009_ivr (after-hours messages); this adds the due
 window, attempts and result. ``callback_attempts`` holds one row per dial.
 ``callback_calendars`` holds each line's forbidden hours (local time).
 
 Revision ID: 0011_calls
-Revises: 0008_qlog
+Revises: 0010_rec
 Create Date: 2026-12-03
 """
 
@@ -62,20 +61,6 @@ UPGRADE: tuple[str, ...] = (
     """,
     """
     CREATE INDEX call_transfers_call ON call_transfers (node, callid);
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS callback_tasks (
-        id             bigserial PRIMARY KEY,
-        source         text NOT NULL,
-        source_ref     text NOT NULL,
-        line           text NOT NULL,
-        number         text NOT NULL,
-        created_at     timestamptz NOT NULL,
-        recording_path text,
-        work_order     text,
-        status         text NOT NULL DEFAULT 'pending',
-        UNIQUE (source, source_ref)
-    );
     """,
     "ALTER TABLE callback_tasks ADD COLUMN IF NOT EXISTS due_from timestamptz",
     "ALTER TABLE callback_tasks ADD COLUMN IF NOT EXISTS due_until timestamptz",

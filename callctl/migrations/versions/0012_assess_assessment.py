@@ -19,7 +19,7 @@ of the UTC dates they read (``assessment_day_gen``), which statement triggers on
 cached day is used only while no fact it depends on has changed.
 
 Revision ID: 0012_assess
-Revises: 0008_qlog
+Revises: 0011_calls
 Create Date: 2026-12-03
 """
 

@@ -7,7 +7,7 @@ them. ``before``/``after`` hold the user as it was and became (never a token, no
 hash); ``client`` is the address the request came from.
 
 Revision ID: 0014_audit
-Revises: 0008_qlog
+Revises: 0012_assess
 Create Date: 2026-12-03
 """
 
