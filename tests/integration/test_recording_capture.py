@@ -111,8 +111,11 @@ async def _plays_in_the_browser(
         await page.call(
             "Page.navigate", url=f"http://127.0.0.1:{HTTP_PORT}/recordings#token={token}"
         )
-        await page.wait_for("document.querySelectorAll('#rows button').length >= 1", timeout_s=15)
-        await page.evaluate("document.querySelector('#rows button').click()")
+        # The search lists every recording of the day, leftovers of earlier calls in the
+        # lab's spool included: play this one.
+        button = f"document.querySelector('#rows button[data-id=\"{recording_id}\"]')"
+        await page.wait_for(f"{button} !== null", timeout_s=15)
+        await page.evaluate(f"{button}.click()")
         player = "document.getElementById('player')"
         try:
             await page.wait_for(f"(p => p.readyState >= 2 && !p.error)({player})", timeout_s=30)

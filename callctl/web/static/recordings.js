@@ -55,6 +55,7 @@
         }
         const play = document.createElement("button");
         play.textContent = "播放 (play)";
+        play.dataset.id = String(r.id);
         play.addEventListener("click", () => listen(r.id));
         const td = document.createElement("td");
         td.append(play);
