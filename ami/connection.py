@@ -307,6 +307,9 @@ class NodeConnection:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        # An aborted transport closes its socket in a callback on the next loop turn: let it
+        # run, so a caller that closes its loop right after stop() leaks no socket.
+        await asyncio.sleep(0)
 
     async def __aenter__(self) -> NodeConnection:
         self.start()

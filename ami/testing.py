@@ -205,6 +205,7 @@ class FakeAmiServer:
             await asyncio.wait(self._tasks)
         if server is not None:
             await server.wait_closed()
+        await asyncio.sleep(0)  # aborted transports close their sockets on the next loop turn
 
     async def restart(self) -> None:
         await self.kill()
