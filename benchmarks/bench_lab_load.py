@@ -10,6 +10,9 @@ puts the lab's routing model with that many agents through ``PUT /api/v1/routing
 at the end). One SIPp UAS answers for every agent (ring ``--ring-s``, talk ``--talk-s``);
 SIPp callers come in through the trunk at ``--calls-per-s`` for ``--seconds``, with
 ringback and ``--patience-s``; every call is recorded (MixMonitor at the line's entry).
+With ``--audio`` both parties send RTP for the whole call (the caller a 1000 Hz tone, the
+agents 400 Hz, mu-law made by sox), so Asterisk bridges and records real media; without
+it SIPp sends no RTP and the figures leave out the media cost.
 
 It prints, for the load window: calls placed, answered, failed (SIPp); the most calls
 in the system at once (callers waiting + agents ringing or talking, from callctl's live
@@ -29,6 +32,7 @@ import json
 import math
 import os
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -200,6 +204,8 @@ async def place_calls(args: argparse.Namespace, settings: Settings, work: Path) 
             patience_s=args.patience_s,
             talk_s=args.talk_s + 600,  # the agents hang up first
             concurrency=max(500, int(args.calls_per_s * (args.talk_s + args.patience_s) * 2)),
+            scenario="caller_audio.xml" if args.audio else "caller.xml",
+            audio=tone_wav(work / "caller-1000.wav", 1000) if args.audio else None,
         ),
         work_dir=work / "callers",
         local_ip=settings.trunk_ip,
@@ -227,6 +233,7 @@ async def measure(
             port=5060,
             ring_s=args.ring_s,
             talk_s=args.talk_s,
+            audio=tone_wav(work / "agent-400.wav", 400) if args.audio else None,
         )
         callctl = await spawn_callctl(url, work, http_port, {})
         token = await admin_token(url)
@@ -288,11 +295,23 @@ async def measure(
     return result
 
 
+def tone_wav(path: Path, hz: int) -> Path:
+    """One second of a sine at ``hz`` as 8 kHz mu-law WAV (SIPp's rtp_stream loops it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", str(path),
+         "synth", "1", "sine", str(hz), "vol", "0.5"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return path
+
+
 def report(result: LoadResult, args: argparse.Namespace) -> None:
     cpu = result.cpu
     print(
         f"load: {args.calls_per_s:g} calls/s for {args.seconds:g} s, talk {args.talk_s:g} s, "
-        f"{args.agents} agents, patience {args.patience_s:g} s, recording on"
+        f"{args.agents} agents, patience {args.patience_s:g} s, recording on, "
+        f"{'RTP both ways' if args.audio else 'no RTP'}"
     )
     print(
         f"calls: {result.placed} placed, {result.answered} answered, {result.failed} failed; "
@@ -348,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--patience-s", type=float, default=60.0, help="callers wait this long")
     parser.add_argument("--agents", type=int, default=340)
     parser.add_argument("--settle-s", type=float, default=3.0)
+    parser.add_argument(
+        "--audio", action="store_true", help="callers and agents send RTP (tones) all call long"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.agents <= 999:
         parser.error("--agents: 1..999 (agent ids 1001..1999)")
