@@ -120,7 +120,11 @@ def create_app(
             if app.state.staffing is not None:
                 app.state.staffing.start()
                 stack.push_async_callback(app.state.staffing.stop)
-            recordings = await start_collector(settings, url, watched)
+            # Shipped recordings (PUT /api/v1/recordings/ingest/...) come from these nodes.
+            app.state.recording_nodes = (
+                frozenset(n.node_id for n in watched.nodes) if watched is not None else None
+            )
+            app.state.recordings = recordings = await start_collector(settings, url, watched)
             if recordings is not None:
                 stack.push_async_callback(recordings.stop)
             if dialer is not None:

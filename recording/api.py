@@ -29,7 +29,7 @@ from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from callctl.privacy import mask_number
-from recording import export_api, page, qa_api, retention_api
+from recording import export_api, page, qa_api, retention_api, upload_api
 from recording.naming import is_safe_location
 from recording.ranges import ByteRange, RangeError, parse_range
 from recording.repository import write_audit
@@ -38,6 +38,7 @@ router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 router.include_router(retention_api.router)
 router.include_router(qa_api.router)
 router.include_router(export_api.router)
+router.include_router(upload_api.router)
 routes = APIRouter()
 """Everything of recordings the app serves: the API and the player page."""
 

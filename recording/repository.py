@@ -32,6 +32,8 @@ class RecordingRow:
     sha256: str
     location: str
     source: str
+    raw_sha256: str | None = None
+    """The raw MixMonitor file's SHA-256, when it was taken (shipped recordings)."""
 
 
 _UPSERT = """
@@ -44,15 +46,16 @@ WITH retention AS (
 INSERT INTO recordings (
     node, file_key, callid, queue, line, agent, agent_uniqueid, started_at, duration_s,
     channels, sample_rate, codec, size_bytes, sha256, location, source,
-    retention_class, expires_at)
+    retention_class, expires_at, raw_sha256)
 SELECT $1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9, $10, $11, $12, $13, $14, $15, $16,
-       retention.name, $8::timestamptz + make_interval(days => retention.days)
+       retention.name, $8::timestamptz + make_interval(days => retention.days), $18
 FROM retention
 ON CONFLICT (node, file_key) DO UPDATE SET
     duration_s = EXCLUDED.duration_s,
     size_bytes = EXCLUDED.size_bytes,
     sha256 = EXCLUDED.sha256,
-    location = EXCLUDED.location
+    location = EXCLUDED.location,
+    raw_sha256 = COALESCE(EXCLUDED.raw_sha256, recordings.raw_sha256)
 WHERE recordings.deleted_at IS NULL
 RETURNING id
 """
@@ -80,6 +83,7 @@ async def upsert_recording(conn: asyncpg.Connection, row: RecordingRow) -> int |
         row.location,
         row.source,
         DEFAULT_CLASS,
+        row.raw_sha256,
     )
     return value
 

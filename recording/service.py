@@ -53,14 +53,14 @@ class RunningCollector:
 async def start_collector(
     settings: Settings, database_url: str, nodes: NodesConfig | None
 ) -> RunningCollector | None:
-    """Collect the recordings of every node with a ``recordings_dir``; None if none has."""
-    spools = {
-        node.node_id: node.recordings_dir
-        for node in (nodes.nodes if nodes is not None else ())
-        if node.recordings_dir is not None
-    }
-    if not spools:
+    """Collect the recordings of every node with a ``recordings_dir``, link them (and the
+    shipped ones) to their entries, sample them for QA, expire them daily. None without
+    nodes (the API alone)."""
+    if nodes is None:
         return None
+    spools = {
+        node.node_id: node.recordings_dir for node in nodes.nodes if node.recordings_dir is not None
+    }
     if shutil.which("sox") is None:
         # Not fatal: calls and their facts go on, recordings wait in the spools.
         log.error("recordings: sox not found (Debian package sox); not collecting recordings")
