@@ -42,7 +42,13 @@ from callctl.api.errors import ApiError
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from recording.audio import ConversionError
-from recording.naming import RawName, RecordingNameError, is_safe_location, shipped_name
+from recording.naming import (
+    NODE_ID,
+    RawName,
+    RecordingNameError,
+    is_safe_location,
+    shipped_name,
+)
 from recording.repository import link_entries
 from recording.store import IngestAudit, store_raw
 
@@ -90,7 +96,8 @@ def _check_node(request: Request, node: str, file_name: str) -> RawName:
     try:
         name, _complete = shipped_name(node, file_name)
     except RecordingNameError as exc:
-        raise ApiError(422, exc.error_id, str(exc), {"field": "file_name"}) from None
+        field = "file_name" if NODE_ID.fullmatch(node) else "node"
+        raise ApiError(422, exc.error_id, str(exc), {"field": field}) from None
     known: frozenset[str] | None = getattr(request.app.state, "recording_nodes", None)
     if known is not None and node not in known:
         message = f"node {node!r} is not in the nodes file"

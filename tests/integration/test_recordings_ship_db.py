@@ -1,0 +1,342 @@
+"""Recordings shipped over HTTP (``PUT /api/v1/recordings/ingest/...`` and
+``callctl recordings ship``'s code) on real PostgreSQL, real sox and a real uvicorn;
+no Asterisk (the lab test is test_recording_ship.py).
+
+Stored once through the collector's conversion (caller on channel 1), linked to its
+entry, one ``ingest`` audit row; a replay stores nothing more; a wrong hash, another
+file under a stored name, a bad name or node, a wrong role, a body over the upload
+limit are refused with nothing kept; other endpoints keep the small body limit; the
+shipper over HTTP removes only what callctl confirmed and keeps everything while
+callctl is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from audio_helpers import decode_channels, goertzel, interleave, tone
+from fastapi import FastAPI
+
+from callctl.app import create_app
+from callctl.auth.roles import Role
+from callctl.auth.tokens import issue_token
+from callctl.auth.users import create_user
+from callctl.db import asyncpg_dsn, scratch_database
+from callctl.settings import Settings
+from recording.shipper import Backoff, HttpUploader, SpoolShipper, Target
+
+pytestmark = pytest.mark.db
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+CALLER_HZ, AGENT_HZ = 1000.0, 400.0
+UPLOAD_LIMIT = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def ship_db(server_url: str) -> Iterator[str]:
+    with scratch_database(server_url, "callctl_ship") as url:
+        yield url
+
+
+@pytest.fixture
+async def pool(ship_db: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(asyncpg_dsn(ship_db), min_size=1, max_size=4)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def app(ship_db: str, tmp_path: Path, settings: Settings) -> AsyncIterator[FastAPI]:
+    own = settings.model_copy(
+        update={"recordings_store": tmp_path / "store", "recordings_max_upload_bytes": UPLOAD_LIMIT}
+    )
+    application = create_app(own, ingest=False, database_url=ship_db)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://callctl.test") as c:
+        yield c
+
+
+async def _token(app: FastAPI, role: Role) -> str:
+    user_id = await create_user(app.state.db, f"ship-{os.urandom(4).hex()}", role)
+    return await issue_token(app.state.db, user_id, "test")
+
+
+def _raw(seconds: float = 1.0) -> bytes:
+    """As MixMonitor writes it: agent left, caller right."""
+    return interleave(tone(AGENT_HZ, seconds), tone(CALLER_HZ, seconds))
+
+
+async def _entry(pool: asyncpg.Pool, n: int) -> tuple[str, float]:
+    """An answered entry; its call id and the end of its recording (epoch)."""
+    callid = f"{int(NOW.timestamp()) - 7200}.{n}"
+    entered = NOW - timedelta(minutes=90 - n)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO queue_entries (node, callid, queue, seq, line, entered_at, caller_num,"
+            " outcome, ended_wait_at, wait_s, agent, talk_s, source) VALUES ('b', $1,"
+            " 'hotline', 1, '12345', $2, '13800001234', 'answered', $3, 5, '1001', 1, 'ami')",
+            callid,
+            entered,
+            entered + timedelta(seconds=5),
+        )
+    return callid, (entered + timedelta(seconds=6)).timestamp()
+
+
+def _name(callid: str, n: int) -> str:
+    return f"{callid}+hotline+12345+1001+{callid}{n}.done"
+
+
+def _headers(token: str, body: bytes, mtime: float, sha: str | None = None) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token}",
+        "X-Content-SHA256": sha or hashlib.sha256(body).hexdigest(),
+        "X-Recording-Mtime": repr(mtime),
+    }
+
+
+async def _rows(pool: asyncpg.Pool, callid: str) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return list(await conn.fetch("SELECT * FROM recordings WHERE callid = $1", callid))
+
+
+async def _audit(pool: asyncpg.Pool, recording_id: int) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return list(
+            await conn.fetch(
+                "SELECT action, actor, actor_role, detail::text FROM recording_audit"
+                " WHERE recording_id = $1",
+                recording_id,
+            )
+        )
+
+
+async def test_stored_once_converted_linked_audited(
+    app: FastAPI, client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    token = await _token(app, Role.OPS)
+    callid, end = await _entry(pool, 1)
+    body = _raw()
+    url = f"/api/v1/recordings/ingest/b/{_name(callid, 1)}"
+    first = await client.put(url, content=body, headers=_headers(token, body, end))
+    assert first.status_code == 201, first.text
+    answer = first.json()
+    assert answer["stored"] == "new"
+    assert answer["raw_sha256"] == hashlib.sha256(body).hexdigest()
+    assert answer["raw_bytes"] == len(body)
+    [row] = await _rows(pool, callid)
+    assert (row["id"], row["source"], row["channels"], row["seq"]) == (answer["id"], "ship", 2, 1)
+    assert row["raw_sha256"] == answer["raw_sha256"] and row["sha256"] == answer["sha256"]
+    assert row["duration_s"] == pytest.approx(1.0)
+    assert row["started_at"].timestamp() == pytest.approx(end - 1.0)
+    store: Path = app.state.settings.recordings_root
+    kept = store / row["location"]
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == row["sha256"]
+    caller, agent = decode_channels(kept)
+    assert goertzel(caller, CALLER_HZ) > 100 * goertzel(caller, AGENT_HZ)
+    assert goertzel(agent, AGENT_HZ) > 100 * goertzel(agent, CALLER_HZ)
+    [audit] = await _audit(pool, row["id"])
+    assert audit["action"] == "ingest" and audit["actor_role"] == "ops"
+    assert list((store / ".incoming").iterdir()) == []
+
+    again = await client.put(url, content=body, headers=_headers(token, body, end))
+    assert again.status_code == 200
+    assert again.json() | {"stored": "new"} == answer
+    assert again.json()["stored"] == "already"
+    assert len(await _rows(pool, callid)) == 1
+    assert len(await _audit(pool, row["id"])) == 1
+
+    # The kept file lost (say, a restore gone wrong): the next upload stores it again.
+    kept.unlink()
+    healed = await client.put(url, content=body, headers=_headers(token, body, end))
+    assert healed.status_code == 201 and healed.json()["id"] == row["id"]
+    assert kept.is_file() and len(await _rows(pool, callid)) == 1
+
+    other = _raw(1.5)
+    conflict = await client.put(url, content=other, headers=_headers(token, other, end))
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["id"] == "recording.conflict"
+    [same] = await _rows(pool, callid)
+    assert same["raw_sha256"] == row["raw_sha256"] and same["sha256"] == row["sha256"]
+
+
+async def test_refusals_change_nothing(
+    app: FastAPI, client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    ops = await _token(app, Role.OPS)
+    callid, end = await _entry(pool, 2)
+    body = _raw(0.5)
+    good = f"/api/v1/recordings/ingest/b/{_name(callid, 2)}"
+    cases = {
+        "digest": await client.put(
+            good, content=body, headers=_headers(ops, body, end, sha="0" * 64)
+        ),
+        "bad_sha_header": await client.put(
+            good, content=body, headers=_headers(ops, body, end, sha="XYZ")
+        ),
+        "mtime": await client.put(good, content=body, headers=_headers(ops, body, 12.0)),
+        "traversal": await client.put(
+            "/api/v1/recordings/ingest/b/..%2F..%2Fetc%2Fpasswd",
+            content=body,
+            headers=_headers(ops, body, end),
+        ),
+        "nul": await client.put(
+            f"/api/v1/recordings/ingest/b/{_name(callid, 2)}%00",
+            content=body,
+            headers=_headers(ops, body, end),
+        ),
+        "dotdot_node": await client.put(
+            f"/api/v1/recordings/ingest/..%2e/{_name(callid, 2)}",
+            content=body,
+            headers=_headers(ops, body, end),
+        ),
+        "bad_part": await client.put(
+            f"/api/v1/recordings/ingest/b/{callid}+Hot+12345+1001+{callid}2.done",
+            content=body,
+            headers=_headers(ops, body, end),
+        ),
+        "supervisor": await client.put(
+            good, content=body, headers=_headers(await _token(app, Role.SUPERVISOR), body, end)
+        ),
+        "no_token": await client.put(
+            good, content=body, headers=_headers("", body, end) | {"Authorization": ""}
+        ),
+    }
+    big = b"\0" * (UPLOAD_LIMIT + 4)
+    cases["too_large"] = await client.put(good, content=big, headers=_headers(ops, big, end))
+    status = {name: r.status_code for name, r in cases.items()}
+    assert status == {
+        "digest": 400,
+        "bad_sha_header": 422,
+        "mtime": 422,
+        "traversal": 404,  # no such route: the name would span segments
+        "nul": 422,
+        "dotdot_node": 422,
+        "bad_part": 422,
+        "supervisor": 403,
+        "no_token": 401,
+        "too_large": 413,
+    }
+    assert cases["digest"].json()["error"]["id"] == "recording.digest_mismatch"
+    assert cases["nul"].json()["error"]["id"] == "recording.bad_name"
+    assert cases["dotdot_node"].json()["error"]["detail"] == {"field": "node"}
+    assert cases["bad_part"].json()["error"]["detail"] == {"field": "file_name"}
+    app.state.recording_nodes = frozenset({"a"})
+    unknown = await client.put(good, content=body, headers=_headers(ops, body, end))
+    assert unknown.status_code == 422 and unknown.json()["error"]["id"] == "recording.unknown_node"
+    app.state.recording_nodes = None
+    assert await _rows(pool, callid) == []
+    store: Path = app.state.settings.recordings_root
+    assert not (store / "b").exists()
+    assert list((store / ".incoming").glob("*")) == []
+    # Only this endpoint takes a large body: the rest keep max_body_bytes.
+    settings: Settings = app.state.settings
+    other = await client.post(
+        "/api/v1/recordings/export",
+        content=b"{" + b" " * (settings.max_body_bytes + 10) + b"}",
+        headers={"Authorization": f"Bearer {ops}", "Content-Type": "application/json"},
+    )
+    assert other.status_code == 413
+
+
+@pytest.fixture
+async def served(app: FastAPI) -> AsyncIterator[tuple[uvicorn.Server, str]]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield server, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def test_the_shipper_over_http_removes_only_what_callctl_stored(
+    app: FastAPI, pool: asyncpg.Pool, served: tuple[uvicorn.Server, str], tmp_path: Path
+) -> None:
+    server, url = served
+    token = await _token(app, Role.OPS)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    callids = []
+    for n in range(3, 8):
+        callid, end = await _entry(pool, n)
+        path = spool / _name(callid, n)
+        path.write_bytes(_raw(0.5))
+        os.utime(path, (end, end))
+        callids.append(callid)
+    stray = [spool / "1733000000.1.raw", spool / "readme.txt"]
+    for path in stray:
+        path.write_bytes(b"x")
+    uploader = HttpUploader(Target.parse(url), token, timeout_s=30)
+    shipper = SpoolShipper("b", spool, uploader)
+    try:
+        assert await asyncio.to_thread(shipper.ship_once)
+        assert sorted(p.name for p in spool.iterdir()) == sorted(p.name for p in stray)
+        for callid in callids:
+            [row] = await _rows(pool, callid)
+            assert row["source"] == "ship" and row["seq"] == 1
+        assert shipper.stats.shipped == 5
+
+        # callctl down: the shipper keeps every file and reports a failure.
+        server.should_exit = True
+        port = int(url.rsplit(":", 1)[1])
+        for _ in range(200):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            await asyncio.sleep(0.05)
+        callid, end = await _entry(pool, 9)
+        later = spool / _name(callid, 9)
+        later.write_bytes(_raw(0.5))
+        os.utime(later, (end, end))
+        await asyncio.sleep(0.3)
+        assert not await asyncio.to_thread(shipper.ship_once)
+        assert later.exists() and await _rows(pool, callid) == []
+    finally:
+        uploader.close()
+
+
+def test_backoff_run_stops_on_request(tmp_path: Path) -> None:
+    """``run`` returns when asked to stop, also while it waits after a failure."""
+
+    class Down:
+        def upload(self, *args: object) -> object:
+            from recording.shipper import UploadResult
+
+            return UploadResult("transient", "down")
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / _name("1733000000.1", 1)).write_bytes(b"\0" * 4)
+    shipper = SpoolShipper("b", spool, Down())  # type: ignore[arg-type]
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=shipper.run, args=(stop,), kwargs={"poll_s": 0.05, "backoff": Backoff(0.05, 0.2)}
+    )
+    runner.start()
+    threading.Event().wait(0.5)
+    stop.set()
+    runner.join(2)
+    assert not runner.is_alive()
+    assert shipper.stats.transient_failures >= 2
+    assert (spool / _name("1733000000.1", 1)).exists()
