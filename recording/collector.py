@@ -34,7 +34,7 @@ from recording.audio import (
 from recording.naming import KEPT_SUFFIX, NODE_ID, parse_stem, spool_stem
 from recording.qa_sampling import sample_recordings
 from recording.repository import RecordingRow, link_entries, upsert_recording
-from recording.store import store_raw
+from recording.store import store_raw, sweep_incoming
 
 log = logging.getLogger(__name__)
 # A file or the database not there right now: the next scan retries.
@@ -101,6 +101,7 @@ class Collector:
 
     async def scan_once(self) -> ScanReport:
         report = ScanReport()
+        await asyncio.to_thread(sweep_incoming, self._store, now=time.time())
         for node, spool in self._spools.items():
             files, busy = finished_files(
                 node, spool, now=time.time(), orphan_after_s=self._orphan_after_s

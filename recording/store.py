@@ -21,6 +21,26 @@ from recording.audio import Converted, convert, raw_duration_s
 from recording.naming import RawName, kept_location
 from recording.repository import RecordingRow, upsert_recording, write_audit
 
+INCOMING = ".incoming"
+"""The store's directory for uploads being received (not a node id: never listed as kept)."""
+INCOMING_MAX_AGE_S = 3600.0
+
+
+def sweep_incoming(store: Path, *, now: float, max_age_s: float = INCOMING_MAX_AGE_S) -> int:
+    """Remove uploads left half-received (callctl killed during one): files in
+    ``.incoming`` not written for ``max_age_s``; an upload under way writes every moment.
+    How many were removed."""
+    removed = 0
+    try:
+        entries = list(os.scandir(store / INCOMING))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if entry.is_file() and now - entry.stat().st_mtime > max_age_s:
+            Path(entry.path).unlink(missing_ok=True)
+            removed += 1
+    return removed
+
 
 @dataclass(frozen=True, slots=True)
 class IngestAudit:

@@ -50,7 +50,7 @@ from recording.naming import (
     shipped_name,
 )
 from recording.repository import link_entries
-from recording.store import IngestAudit, store_raw
+from recording.store import INCOMING, IngestAudit, store_raw
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,6 @@ router = APIRouter(prefix="/ingest", tags=["recordings"])
 Shipper = Annotated[Principal, Depends(require(Role.OPS, Role.ADMIN))]
 Pool = Annotated[Any, Depends(db_pool)]
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-INCOMING = ".incoming"
-"""The store's directory for uploads being received (not a node: never listed as kept)."""
 _WRITE_BLOCK = 1 << 20
 _CONVERSIONS = asyncio.Semaphore(2)  # sox runs at most twice at once (CPU-bound)
 _IN_FLIGHT: set[tuple[str, str]] = set()

@@ -206,3 +206,17 @@ def test_the_token_file_must_hold_one_token(tmp_path: Path) -> None:
         read_token(bad)
     with pytest.raises(ValueError, match="--token-file"):
         read_token(tmp_path / "missing")
+
+
+def test_half_received_uploads_are_swept_once_stale(tmp_path: Path) -> None:
+    from recording.store import INCOMING, sweep_incoming
+
+    incoming = tmp_path / INCOMING
+    incoming.mkdir()
+    stale, fresh = incoming / "a.raw", incoming / "b.raw"
+    for path, mtime in ((stale, 1_000.0), (fresh, 4_500.0)):
+        path.write_bytes(b"x")
+        os.utime(path, (mtime, mtime))
+    assert sweep_incoming(tmp_path, now=5_000.0, max_age_s=3600) == 1
+    assert not stale.exists() and fresh.exists()
+    assert sweep_incoming(tmp_path / "nowhere", now=5_000.0) == 0
