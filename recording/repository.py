@@ -91,20 +91,32 @@ async def upsert_recording(conn: asyncpg.Connection, row: RecordingRow) -> int |
 _LINK = """
 UPDATE recordings r SET seq = m.seq, line = COALESCE(r.line, m.line)
 FROM (
-    SELECT u.id, e.seq, e.line
+    -- One recording per entry, also within this statement: of several unlinked
+    -- recordings that would take one entry, the nearest takes it, the others wait.
+    SELECT DISTINCT ON (u.node, u.callid, u.queue, e.seq) u.id, e.seq, e.line
     FROM recordings u
     CROSS JOIN LATERAL (
-        SELECT q.seq, q.line
+        SELECT q.seq, q.line, abs(extract(epoch FROM
+                     COALESCE(q.ended_wait_at, q.entered_at) - u.started_at)) AS distance
         FROM queue_entries q
         WHERE q.node = u.node AND q.callid = u.callid AND q.queue = u.queue
           AND q.outcome IN ('answered', 'transfer')
           AND (u.agent IS NULL OR q.agent IS NULL
                OR q.agent = u.agent OR q.agent = 'PJSIP/' || u.agent)
-        ORDER BY abs(extract(epoch FROM
-                     COALESCE(q.ended_wait_at, q.entered_at) - u.started_at))
+          -- an entry that ended before the recording began is not its own (the start
+          -- is the end less the audio's length: never later than the true start's end)
+          AND (q.completed_at IS NULL OR q.completed_at >= u.started_at - interval '30 s')
+          -- an entry another recording is linked to is not this one's: a recording
+          -- whose own entry is not stored yet waits for it (a later scan)
+          AND NOT EXISTS (
+              SELECT 1 FROM recordings o
+              WHERE o.node = q.node AND o.callid = q.callid AND o.queue = q.queue
+                AND o.seq = q.seq AND o.id <> u.id)
+        ORDER BY distance
         LIMIT 1
     ) e
     WHERE u.seq IS NULL AND ($1::interval IS NULL OR u.created_at > now() - $1::interval)
+    ORDER BY u.node, u.callid, u.queue, e.seq, e.distance
 ) m
 WHERE r.id = m.id
 """
@@ -112,7 +124,8 @@ WHERE r.id = m.id
 
 async def link_entries(conn: asyncpg.Connection, within: timedelta | None = None) -> int:
     """Link recordings not yet linked to their answered queue entry (the one of the
-    same call, queue and agent answered nearest the recording's start); only those
+    same call, queue and agent answered nearest the recording's start, and not the
+    entry of another recording: one recording per entry); only those
     stored ``within`` that long ago, when given (the periodic scan: a recording whose
     entry never comes is not looked at for ever)."""
     status: str = await conn.execute(_LINK, within)

@@ -340,3 +340,59 @@ def test_backoff_run_stops_on_request(tmp_path: Path) -> None:
     assert not runner.is_alive()
     assert shipper.stats.transient_failures >= 2
     assert (spool / _name("1733000000.1", 1)).exists()
+
+
+async def test_two_stays_of_one_call_with_one_agent_each_get_their_own_recording(
+    app: FastAPI, client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """Same call, queue and agent twice (the caller came back to the queue): each entry
+    gets its own recording, also when a recording arrives before its entry is stored."""
+    from recording.repository import link_entries
+
+    token = await _token(app, Role.OPS)
+    callid = f"{int(NOW.timestamp()) - 5000}.77"
+    first_at = NOW - timedelta(minutes=30)
+    second_at = first_at + timedelta(minutes=5)
+
+    async def entry(seq: int, answered: datetime) -> None:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO queue_entries (node, callid, queue, seq, line, entered_at,"
+                " outcome, ended_wait_at, wait_s, agent, talk_s, completed_at, source)"
+                " VALUES ('b', $1, 'hotline', $2, '12345', $3, 'answered', $4, 5, '1001', 60,"
+                " $5, 'ami')",
+                callid,
+                seq,
+                answered - timedelta(seconds=5),
+                answered,
+                answered + timedelta(seconds=60),
+            )
+
+    async def upload(leg: str, answered: datetime) -> int:
+        body = _raw(1.0)
+        end = (answered + timedelta(seconds=60)).timestamp()
+        name = f"{callid}+hotline+12345+1001+{leg}.done"
+        r = await client.put(
+            f"/api/v1/recordings/ingest/b/{name}", content=body, headers=_headers(token, body, end)
+        )
+        assert r.status_code == 201, r.text
+        recording_id: int = r.json()["id"]
+        return recording_id
+
+    async def seq_of(recording_id: int) -> int | None:
+        async with pool.acquire() as conn:
+            value: int | None = await conn.fetchval(
+                "SELECT seq FROM recordings WHERE id = $1", recording_id
+            )
+        return value
+
+    await entry(1, first_at)
+    one = await upload(f"{callid}1", first_at)
+    # The second stay's recording arrives before its entry is stored: it must not take
+    # the first entry (ended before it began, and linked to another recording already).
+    two = await upload(f"{callid}2", second_at)
+    assert (await seq_of(one), await seq_of(two)) == (1, None)
+    await entry(2, second_at)
+    async with pool.acquire() as conn:
+        await link_entries(conn)
+    assert (await seq_of(one), await seq_of(two)) == (1, 2)
