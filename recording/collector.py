@@ -35,6 +35,7 @@ from recording.naming import KEPT_SUFFIX, NODE_ID, parse_stem, spool_stem
 from recording.qa_sampling import sample_recordings
 from recording.repository import RecordingRow, link_entries, upsert_recording
 from recording.store import store_raw, sweep_incoming
+from recording.survey_keys import DissatisfiedKeys, no_surveys
 
 log = logging.getLogger(__name__)
 # A file or the database not there right now: the next scan retries.
@@ -91,6 +92,7 @@ class Collector:
         orphan_after_s: float = 4 * 3600 + 600,
         source: str = "scan",
         link_within: timedelta | None = None,
+        dissatisfied_keys: DissatisfiedKeys = no_surveys,
     ) -> None:
         self._pool = pool
         self._store = store
@@ -98,6 +100,7 @@ class Collector:
         self._orphan_after_s = orphan_after_s
         self._source = source
         self._link_within = link_within
+        self._dissatisfied_keys = dissatisfied_keys
 
     async def scan_once(self) -> ScanReport:
         report = ScanReport()
@@ -114,9 +117,10 @@ class Collector:
                 except (ConversionError, *DB_DOWN) as exc:
                     log.warning("recording %s not collected yet: %s", spool_file.path.name, exc)
                     report.failed.append(spool_file.path.name)
+        by_line = await self._dissatisfied_keys()
         async with self._pool.acquire() as conn, conn.transaction():
             report.linked = await link_entries(conn, self._link_within)
-            report.sampled = len(await sample_recordings(conn))
+            report.sampled = len(await sample_recordings(conn, dissatisfied_by_line=by_line))
         return report
 
     async def collect(self, spool_file: SpoolFile) -> int | None:

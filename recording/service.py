@@ -17,6 +17,7 @@ from callctl.nodes import NodesConfig
 from callctl.settings import Settings
 from recording.collector import DB_DOWN, Collector, CollectorTask
 from recording.retention import expire
+from recording.survey_keys import routing_dissatisfied_keys
 
 log = logging.getLogger(__name__)
 DAY_S = 86400.0
@@ -79,6 +80,7 @@ async def start_collector(
         spools,
         orphan_after_s=settings.reconcile_max_call_s + 600,
         link_within=timedelta(days=7),  # older ones: `callctl recordings scan`
+        dissatisfied_keys=routing_dissatisfied_keys(pool, settings),
     )
     task = CollectorTask(collector, settings.recordings_scan_interval_s)
     task.start()

@@ -396,3 +396,108 @@ async def test_two_stays_of_one_call_with_one_agent_each_get_their_own_recording
     async with pool.acquire() as conn:
         await link_entries(conn)
     assert (await seq_of(one), await seq_of(two)) == (1, 2)
+
+
+@pytest.fixture
+def survey_db(server_url: str) -> Iterator[str]:
+    with scratch_database(server_url, "callctl_svk") as url:
+        yield url
+
+
+async def test_dissatisfied_keys_come_from_each_lines_survey(
+    survey_db: str, settings: Settings, tmp_path: Path
+) -> None:
+    """``survey=dissatisfied`` and a dissatisfied QA rule without keys of its own read the
+    line's survey: its keys not counted as satisfied (3 where a line has no survey)."""
+    from callctl.routing_config import repository as routing_repository
+    from callctl.routing_config.schemas import LineDoc, RoutingDoc, SurveyDoc
+
+    doc = RoutingDoc(
+        lines=[
+            LineDoc(
+                number="12345",
+                name="a",
+                queue="hotline",
+                survey=SurveyDoc(keys=[1, 2, 3, 4], satisfied_keys=[1, 2]),
+            ),
+            LineDoc(
+                number="12399",
+                name="b",
+                queue="hotline",
+                survey=SurveyDoc(keys=[1, 2], satisfied_keys=[1]),
+            ),
+            LineDoc(number="12300", name="c", queue="hotline"),
+        ]
+    )
+    own = settings.model_copy(update={"recordings_store": tmp_path / "store"})
+    application = create_app(own, ingest=False, database_url=survey_db)
+    async with application.router.lifespan_context(application):
+        pool = application.state.db
+        async with pool.acquire() as conn:
+            version = await routing_repository.add_version(conn, doc, None, "surveys")
+            await routing_repository.set_status(conn, version, "applied")
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            token = await _token(application, Role.OPS)
+            sup = {"Authorization": f"Bearer {await _token(application, Role.SUPERVISOR)}"}
+            expected: set[int] = set()
+            answers = {"12345": (4, 2), "12399": (2, 1), "12300": (3, 4)}
+            n = 40
+            for line, (unhappy, happy) in answers.items():
+                for answer in (unhappy, happy):
+                    n += 1
+                    callid = f"{int(NOW.timestamp()) - 3000}.{n}"
+                    answered = NOW - timedelta(minutes=20 - n % 10)
+                    async with pool.acquire() as conn:
+                        await conn.execute(
+                            "INSERT INTO queue_entries (node, callid, queue, seq, line,"
+                            " entered_at, outcome, ended_wait_at, wait_s, agent, talk_s,"
+                            " source) VALUES ('b', $1, 'hotline', 1, $2, $3, 'answered',"
+                            " $3, 0, '1001', 1, 'ami')",
+                            callid,
+                            line,
+                            answered,
+                        )
+                        await conn.execute(
+                            "INSERT INTO survey_answers VALUES"
+                            " ('b', $1, 'hotline', 1, '1001', $2, $3)",
+                            callid,
+                            answer,
+                            answered,
+                        )
+                    body = _raw(0.2)
+                    name = f"{callid}+hotline+{line}+1001+{callid}1.done"
+                    r = await client.put(
+                        f"/api/v1/recordings/ingest/b/{name}",
+                        content=body,
+                        headers=_headers(token, body, answered.timestamp() + 0.2),
+                    )
+                    assert r.status_code == 201, r.text
+                    if answer == unhappy:
+                        expected.add(r.json()["id"])
+            found = await client.get(
+                "/api/v1/recordings",
+                params={
+                    "start": (NOW - timedelta(hours=1)).isoformat(),
+                    "survey": "dissatisfied",
+                },
+                headers=sup,
+            )
+            assert found.status_code == 200, found.text
+            assert {r["id"] for r in found.json()} == expected
+            rule = await client.post(
+                "/api/v1/recordings/qa/rules", json={"kind": "dissatisfied"}, headers=sup
+            )
+            assert rule.status_code == 201 and rule.json()["dissatisfied_keys"] is None
+            fixed = await client.post(
+                "/api/v1/recordings/qa/rules",
+                json={"kind": "dissatisfied", "dissatisfied_keys": [1]},
+                headers=sup,
+            )
+            sampled = await client.post("/api/v1/recordings/qa/sample", headers=sup)
+            assert sampled.status_code == 200, sampled.text
+            by_rule: dict[int, set[int]] = {}
+            for s in sampled.json():
+                by_rule.setdefault(s["rule_id"], set()).add(s["recording_id"])
+            assert by_rule[rule.json()["id"]] == expected
+            assert len(by_rule[fixed.json()["id"]]) == 1  # line 12399's answer 1

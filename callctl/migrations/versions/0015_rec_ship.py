@@ -8,6 +8,8 @@
   refused (409): nothing stored is ever replaced by different audio.
 - ``recording_audit.action`` may be ``ingest``: which user (the node's token) delivered
   which recording from which address, the first link of the chain of custody.
+- ``qa_sampling_rules.dissatisfied_keys`` may be NULL: the rule then reads the keys of
+  each call's line (its survey's keys not counted as satisfied).
 
 Revision ID: 0015_rec_ship
 Revises: 0014_audit
@@ -37,9 +39,22 @@ UPGRADE: tuple[str, ...] = (
         CHECK (action IN ('listen', 'download', 'export', 'hold', 'release',
                           'permanent', 'delete', 'backup', 'ingest'));
     """,
+    # A dissatisfied rule without keys of its own takes its line's (the survey's keys
+    # not counted as satisfied); rules stored before keep the {3} they were given.
+    """
+    ALTER TABLE qa_sampling_rules
+        ALTER COLUMN dissatisfied_keys DROP NOT NULL,
+        ALTER COLUMN dissatisfied_keys DROP DEFAULT;
+    """,
 )
 
 DOWNGRADE: tuple[str, ...] = (
+    "UPDATE qa_sampling_rules SET dissatisfied_keys = '{3}' WHERE dissatisfied_keys IS NULL;",
+    """
+    ALTER TABLE qa_sampling_rules
+        ALTER COLUMN dissatisfied_keys SET DEFAULT '{3}',
+        ALTER COLUMN dissatisfied_keys SET NOT NULL;
+    """,
     "ALTER TABLE recording_audit DROP CONSTRAINT recording_audit_action_check;",
     """
     ALTER TABLE recording_audit ADD CONSTRAINT recording_audit_action_check
