@@ -13,7 +13,9 @@ callctl is down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import os
 import socket
 import threading
@@ -501,3 +503,44 @@ async def test_dissatisfied_keys_come_from_each_lines_survey(
                 by_rule.setdefault(s["rule_id"], set()).add(s["recording_id"])
             assert by_rule[rule.json()["id"]] == expected
             assert len(by_rule[fixed.json()["id"]]) == 1  # line 12399's answer 1
+
+
+async def test_serve_scrubs_a_daily_sample_and_logs_what_is_wrong(
+    app: FastAPI, client: httpx.AsyncClient, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from recording.service import daily_scrub
+
+    token = await _token(app, Role.OPS)
+    callid, end = await _entry(pool, 60)
+    body = _raw(0.3)
+    r = await client.put(
+        f"/api/v1/recordings/ingest/b/{_name(callid, 60)}",
+        content=body,
+        headers=_headers(token, body, end),
+    )
+    assert r.status_code == 201
+    store: Path = app.state.settings.recordings_root
+    [row] = await _rows(pool, callid)
+    kept = store / row["location"]
+    original = kept.read_bytes()
+    kept.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))  # one byte changed
+    caplog.set_level(logging.INFO, logger="recording")
+    job = asyncio.create_task(
+        daily_scrub(pool, store, sample=100_000, first_after_s=0, every_s=0.05)
+    )
+    try:
+        for _ in range(200):
+            if any("scrub:" in m for m in caplog.messages):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+    [line] = [m for m in caplog.messages if m.startswith("scrub:")][:1]
+    assert "hash mismatch" in line and str(row["id"]) in line.split("mismatch")[1]
+    assert any(
+        rec.levelno == logging.ERROR and rec.getMessage().startswith("scrub:")
+        for rec in caplog.records
+    )
+    kept.write_bytes(original)  # leave nothing broken behind
