@@ -39,6 +39,7 @@ from pydantic import BaseModel
 
 from callctl.api.deps import db_pool, require
 from callctl.api.errors import ApiError
+from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from recording.audio import ConversionError
@@ -65,6 +66,7 @@ _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutErr
 _EARLIEST_MTIME = 946684800.0  # 2000-01-01
 _FUTURE_SLACK_S = 86400.0
 _RECENT = timedelta(hours=1)
+_BINARY = {"type": "string", "format": "binary"}
 
 
 class IngestOut(BaseModel):
@@ -88,6 +90,18 @@ def _check_mtime(mtime: float) -> float:
             {"field": "X-Recording-Mtime"},
         )
     return mtime
+
+
+def _declared_length(request: Request) -> int:
+    value = request.headers.get("content-length", "")
+    if not value.isdigit() or len(value) > 15:
+        raise ApiError(
+            411,
+            "recording.length_required",
+            "the raw recording's length must be declared in Content-Length",
+            {"field": "Content-Length"},
+        )
+    return int(value)
 
 
 def _check_node(request: Request, node: str, file_name: str) -> RawName:
@@ -189,9 +203,14 @@ def _answer(
     status_code=201,
     responses={
         200: {"description": "Stored before (same name, same raw hash): nothing changed"},
-        400: {"description": "The body's SHA-256 is not X-Content-SHA256: nothing kept"},
-        409: {"description": "Another recording was stored under this name: nothing changed"},
-        503: {"description": "Busy with the same name, or store/database down: retry"},
+        **error_responses(400, 409, 411, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the raw MixMonitor file (8 kHz, 16-bit, stereo), streamed",
+            "content": {"application/octet-stream": {"schema": _BINARY}},
+        }
     },
 )
 async def ingest(
@@ -206,11 +225,12 @@ async def ingest(
     recording_mtime: Annotated[
         float, Header(alias="X-Recording-Mtime", description="epoch s of MixMonitor's last write")
     ],
-    content_length: Annotated[int, Header(alias="Content-Length", ge=0)],
 ) -> JSONResponse:
-    """A node's finished raw recording, stored once (录音上传; for ``callctl recordings ship``)."""
+    """A node's finished raw recording, stored once (录音上传; for ``callctl recordings ship``).
+    The body's length must be declared (``Content-Length``, not chunked)."""
     name = _check_node(request, node, file_name)
     mtime = _check_mtime(recording_mtime)
+    content_length = _declared_length(request)
     key = (node, name.file_key)
     if key in _IN_FLIGHT:
         raise ApiError(
