@@ -220,6 +220,11 @@ async def test_refusals_change_nothing(
             good, content=body, headers=_headers("", body, end) | {"Authorization": ""}
         ),
     }
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield body
+
+    cases["chunked"] = await client.put(good, content=chunked(), headers=_headers(ops, body, end))
     big = b"\0" * (UPLOAD_LIMIT + 4)
     cases["too_large"] = await client.put(good, content=big, headers=_headers(ops, big, end))
     status = {name: r.status_code for name, r in cases.items()}
@@ -233,6 +238,7 @@ async def test_refusals_change_nothing(
         "bad_part": 422,
         "supervisor": 403,
         "no_token": 401,
+        "chunked": 411,
         "too_large": 413,
     }
     assert cases["digest"].json()["error"]["id"] == "recording.digest_mismatch"
