@@ -60,7 +60,7 @@ Shipper = Annotated[Principal, Depends(require(Role.OPS, Role.ADMIN))]
 Pool = Annotated[Any, Depends(db_pool)]
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 _WRITE_BLOCK = 1 << 20
-_CONVERSIONS = asyncio.Semaphore(2)  # sox runs at most twice at once (CPU-bound)
+CONVERSIONS_AT_ONCE = 2  # sox is CPU-bound: at most this many uploads convert at once
 _IN_FLIGHT: set[tuple[str, str]] = set()
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 _EARLIEST_MTIME = 946684800.0  # 2000-01-01
@@ -297,7 +297,7 @@ async def _store(
         detail={"node": node, "raw_sha256": digest, "raw_bytes": received},
     )
     try:
-        async with _CONVERSIONS:
+        async with _conversions(request):
             stored = await store_raw(
                 pool,
                 store,
@@ -325,6 +325,15 @@ async def _store(
     if stored.recording_id is None:
         return _answer(200, "deleted", node, name, digest, received, row)
     return _answer(201, "new", node, name, digest, received, row)
+
+
+def _conversions(request: Request) -> asyncio.Semaphore:
+    """The app's own (a semaphore belongs to the event loop it first waited in)."""
+    state = request.app.state
+    semaphore: asyncio.Semaphore | None = getattr(state, "recording_conversions", None)
+    if semaphore is None:
+        semaphore = state.recording_conversions = asyncio.Semaphore(CONVERSIONS_AT_ONCE)
+    return semaphore
 
 
 async def _link_soon(request: Request, pool: Any) -> None:
