@@ -38,6 +38,7 @@ from forecast import api as forecast_api
 from forecast.live import StaffingWatch
 from recording import api as recording_api
 from recording.service import start_collector
+from recording.survey_keys import routing_dissatisfied_keys
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ def create_app(
         # the ACW cap for the watch, the KPIs, the rollups and the live view.
         app.state.acw_caps = routing_acw_caps(app.state.db, settings)
         app.state.satisfied_keys = routing_satisfied_keys(app.state.db, settings)
+        # Each line's dissatisfied survey keys: recordings' search and QA sampling.
+        app.state.dissatisfied_keys = routing_dissatisfied_keys(app.state.db, settings)
         runtime = (
             build_runtime(
                 settings,
@@ -120,7 +123,11 @@ def create_app(
             if app.state.staffing is not None:
                 app.state.staffing.start()
                 stack.push_async_callback(app.state.staffing.stop)
-            recordings = await start_collector(settings, url, watched)
+            # Shipped recordings (PUT /api/v1/recordings/ingest/...) come from these nodes.
+            app.state.recording_nodes = (
+                frozenset(n.node_id for n in watched.nodes) if watched is not None else None
+            )
+            app.state.recordings = recordings = await start_collector(settings, url, watched)
             if recordings is not None:
                 stack.push_async_callback(recordings.stop)
             if dialer is not None:

@@ -132,6 +132,23 @@ class Settings(BaseSettings):
     recordings_agents_listen: bool = Field(
         default=False, description="Agents may hear their own calls' recordings."
     )
+    recordings_scrub_sample: int = Field(
+        default=100,
+        ge=0,
+        le=1_000_000,
+        description="Kept recordings re-hashed daily inside serve (random sample); "
+        "0: none (scrub from cron with `callctl recordings scrub`).",
+    )
+    recordings_scrub_first_after_s: float = Field(
+        default=600.0, ge=0, description="The first daily scrub, this long after start."
+    )
+    recordings_max_upload_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1024,
+        description="Largest raw recording a node's shipper may upload (PUT "
+        "/api/v1/recordings/ingest/...; streamed to disk). 2 GiB: 18 h of MixMonitor's "
+        "raw stereo; every other request keeps max_body_bytes.",
+    )
 
     # The API's guards (README, "API").
     max_body_bytes: int = Field(

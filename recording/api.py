@@ -29,15 +29,17 @@ from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
 from callctl.privacy import mask_number
-from recording import export_api, page, qa_api, retention_api
+from recording import export_api, page, qa_api, retention_api, upload_api
 from recording.naming import is_safe_location
 from recording.ranges import ByteRange, RangeError, parse_range
 from recording.repository import write_audit
+from recording.survey_keys import DEFAULT_DISSATISFIED_KEYS
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 router.include_router(retention_api.router)
 router.include_router(qa_api.router)
 router.include_router(export_api.router)
+router.include_router(upload_api.router)
 routes = APIRouter()
 """Everything of recordings the app serves: the API and the player page."""
 
@@ -146,11 +148,15 @@ async def search(
     caller: Annotated[str | None, Query(pattern=r"^\+?[0-9]{3,20}$")] = None,
     survey: Annotated[
         Literal["dissatisfied", "answered", "none"] | None,
-        Query(description="dissatisfied (不满意): answer 3; none: no answer"),
+        Query(
+            description="dissatisfied (不满意): an answer among the line's survey keys not "
+            "counted as satisfied (3 by default); none: no answer"
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[RecordingOut]:
-    """Recordings by time, line, agent, caller number and survey result (不满意 = 3)."""
+    """Recordings by time, line, agent, caller number and survey result (不满意: per the
+    line's survey, 3 by default)."""
     window = parse_window(start, end, request.app.state.settings.timezone)
     agent = agent_scope(who, agent)
     if caller is not None and not who.can_see_numbers:
@@ -164,7 +170,14 @@ async def search(
             args.append(value)
             where.append(f"{column} = ${len(args)}")
     if survey == "dissatisfied":
-        where.append("s.answer = 3")
+        by_line = await request.app.state.dissatisfied_keys()
+        args.append(json.dumps({line: sorted(keys) for line, keys in by_line.items()}))
+        args.append(sorted(DEFAULT_DISSATISFIED_KEYS))
+        where.append(
+            f"s.answer IN (SELECT jsonb_array_elements_text(${len(args) - 1}::jsonb -> r.line)"
+            f"::int UNION ALL SELECT unnest(${len(args)}::int[])"
+            f" WHERE NOT (${len(args) - 1}::jsonb ? COALESCE(r.line, '')))"
+        )
     elif survey == "answered":
         where.append("s.answer IS NOT NULL")
     elif survey == "none":

@@ -109,6 +109,53 @@ def _drill(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_pool(settings, run))
 
 
+def _ship(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import ssl
+    import sys
+    import threading
+
+    from recording.shipper import (
+        Backoff,
+        HttpUploader,
+        ShipConfigError,
+        SpoolShipper,
+        Target,
+        read_token,
+    )
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        target = Target.parse(args.to)
+        token = read_token(args.token_file)
+        context = None
+        if target.scheme == "https":
+            context = ssl.create_default_context(cafile=str(args.ca_file) if args.ca_file else None)
+        uploader = HttpUploader(target, token, ssl_context=context, timeout_s=args.timeout_s)
+        shipper = SpoolShipper(args.node, args.spool, uploader, orphan_after_s=args.orphan_after_s)
+    except (ShipConfigError, OSError, ssl.SSLError) as exc:
+        print(f"callctl recordings ship: {exc}", file=sys.stderr)
+        return 2
+    if target.scheme == "http" and target.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("recording").warning(
+            "shipping to %s over plain HTTP: the token and the audio cross the network in clear",
+            target.host,
+        )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        shipper.run(stop, poll_s=args.poll_interval, backoff=Backoff(max_s=args.max_backoff_s))
+    finally:
+        uploader.close()
+    s = shipper.stats
+    print(
+        f"shipped {s.shipped} recordings ({s.bytes} bytes, {s.replays} already stored), "
+        f"{s.transient_failures} failed attempts, {s.refused} refused"
+    )
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rec = sub.add_parser("recordings", help="recordings (录音): collect, expire, scrub, backup")
     rec_sub = rec.add_subparsers(dest="recordings_command", required=True)
@@ -133,4 +180,29 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     drill = rec_sub.add_parser("restore-drill", help="check a backup: present, hashes, decodes")
     drill.add_argument("--from", dest="source", type=Path, required=True)
     drill.set_defaults(handler=_drill)
+    ship = rec_sub.add_parser(
+        "ship",
+        help="beside an Asterisk: send its finished recordings to callctl over HTTP(S)",
+    )
+    ship.add_argument("--node", required=True, help="this Asterisk node's id (nodes file)")
+    ship.add_argument(
+        "--spool", type=Path, required=True, help="its MixMonitor spool (.../monitor/callctl)"
+    )
+    ship.add_argument("--to", required=True, help="callctl's base URL, e.g. https://callctl:8345")
+    ship.add_argument(
+        "--token-file", type=Path, required=True, help="file holding an ops token of callctl"
+    )
+    ship.add_argument("--ca-file", type=Path, default=None, help="CA of callctl's certificate")
+    ship.add_argument("--poll-interval", type=float, default=1.0, help="seconds between looks")
+    ship.add_argument(
+        "--max-backoff-s", type=float, default=60.0, help="longest wait between retries"
+    )
+    ship.add_argument("--timeout-s", type=float, default=300.0, help="per HTTP read/write")
+    ship.add_argument(
+        "--orphan-after-s",
+        type=float,
+        default=4 * 3600 + 600,
+        help=".raw never renamed .done (Asterisk died mid-call) shipped after this age",
+    )
+    ship.set_defaults(handler=_ship)
     logging.getLogger("recording").setLevel(logging.INFO)

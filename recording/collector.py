@@ -28,14 +28,14 @@ from recording.audio import (
     RAW_CHANNELS,
     RAW_RATE,
     ConversionError,
-    convert,
-    raw_duration_s,
     sha256_file,
     sox_binary,
 )
-from recording.naming import KEPT_SUFFIX, NODE_ID, kept_location, parse_stem, spool_stem
+from recording.naming import KEPT_SUFFIX, NODE_ID, parse_stem, spool_stem
 from recording.qa_sampling import sample_recordings
 from recording.repository import RecordingRow, link_entries, upsert_recording
+from recording.store import store_raw, sweep_incoming
+from recording.survey_keys import DissatisfiedKeys, no_surveys
 
 log = logging.getLogger(__name__)
 # A file or the database not there right now: the next scan retries.
@@ -92,6 +92,7 @@ class Collector:
         orphan_after_s: float = 4 * 3600 + 600,
         source: str = "scan",
         link_within: timedelta | None = None,
+        dissatisfied_keys: DissatisfiedKeys = no_surveys,
     ) -> None:
         self._pool = pool
         self._store = store
@@ -99,9 +100,11 @@ class Collector:
         self._orphan_after_s = orphan_after_s
         self._source = source
         self._link_within = link_within
+        self._dissatisfied_keys = dissatisfied_keys
 
     async def scan_once(self) -> ScanReport:
         report = ScanReport()
+        await asyncio.to_thread(sweep_incoming, self._store, now=time.time())
         for node, spool in self._spools.items():
             files, busy = finished_files(
                 node, spool, now=time.time(), orphan_after_s=self._orphan_after_s
@@ -114,43 +117,26 @@ class Collector:
                 except (ConversionError, *DB_DOWN) as exc:
                     log.warning("recording %s not collected yet: %s", spool_file.path.name, exc)
                     report.failed.append(spool_file.path.name)
+        by_line = await self._dissatisfied_keys()
         async with self._pool.acquire() as conn, conn.transaction():
             report.linked = await link_entries(conn, self._link_within)
-            report.sampled = len(await sample_recordings(conn))
+            report.sampled = len(await sample_recordings(conn, dissatisfied_by_line=by_line))
         return report
 
     async def collect(self, spool_file: SpoolFile) -> int | None:
         name = parse_stem(spool_file.stem)
         st = await asyncio.to_thread(spool_file.path.stat)
-        duration = raw_duration_s(st.st_size)
-        # MixMonitor's last write (the rename keeps it) less the length: the start.
-        started_at = datetime.fromtimestamp(st.st_mtime, UTC) - timedelta(seconds=duration)
-        location = kept_location(spool_file.node, name, started_at)
-        target = self._store / location
-        converted = await convert(spool_file.path, target)
-        await asyncio.to_thread(os.utime, target, (st.st_mtime, st.st_mtime))
-        row = RecordingRow(
-            node=spool_file.node,
-            file_key=name.file_key,
-            callid=name.callid,
-            queue=name.queue,
-            line=name.line,
-            agent=name.agent,
-            agent_uniqueid=name.agent_uniqueid,
-            started_at=started_at,
-            duration_s=converted.duration_s,
-            channels=converted.channels,
-            sample_rate=converted.sample_rate,
-            codec=converted.codec,
-            size_bytes=converted.size_bytes,
-            sha256=converted.sha256,
-            location=str(location),
+        stored = await store_raw(
+            self._pool,
+            self._store,
+            spool_file.node,
+            name,
+            spool_file.path,
+            mtime=st.st_mtime,
             source=self._source,
         )
-        async with self._pool.acquire() as conn, conn.transaction():
-            recording_id = await upsert_recording(conn, row)
         await asyncio.to_thread(spool_file.path.unlink)
-        return recording_id
+        return stored.recording_id
 
 
 async def flac_duration_s(path: Path) -> float:

@@ -90,3 +90,20 @@ def is_safe_location(location: str) -> bool:
         and all(part not in ("", ".", "..") for part in path.parts)
         and re.fullmatch(r"[A-Za-z0-9_+./-]{1,300}", location) is not None
     )
+
+
+def shipped_name(node: str, file_name: str) -> tuple[RawName, bool]:
+    """What a shipper's upload names: its node and the spool file's name, both from the
+    node, so both checked before either is used (no path, no ``..``, nothing but the
+    dialplan's pattern). ``(name, complete)``: complete for ``.done``, else an orphaned
+    ``.raw``. Raises ``RecordingNameError``."""
+    if not NODE_ID.fullmatch(node):
+        raise RecordingNameError(f"not a node id: {node!r}")
+    parsed = spool_stem(file_name) if len(file_name) <= 255 else None
+    if parsed is None:
+        raise RecordingNameError(
+            f"not a callctl recording file name (<callid>+<queue>+<line>+<agent>+"
+            f"<agent uniqueid>.done or .raw): {file_name[:80]!r}"
+        )
+    stem, complete = parsed
+    return parse_stem(stem), complete

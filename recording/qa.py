@@ -8,7 +8,9 @@ Rules (per line, or every line when ``line`` is None):
 - ``agent``: a share of one agent's calls;
 - ``long`` / ``short``: calls talking at least / at most ``threshold_s``;
 - ``dissatisfied``: every call whose survey answer is one of the rule's
-  dissatisfied keys (default 3, 不满意), whatever the share.
+  dissatisfied keys, whatever the share; without keys of its own, those of the
+  call's line (its survey's keys that do not count as satisfied: 3, 不满意, by
+  default; ``recording.survey_keys``).
 
 A scorecard's items each have a weight (the weights add up to 100) and may be
 fatal (致命差错): a fatal item marked failed makes the score 0. A scored call is an
@@ -46,7 +48,8 @@ class SamplingRule:
     share: float = 1.0
     agent: str | None = None
     threshold_s: int | None = None
-    dissatisfied_keys: tuple[int, ...] = (3,)
+    dissatisfied_keys: tuple[int, ...] | None = None
+    """None: the line's own (its survey's keys that are not satisfied; 3 by default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class Candidate:
     agent: str | None
     duration_s: float
     survey_answer: int | None
+    dissatisfied_keys: frozenset[int] = frozenset({3})
+    """The call's line's dissatisfied survey keys (``recording.survey_keys``)."""
 
 
 def draw(rule_id: int, recording_key: str) -> float:
@@ -68,7 +73,8 @@ def picks(rule: SamplingRule, call: Candidate) -> bool:
     if rule.line is not None and call.line != rule.line:
         return False
     if rule.kind is RuleKind.DISSATISFIED:
-        return call.survey_answer is not None and call.survey_answer in rule.dissatisfied_keys
+        keys = call.dissatisfied_keys if rule.dissatisfied_keys is None else rule.dissatisfied_keys
+        return call.survey_answer is not None and call.survey_answer in keys
     if rule.kind is RuleKind.AGENT and call.agent != rule.agent:
         return False
     if rule.kind is RuleKind.LONG and (
@@ -89,7 +95,7 @@ def check_rule(rule: SamplingRule) -> None:
         raise QaError("qa.rule_needs_threshold", "long/short rules need threshold_s", "threshold_s")
     if not 0 < rule.share <= 1:
         raise QaError("qa.bad_share", "share must be in (0, 1]", "share")
-    if any(not 0 <= key <= 9 for key in rule.dissatisfied_keys):
+    if any(not 0 <= key <= 9 for key in rule.dissatisfied_keys or ()):
         raise QaError("qa.bad_keys", "dissatisfied keys are digits 0-9", "dissatisfied_keys")
 
 

@@ -51,7 +51,13 @@ class RuleIn(BaseModel):
     share: float = Field(default=1.0, gt=0, le=1)
     agent: str | None = Field(default=None, pattern=r"^[0-9]{2,10}$")
     threshold_s: int | None = Field(default=None, gt=0, le=86400)
-    dissatisfied_keys: list[int] = Field(default=[3], min_length=1, max_length=10)
+    dissatisfied_keys: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description="dissatisfied rule: the answers that sample a call; unset: those of "
+        "the call's line's survey (keys not counted as satisfied; 3 不满意 by default)",
+    )
 
 
 class RuleOut(RuleIn):
@@ -125,7 +131,7 @@ async def add_rule(body: RuleIn, who: Scorer, pool: Pool) -> RuleOut:
                 body.share,
                 body.agent,
                 body.threshold_s,
-                tuple(body.dissatisfied_keys),
+                None if body.dissatisfied_keys is None else tuple(body.dissatisfied_keys),
             )
         )
     except QaError as exc:
@@ -155,11 +161,12 @@ async def rules(who: Reader, pool: Pool) -> list[RuleOut]:
 
 
 @router.post("/sample", response_model=list[SampleOut])
-async def run_sampling(who: Scorer, pool: Pool) -> list[SampleOut]:
+async def run_sampling(request: Request, who: Scorer, pool: Pool) -> list[SampleOut]:
     """Apply every enabled rule to the recent recordings now (the collector also does
     it after each scan); returns the newly sampled."""
+    by_line = await request.app.state.dissatisfied_keys()
     async with pool.acquire() as conn, conn.transaction():
-        added = await sample_recordings(conn)
+        added = await sample_recordings(conn, dissatisfied_by_line=by_line)
         return await _samples(conn, ids=added)
 
 

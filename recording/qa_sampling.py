@@ -8,11 +8,13 @@ looked at again on each run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 import asyncpg
 
 from recording.qa import Candidate, RuleKind, SamplingRule, picks
+from recording.survey_keys import keys_for_line
 
 _CANDIDATES = """
 SELECT r.id, r.node || '/' || r.file_key AS key, r.line, r.agent, r.duration_s,
@@ -24,8 +26,15 @@ WHERE r.deleted_at IS NULL AND r.started_at >= now() - $1::interval
 """
 
 
-async def sample_recordings(conn: asyncpg.Connection, *, days: int = 14) -> list[tuple[int, int]]:
-    """Sample what the enabled rules pick; the new (recording id, rule id) pairs."""
+async def sample_recordings(
+    conn: asyncpg.Connection,
+    *,
+    days: int = 14,
+    dissatisfied_by_line: Mapping[str, frozenset[int]] | None = None,
+) -> list[tuple[int, int]]:
+    """Sample what the enabled rules pick; the new (recording id, rule id) pairs.
+    ``dissatisfied_by_line``: each surveyed line's dissatisfied keys (the routing
+    config's), for the rules without keys of their own."""
     rule_rows = await conn.fetch(
         "SELECT id, kind, line, share, agent, threshold_s, dissatisfied_keys"
         " FROM qa_sampling_rules WHERE enabled ORDER BY id"
@@ -40,7 +49,7 @@ async def sample_recordings(conn: asyncpg.Connection, *, days: int = 14) -> list
             r["share"],
             r["agent"],
             r["threshold_s"],
-            tuple(r["dissatisfied_keys"]),
+            None if r["dissatisfied_keys"] is None else tuple(r["dissatisfied_keys"]),
         )
         for r in rule_rows
     ]
@@ -52,7 +61,12 @@ async def sample_recordings(conn: asyncpg.Connection, *, days: int = 14) -> list
         if picks(
             rule,
             Candidate(
-                row["key"], row["line"], row["agent"], row["duration_s"], row["survey_answer"]
+                row["key"],
+                row["line"],
+                row["agent"],
+                row["duration_s"],
+                row["survey_answer"],
+                keys_for_line(dissatisfied_by_line or {}, row["line"]),
             ),
         )
     ]

@@ -32,6 +32,8 @@ class RecordingRow:
     sha256: str
     location: str
     source: str
+    raw_sha256: str | None = None
+    """The raw MixMonitor file's SHA-256, when it was taken (shipped recordings)."""
 
 
 _UPSERT = """
@@ -44,15 +46,16 @@ WITH retention AS (
 INSERT INTO recordings (
     node, file_key, callid, queue, line, agent, agent_uniqueid, started_at, duration_s,
     channels, sample_rate, codec, size_bytes, sha256, location, source,
-    retention_class, expires_at)
+    retention_class, expires_at, raw_sha256)
 SELECT $1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9, $10, $11, $12, $13, $14, $15, $16,
-       retention.name, $8::timestamptz + make_interval(days => retention.days)
+       retention.name, $8::timestamptz + make_interval(days => retention.days), $18
 FROM retention
 ON CONFLICT (node, file_key) DO UPDATE SET
     duration_s = EXCLUDED.duration_s,
     size_bytes = EXCLUDED.size_bytes,
     sha256 = EXCLUDED.sha256,
-    location = EXCLUDED.location
+    location = EXCLUDED.location,
+    raw_sha256 = COALESCE(EXCLUDED.raw_sha256, recordings.raw_sha256)
 WHERE recordings.deleted_at IS NULL
 RETURNING id
 """
@@ -80,6 +83,7 @@ async def upsert_recording(conn: asyncpg.Connection, row: RecordingRow) -> int |
         row.location,
         row.source,
         DEFAULT_CLASS,
+        row.raw_sha256,
     )
     return value
 
@@ -87,20 +91,32 @@ async def upsert_recording(conn: asyncpg.Connection, row: RecordingRow) -> int |
 _LINK = """
 UPDATE recordings r SET seq = m.seq, line = COALESCE(r.line, m.line)
 FROM (
-    SELECT u.id, e.seq, e.line
+    -- One recording per entry, also within this statement: of several unlinked
+    -- recordings that would take one entry, the nearest takes it, the others wait.
+    SELECT DISTINCT ON (u.node, u.callid, u.queue, e.seq) u.id, e.seq, e.line
     FROM recordings u
     CROSS JOIN LATERAL (
-        SELECT q.seq, q.line
+        SELECT q.seq, q.line, abs(extract(epoch FROM
+                     COALESCE(q.ended_wait_at, q.entered_at) - u.started_at)) AS distance
         FROM queue_entries q
         WHERE q.node = u.node AND q.callid = u.callid AND q.queue = u.queue
           AND q.outcome IN ('answered', 'transfer')
           AND (u.agent IS NULL OR q.agent IS NULL
                OR q.agent = u.agent OR q.agent = 'PJSIP/' || u.agent)
-        ORDER BY abs(extract(epoch FROM
-                     COALESCE(q.ended_wait_at, q.entered_at) - u.started_at))
+          -- an entry that ended before the recording began is not its own (the start
+          -- is the end less the audio's length: never later than the true start's end)
+          AND (q.completed_at IS NULL OR q.completed_at >= u.started_at - interval '30 s')
+          -- an entry another recording is linked to is not this one's: a recording
+          -- whose own entry is not stored yet waits for it (a later scan)
+          AND NOT EXISTS (
+              SELECT 1 FROM recordings o
+              WHERE o.node = q.node AND o.callid = q.callid AND o.queue = q.queue
+                AND o.seq = q.seq AND o.id <> u.id)
+        ORDER BY distance
         LIMIT 1
     ) e
     WHERE u.seq IS NULL AND ($1::interval IS NULL OR u.created_at > now() - $1::interval)
+    ORDER BY u.node, u.callid, u.queue, e.seq, e.distance
 ) m
 WHERE r.id = m.id
 """
@@ -108,7 +124,8 @@ WHERE r.id = m.id
 
 async def link_entries(conn: asyncpg.Connection, within: timedelta | None = None) -> int:
     """Link recordings not yet linked to their answered queue entry (the one of the
-    same call, queue and agent answered nearest the recording's start); only those
+    same call, queue and agent answered nearest the recording's start, and not the
+    entry of another recording: one recording per entry); only those
     stored ``within`` that long ago, when given (the periodic scan: a recording whose
     entry never comes is not looked at for ever)."""
     status: str = await conn.execute(_LINK, within)

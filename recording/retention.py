@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -102,18 +101,18 @@ def _check(store: Path, location: str, sha256: str) -> str:
         return "missing"
 
 
-async def scrub(
-    pool: asyncpg.Pool, store: Path, *, sample: int, rng: random.Random | None = None
-) -> ScrubReport:
-    """Re-hash ``sample`` kept recordings picked at random; report mismatches and
-    missing files (each also logged as an error)."""
+async def scrub(pool: asyncpg.Pool, store: Path, *, sample: int) -> ScrubReport:
+    """Re-hash ``sample`` kept recordings picked at random (by PostgreSQL: years of
+    recordings are not fetched to pick a hundred); report mismatches and missing files
+    (each also logged as an error)."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT id, location, sha256 FROM recordings WHERE deleted_at IS NULL ORDER BY id"
+            "SELECT id, location, sha256 FROM recordings WHERE deleted_at IS NULL"
+            " ORDER BY random() LIMIT $1",
+            sample,
         )
-    picked = (rng or random.SystemRandom()).sample(list(rows), min(sample, len(rows)))
     report = ScrubReport()
-    for row in sorted(picked, key=lambda r: r["id"]):
+    for row in sorted(rows, key=lambda r: r["id"]):
         result = await asyncio.to_thread(_check, store, row["location"], row["sha256"])
         report.checked += 1
         if result == "mismatch":

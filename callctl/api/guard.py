@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,10 +33,30 @@ class BodyTooLargeError(StarletteHTTPException):
         super().__init__(413, f"the request body exceeds {limit} bytes")
 
 
+@dataclass(frozen=True, slots=True)
+class LargeBodies:
+    """A larger body limit for one method on the paths under ``prefix`` (recordings
+    uploaded by the nodes' shippers, which the endpoint streams to disk)."""
+
+    method: str
+    prefix: str
+    max_body_bytes: int
+
+
 class ApiGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, large_bodies: tuple[LargeBodies, ...] = ()
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.large_bodies = large_bodies
+
+    def body_limit(self, scope: Scope) -> int:
+        path: str = scope.get("path", "")
+        for large in self.large_bodies:
+            if scope.get("method") == large.method and path.startswith(large.prefix):
+                return large.max_body_bytes
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,9 +80,10 @@ class ApiGuard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        limit = self.body_limit(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self._too_large(send_with_headers)
+        if declared is not None and declared > limit:
+            await self._too_large(send_with_headers, limit)
             return
         received = 0
 
@@ -70,15 +92,15 @@ class ApiGuard:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLargeError(self.max_body_bytes)
+                if received > limit:
+                    raise BodyTooLargeError(limit)
             return message
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLargeError:
             if not started:
-                await self._too_large(send_with_headers)
+                await self._too_large(send_with_headers, limit)
         except Exception:
             log.exception(
                 "unhandled error in %s %s (request %s)", scope["method"], path, request_id
@@ -91,11 +113,9 @@ class ApiGuard:
                 )
                 await _send_json(send_with_headers, 500, body)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, limit: int) -> None:
         body = error_body(
-            "request.too_large",
-            f"the request body exceeds {self.max_body_bytes} bytes",
-            {"limit": self.max_body_bytes},
+            "request.too_large", f"the request body exceeds {limit} bytes", {"limit": limit}
         )
         await _send_json(send, 413, body)
 

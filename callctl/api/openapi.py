@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     403: "The token's role (or the user's rights) do not allow this",
     404: "Not found",
     409: "Conflict with what is stored",
+    411: "The body's length must be declared (Content-Length)",
     413: "Request body larger than the configured limit",
     422: "Invalid request: the field at fault is named",
     429: "Too many failed authentications from this address",

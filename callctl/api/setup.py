@@ -7,18 +7,26 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from callctl.api.errors import install_error_handlers
-from callctl.api.guard import ApiGuard
+from callctl.api.guard import ApiGuard, LargeBodies
 from callctl.api.metrics import ApiMetrics
 from callctl.api.openapi import install_openapi
 from callctl.api.throttle import AuthThrottle
 from callctl.log_redaction import install_log_redaction
 from callctl.settings import Settings
 
+UPLOAD_PREFIX = "/api/v1/recordings/ingest/"
+"""Where the nodes' recording shippers PUT raw recordings (``recording.upload_api``)."""
+
 
 def install_api_guards(app: FastAPI, settings: Settings) -> None:
     install_log_redaction()
     install_error_handlers(app)
     install_openapi(app)
-    app.add_middleware(ApiGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ApiGuard,
+        max_body_bytes=settings.max_body_bytes,
+        # Recordings shipped by the nodes, streamed to disk by their endpoint (only PUT).
+        large_bodies=(LargeBodies("PUT", UPLOAD_PREFIX, settings.recordings_max_upload_bytes),),
+    )
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
     app.state.metrics = ApiMetrics(app.state)

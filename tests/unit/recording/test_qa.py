@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from recording.qa import (
@@ -93,3 +95,23 @@ def test_bad_marks_and_cards_are_refused() -> None:
         score(CARD, {"greeting": 20, "accuracy": 50, "courtesy": 30}, frozenset({"greeting"}))
     with pytest.raises(QaError):
         check_scorecard(Scorecard((Item("a", "a", 50),)))
+
+
+def test_a_rule_without_keys_takes_the_lines_dissatisfied_keys() -> None:
+    from recording.survey_keys import dissatisfied_of, keys_for_line
+
+    by_line = {
+        "12345": dissatisfied_of([1, 2, 3, 4], [1, 2]),
+        "12399": dissatisfied_of([1, 2], [1]),
+    }
+    assert by_line == {"12345": frozenset({3, 4}), "12399": frozenset({2})}
+    assert keys_for_line(by_line, "12300") == frozenset({3})  # no survey: 3
+    assert keys_for_line(by_line, None) == frozenset({3})
+    line_rule = SamplingRule(1, RuleKind.DISSATISFIED)
+    own_rule = SamplingRule(2, RuleKind.DISSATISFIED, dissatisfied_keys=(1,))
+    on_12399 = _call(line="12399", dissatisfied_keys=keys_for_line(by_line, "12399"))
+    assert picks(line_rule, _call(survey_answer=4, dissatisfied_keys=by_line["12345"]))
+    assert picks(line_rule, replace(on_12399, survey_answer=2))
+    assert not picks(line_rule, replace(on_12399, survey_answer=3))
+    assert picks(own_rule, replace(on_12399, survey_answer=1))
+    assert not picks(own_rule, replace(on_12399, survey_answer=2))
