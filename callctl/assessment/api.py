@@ -68,6 +68,8 @@ def _links(m: MonthAssessment, kpi: str) -> dict[str, str]:
         "service_level_s": str(m.params.service_level_s),
         "short_abandon_s": str(m.params.short_abandon_s),
     }
+    if m.params.sl_clock != "queue":
+        query["sl_clock"] = m.params.sl_clock
     if m.line is not None:
         query["line"] = m.line
     names = ("numerator", "denominator")

@@ -14,8 +14,6 @@ from kpi.agent_time import AgentTimeCounters
 from kpi.assessment.evaluate import Assessment, Measured, evaluate
 from kpi.assessment.measure import DayCounters, measure_month
 from kpi.assessment.query import (
-    CallCache,
-    call_cache_key,
     daily_agent_time,
     daily_counters,
     first_entries_counters,
@@ -23,7 +21,6 @@ from kpi.assessment.query import (
     month_agent_time,
     month_window,
     same_day_last_year,
-    store_call_cache,
 )
 from kpi.assessment.scheme import CallKpi, ExternalInput, Scheme, check_month
 from kpi.counters import KpiCounters
@@ -57,6 +54,7 @@ def scheme_params(scheme: Scheme, acw_caps: AcwCaps) -> KpiParams:
         short_abandon_s=c.short_abandon_s,
         acw_caps=acw_caps,
         satisfied_keys=frozenset(c.satisfied_keys),
+        sl_clock=c.sl_clock,
     )
 
 
@@ -95,12 +93,10 @@ async def assess_month(
     params = scheme_params(scheme, acw_caps)
     start, end = month_window(month, tz)
     f = EntryFilter(line=line)
-    cache = CallCache(call_cache_key(params, f, scheme.counting.per_call))
     async with snapshot(conn):
         counters = await daily_counters(
-            conn, start, end, params, f, tz, per_call=scheme.counting.per_call,
-            from_system_entry=scheme.counting.sl_clock == "system", cache=cache,
-        )  # fmt: skip
+            conn, start, end, params, f, tz, per_call=scheme.counting.per_call
+        )
         surges = await _surges(conn, scheme, month, counters, params, f, tz)
         marks = await repository.outage_marks(
             conn, local_days(start, end, tz)[0], local_days(start, end, tz)[-1] + timedelta(1)
@@ -129,7 +125,6 @@ async def assess_month(
                 last_year_entries=None if surge is None else surge[0],
             )
         )  # fmt: skip
-    await store_call_cache(conn, cache)
     figures = measure_month(days, scheme, params, external, month_time)
     assessment = evaluate(scheme, month, figures, external)
     return MonthAssessment(

@@ -17,9 +17,11 @@ import asyncpg
 import httpx
 import pytest
 from assessment_month import INSERT_ENTRY, TZ, DayPlan, GeneratedMonth, day_rows, generated
+from fastapi import FastAPI
 
 from callctl.auth.roles import Role
 from callctl.db import asyncpg_dsn
+from kpi.rollups import refresh_all
 
 pytestmark = pytest.mark.db
 
@@ -80,7 +82,8 @@ async def test_haikou_counts_an_overflowed_caller_once(
     assert utilisation["numerator"] == sum(f["numerator"] for f in per_agent) > 0
 
 
-async def test_per_call_corrections_are_cached_until_a_fact_changes(
+async def test_per_call_corrections_are_kept_by_the_refresher_until_a_fact_changes(
+    api_app: FastAPI,
     api_client: httpx.AsyncClient,
     make_token: MakeToken,
     generated: GeneratedMonth,
@@ -89,34 +92,39 @@ async def test_per_call_corrections_are_cached_until_a_fact_changes(
     g = generated
     token = await make_token(Role.SUPERVISOR)
     url, params = f"/api/v1/assessments/haikou/{g.month}", {"line": g.line}
-    first = _rule(
-        (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
-    )
+
+    async def answer_rate() -> dict[str, Any]:
+        r = await api_client.get(url, params=params, headers=_auth(token))
+        assert r.status_code == 200, r.text
+        return _rule(r.json(), "answer_rate")
+
+    first = await answer_rate()  # every interval dirty: corrections from the facts
+    caps = await api_app.state.acw_caps()
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        key = f'%"line": "{g.line}"%'
-        cached = await conn.fetchval(
-            "SELECT count(*) FROM assessment_call_cache WHERE key LIKE $1", key
+        await refresh_all(conn, caps)
+        # The refresher stored one 'new' entry per overflowed call, day blocks included.
+        stored = await conn.fetchval(
+            "SELECT sum(answered + abandoned + timed_out) FROM kpi_call_corrections_day "
+            "WHERE kind = 'new' AND line = $1",
+            g.line,
         )
-        assert cached == 31
-        again = _rule(
-            (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
-        )
-        assert again == first
+        assert stored == sum(p.overflow for p in g.plans.values())
+        assert await answer_rate() == first  # read from the stored corrections
         # One more caller on day 10 who timed out of q1 and was answered in q2.
         day = min(g.plans).replace(day=10)
         extra = DayPlan(direct=0, overflow=1, abandoned=0)
         rows = [(r[0], "late-" + r[1], *r[2:]) for r in day_rows(g.node, g.line, day, extra)]
         await conn.executemany(INSERT_ENTRY, rows)
+        later = await answer_rate()  # that interval dirty: its anchor from the facts
+        assert (later["numerator"], later["denominator"]) == (
+            first["numerator"] + 1,
+            first["denominator"] + 1,
+        )
+        await refresh_all(conn, caps)
+        assert await answer_rate() == later
     finally:
         await conn.close()
-    later = _rule(
-        (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
-    )
-    assert (later["numerator"], later["denominator"]) == (
-        first["numerator"] + 1,
-        first["denominator"] + 1,
-    )
 
 
 async def test_shenyang_drops_an_outage_day_only_where_it_failed(
