@@ -14,8 +14,9 @@ class CountingOut(BaseModel):
     per_call: bool = Field(description="a caller counted once across overflow queues")
     service_level_s: int
     sl_clock: str = Field(
-        description="system: from the call's first queue entry until the IVR's entry time "
-        "is recorded (then from system entry); queue: from each queue entry"
+        description="system: from the call's entry into the system (its first queue entry "
+        "minus the IVR's since_start_s at its queue step; no IVR step: its first queue "
+        "entry); queue: from each queue entry"
     )
     short_abandon_s: int
     satisfied_keys: list[int]

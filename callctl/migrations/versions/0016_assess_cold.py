@@ -73,11 +73,23 @@ def _span(start: str, end: str) -> str:
     return f"SELECT generate_series({_BUCKET.format(ts=start)}, {end}, interval '15 minutes')"
 
 
-def _calls_entries(rows: str, where: str = "") -> str:
-    """The intervals of every queue entry of the calls of ``rows`` (by node and callid)."""
+def _siblings(rows: str, where: str = "", other: str = "") -> str:
+    """The intervals of the queue entries of the calls of ``rows`` (by node and callid).
+
+    Each row probes the primary key (``OFFSET 0`` keeps the subquery a parameterized
+    index scan: a transition table has no statistics, and a hash join would read the
+    whole fact table)."""
     return f"""
         SELECT {_BUCKET.format(ts="qe.entered_at")} FROM {rows} r
-        JOIN queue_entries qe ON qe.node = r.node AND qe.callid = r.callid{where}"""
+        CROSS JOIN LATERAL (
+            SELECT o.entered_at FROM queue_entries o
+            WHERE o.node = r.node AND o.callid = r.callid{other} OFFSET 0
+        ) qe{where}"""
+
+
+def _calls_entries(rows: str, where: str = "") -> str:
+    """The intervals of every queue entry of the calls of ``rows``."""
+    return _siblings(rows, where)
 
 
 def _entry_touched(rows: str) -> str:
@@ -90,15 +102,13 @@ def _entry_touched(rows: str) -> str:
         )}) AS s(b)
         WHERE r.outcome = 'answered' AND r.talk_s IS NOT NULL AND r.ended_wait_at IS NOT NULL
         UNION ALL
-        SELECT {_BUCKET.format(ts="qe.entered_at")} FROM {rows} r
-        JOIN queue_entries qe ON qe.node = r.node AND qe.callid = r.callid
-            AND (qe.queue, qe.seq) <> (r.queue, r.seq)
+        {_siblings(rows, other=" AND (o.queue, o.seq) <> (r.queue, r.seq)")}
     """
 
 
 def _acw_touched(rows: str) -> str:
     return f"""
-        {_calls_entries(rows, " AND r.callid IS NOT NULL")}
+        {_calls_entries(rows, " WHERE r.callid IS NOT NULL")}
         UNION ALL
         SELECT s.b FROM {rows} r CROSS JOIN LATERAL ({_span("r.started_at", "r.ended_at")}) AS s(b)
         WHERE r.ended_at IS NOT NULL
