@@ -88,6 +88,33 @@ class AssessmentOut(BaseModel):
     outage_days: list[OutageOut]
 
 
+class MonthScoreOut(BaseModel):
+    month: str
+    score: Decimal
+    link: str = Field(description="the month's assessment")
+
+
+class TailBandOut(BaseModel):
+    below: Decimal
+    down_to: Decimal
+    pct_per_point: Decimal
+
+
+class AnnualOut(BaseModel):
+    """年度得分与尾款: the mean of the months' scores and the tail payment it costs."""
+
+    scheme: str
+    label: str
+    year: int
+    line: str | None
+    months: list[MonthScoreOut] = Field(description="the months counted (ended ones only)")
+    annual_score: Decimal | None
+    tail_curve: list[TailBandOut]
+    tail_loss_pct: Decimal | None = Field(description="percent of the tail payment lost")
+    tail_paid_pct: Decimal | None
+    words: str
+
+
 class InputsIn(BaseModel):
     """Figures of a month; ``null`` withdraws one. Each ≥ 0; percentages ≤ 100."""
 

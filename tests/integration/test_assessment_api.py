@@ -7,6 +7,7 @@ outage exclusion drops a marked day only where that day missed the pass line.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -329,3 +330,50 @@ async def test_a_call_overflowing_past_the_months_end_counts_once_in_its_month(
         before["numerator"] + 1,
         before["denominator"] + 1,
     )
+
+
+async def test_sichuan_annual_tail_payment_is_the_mean_of_the_months(
+    api_client: httpx.AsyncClient, make_token: MakeToken
+) -> None:
+    editor = await make_token(Role.SUPERVISOR)
+    year = random.randrange(2001, 2020)  # a year that is over, with no calls of other tests
+    # Items judged by hand: 100 - 20, 100 - 25, 100 - 30 points in Jan-Mar.
+    for month, deducted in ((1, 20), (2, 25), (3, 30)):
+        r = await api_client.put(
+            f"/api/v1/assessment-inputs/{year}-{month:02d}",
+            json={"values": {"other_deductions": deducted}},
+            headers=_auth(editor),
+        )
+        assert r.status_code == 200, r.text
+    url = f"/api/v1/assessments/sichuan/annual/{year}"
+    r = await api_client.get(url, params={"through": f"{year}-03"}, headers=_auth(editor))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(m["month"], Decimal(str(m["score"]))) for m in body["months"]] == [
+        (f"{year}-01", 80), (f"{year}-02", 75), (f"{year}-03", 70),
+    ]  # fmt: skip
+    assert body["months"][0]["link"] == f"/api/v1/assessments/sichuan/{year}-01"
+    # (80 + 75 + 70) / 3 = 75: 10 × 1% + 5 × 3% = 25% of the tail lost.
+    assert Decimal(str(body["annual_score"])) == 75
+    assert Decimal(str(body["tail_loss_pct"])) == 25
+    assert Decimal(str(body["tail_paid_pct"])) == 75
+    assert "90–80 分段 10 分 × 1% = 10%" in body["words"]
+    assert "80–70 分段 5 分 × 3% = 15%" in body["words"]
+    # The whole year: April-December score 100 each; (225 + 900) / 12 = 93.75, nothing lost.
+    r = await api_client.get(url, headers=_auth(editor))
+    body = r.json()
+    assert len(body["months"]) == 12
+    assert Decimal(str(body["annual_score"])) == Decimal("93.75")
+    assert Decimal(str(body["tail_loss_pct"])) == 0
+    # Bad input: a month of another year, no month, no score to average, no scheme.
+    for path, params, status, error in (
+        (url, {"through": f"{year + 1}-01"}, 422, "request.invalid_month"),
+        (url, {"through": f"{year}-13"}, 422, "request.invalid_month"),
+        (f"/api/v1/assessments/xiaoshan/annual/{year}", {}, 422, "assessment.no_score"),
+        (f"/api/v1/assessments/nosuch/annual/{year}", {}, 404, "assessment.unknown_scheme"),
+        ("/api/v1/assessments/sichuan/annual/1999", {}, 422, None),
+    ):
+        r = await api_client.get(path, params=params, headers=_auth(editor))
+        assert r.status_code == status, (path, params, r.text)
+        if error is not None:
+            assert r.json()["error"]["id"] == error, r.text
