@@ -132,7 +132,14 @@ def fold_with_system(rows: Iterable[tuple[Any, int | None, EntryAggregate]]) -> 
 async def compute_corrections(conn: Any, spans: list[Span], caps: AcwCaps) -> Folded:
     """The corrections anchored in ``spans``, from the facts, keyed by ``CorrectionKey``."""
     p = SqlParams()
-    rows = await conn.fetch(corrections_sql(spans, caps, p), *p.values)
+    sql = corrections_sql(spans, caps, p)
+    # A few calls of the spans' entries: probe and read them by key, never by reading
+    # the whole fact table into a hash (inside the caller's transaction).
+    await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+    try:
+        rows = await conn.fetch(sql, *p.values)
+    finally:
+        await conn.execute("RESET enable_hashjoin; RESET enable_mergejoin")
     return fold_with_system(
         ((r[0], r[1], r[2], r[3], r[4], r[5]), r[6], EntryAggregate(*r[7:])) for r in rows
     )

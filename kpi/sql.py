@@ -128,12 +128,13 @@ SL_CLOCKS = ("queue", "system")
 
 
 def entry_source_sql(
-    spans_sql: str, caps: AcwCaps, p: SqlParams, *, system_clock: bool = False
+    spans_sql: str, caps: AcwCaps, p: SqlParams, *, system_clock: bool = False, joins: str = ""
 ) -> str:
     """FROM clause of entries with their KPI view in ``x``: line, talk_s, acw_s, and
-    (``system_clock``) ``sys_wait``, an answered entry's wait from system entry."""
+    (``system_clock``) ``sys_wait``, an answered entry's wait from system entry;
+    ``joins``: more of this module's fixed joins on ``qe``."""
     acw_cap = acw_cap_sql(caps, "COALESCE(qe.line, c.line)", p)
-    joins = SYSTEM_WAIT_JOINS if system_clock else ""
+    joins = (SYSTEM_WAIT_JOINS if system_clock else "") + joins
     sys_wait = SYSTEM_WAIT if system_clock else "NULL::integer"
     return f"""
     FROM {spans_sql}
@@ -539,17 +540,49 @@ def cap_change_marks_sql(old: AcwCaps, new: AcwCaps, p: SqlParams) -> str:
     ON CONFLICT (interval_start) DO UPDATE SET gen = EXCLUDED.gen, marked_at = now()"""
 
 
+_PICK_ORDER = (
+    "(o.outcome = 'answered') DESC, CASE WHEN o.outcome = 'answered' THEN o.entered_at END,"
+    " o.entered_at DESC, o.queue DESC, o.seq DESC"
+)
+PER_CALL_PICK = f"""
+    CROSS JOIN LATERAL (
+        SELECT min(o.entered_at) AS first_at,
+               (array_agg(o.queue ORDER BY {_PICK_ORDER}))[1] AS pick_queue,
+               (array_agg(o.seq ORDER BY {_PICK_ORDER}))[1] AS pick_seq
+        FROM queue_entries o
+        WHERE o.node = qe.node AND o.callid = qe.callid
+          AND o.outcome IS NOT NULL AND o.wait_s IS NOT NULL
+    ) pc"""
+"""``pc.first_at``: the call's first queue entry; ``pc.pick_*``: queue and seq of the entry
+that counts for the call (``kpi.call_corrections``: first answered, else last)."""
+
+
 def entry_rows_sql(
     span: Span, caps: AcwCaps, f: EntryFilter, outcomes: list[str], p: SqlParams,
-    *, system_clock: bool = False,
+    *, system_clock: bool = False, per_call: bool = False,
 ) -> str:  # fmt: skip
     """The entries of ``span`` one by one, with their KPI view, in arrival order;
-    ``sys_wait``: an answered entry's wait from system entry (``system_clock``)."""
-    source = entry_source_sql(p.spans([span]), caps, p, system_clock=system_clock)
+    ``sys_wait``: an answered entry's wait from system entry (``system_clock``).
+
+    ``per_call``: one entry per call, the one it counts by, for the calls whose first
+    entry is in ``span`` (read a day past its end: a call's chosen entry may be later);
+    ``call_wait`` is its wait from the call's first queue entry."""
+    start, end = span
+    read = (start, end + timedelta(days=1)) if per_call else span
+    source = entry_source_sql(p.spans([read]), caps, p, system_clock=system_clock,
+                              joins=PER_CALL_PICK if per_call else "")  # fmt: skip
     where = entry_filter_sql(f, p)
+    call_wait = "qe.wait_s"
+    if per_call:
+        lo, hi = p.add(start), p.add(end)
+        where += (
+            " AND pc.pick_queue = qe.queue AND pc.pick_seq = qe.seq"
+            f" AND pc.first_at >= {lo}::timestamptz AND pc.first_at < {hi}::timestamptz"
+        )
+        call_wait = "qe.wait_s + floor(extract(epoch FROM qe.entered_at - pc.first_at))::int"
     return f"""
     SELECT qe.node, qe.callid, qe.queue, qe.seq, x.line, qe.entered_at, qe.caller_num,
            qe.outcome, qe.wait_s, qe.agent, x.talk_s, x.acw_s, x.survey, qe.hangup_side,
-           x.sys_wait
+           x.sys_wait, {call_wait} AS call_wait
     {source}{where} AND qe.outcome = ANY({p.add(outcomes)}::text[])
     ORDER BY qe.entered_at, qe.node, qe.callid, qe.queue, qe.seq"""

@@ -91,6 +91,9 @@ class DrilledEntryOut(BaseModel):
     system_wait_s: int | None = Field(
         default=None, description="answered: the wait from system entry (sl_clock=system)"
     )
+    call_wait_s: int | None = Field(
+        default=None, description="per_call: the wait from the call's first queue entry"
+    )
     agent: str | None
     talk_s: int | None
     acw_s: int | None
@@ -284,6 +287,9 @@ async def kpi_entries(
     service_level_s: Threshold = 15,
     short_abandon_s: Threshold = 0,
     sl_clock: Clock = "queue",
+    per_call: Annotated[
+        bool, Query(description="one entry per call: the one it counts by (Haikou)")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DrillDownOut:
@@ -293,7 +299,7 @@ async def kpi_entries(
         service_level_s, short_abandon_s, sl_clock,
     )  # fmt: skip
     async with pool.acquire() as conn:
-        found = await drill_down(conn, q, figure, limit=limit, offset=offset)
+        found = await drill_down(conn, q, figure, limit=limit, offset=offset, per_call=per_call)
     entries = []
     for e in found:
         caller = e.caller_num if principal.can_see_numbers else mask_number(e.caller_num)
@@ -309,6 +315,7 @@ async def kpi_entries(
                 outcome=e.outcome.value,
                 wait_s=e.wait_s,
                 system_wait_s=e.system_wait_s,
+                call_wait_s=e.call_wait_s,
                 agent=e.agent,
                 talk_s=e.talk_s,
                 acw_s=e.acw_s,

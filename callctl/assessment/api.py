@@ -81,6 +81,8 @@ def _links(m: MonthAssessment, kpi: str) -> dict[str, str]:
     }
     if m.params.sl_clock != "queue":
         query["sl_clock"] = m.params.sl_clock
+    if m.version.scheme.counting.per_call:
+        query["per_call"] = "true"
     if m.line is not None:
         query["line"] = m.line
     names = ("numerator", "denominator")

@@ -61,6 +61,17 @@ async def test_haikou_counts_an_overflowed_caller_once(
     assert Decimal(str(answer["outcome"])) == -shortfall
     assert "接通率" in answer["words"]
     assert answer["entries"]["numerator"].startswith("/api/v1/kpis/entries?figure=answered")
+    # The drill-down counts per call as the figure does: one entry per caller, the
+    # overflowed ones by their q2 entry, waited from their q1 entry.
+    for part, expected in (("numerator", answered), ("denominator", calls)):
+        r = await api_client.get(answer["entries"][part] + "&limit=10000", headers=_auth(token))
+        assert r.status_code == 200, r.text
+        listed = r.json()["entries"]
+        assert len(listed) == expected, part
+        assert len({(e["node"], e["callid"]) for e in listed}) == expected
+        overflowed = [e for e in listed if e["callid"].startswith("o")]
+        assert overflowed and all(e["queue"] == "q2" for e in overflowed)
+        assert all(e["call_wait_s"] == 36 for e in overflowed)  # 31 s later, then 5 s
 
     # The same month per queue entry (/kpis) counts every entry.
     r = await api_client.get(
