@@ -65,26 +65,36 @@ def corrections_sql(spans: list[Span], caps: AcwCaps, p: SqlParams) -> str:
     """Rows ``(kind, anchor, at, node, line, queue, system bucket, EntryAggregate...)`` of
     the calls with several queue entries whose first entry is in ``spans``.
 
-    A call is found by an entry in ``spans`` with another entry (its primary key's
-    prefix); its entries are read by key, wherever they are."""
+    A call is found by an entry in ``spans`` with another entry; its entries are read by
+    key, wherever they are. ``OFFSET 0`` and ``LIMIT 1`` keep each of these a
+    parameterized index scan (the ``entered_at`` index, the primary key's prefix): the
+    planner, misled by the spans' row estimates, would otherwise hash the whole table."""
     found = p.spans(spans)
     kept = p.spans(spans)
-    calls = (
+    call = (
         "(SELECT m.node AS call_node, m.callid AS call_id, "
-        "'-infinity'::timestamptz AS s, 'infinity'::timestamptz AS e FROM multi m) AS w"
+        "'-infinity'::timestamptz AS s, 'infinity'::timestamptz AS e) AS w"
     )
-    source = entry_source_sql(calls, caps, p, system_clock=True)
+    source = entry_source_sql(call, caps, p, system_clock=True)
     sys_bucket = f"least(sys_wait, {MAX_THRESHOLD_S + 1})"
     return f"""
     WITH multi AS MATERIALIZED (
         SELECT DISTINCT qe.node, qe.callid FROM {found}
-        JOIN queue_entries qe ON qe.entered_at >= w.s AND qe.entered_at < w.e
-        WHERE EXISTS (SELECT 1 FROM queue_entries o WHERE o.node = qe.node
-                      AND o.callid = qe.callid AND (o.queue, o.seq) <> (qe.queue, qe.seq))
+        CROSS JOIN LATERAL (
+            SELECT e.node, e.callid, e.queue, e.seq FROM queue_entries e
+            WHERE e.entered_at >= w.s AND e.entered_at < w.e OFFSET 0
+        ) qe
+        CROSS JOIN LATERAL (
+            SELECT 1 FROM queue_entries o WHERE o.node = qe.node AND o.callid = qe.callid
+              AND (o.queue, o.seq) <> (qe.queue, qe.seq) LIMIT 1
+        ) other
     ), ent AS (
-        SELECT qe.node, qe.callid, qe.queue, qe.seq, COALESCE(x.line, '') AS line,
-               qe.entered_at, qe.outcome, qe.wait_s, x.sys_wait, x.talk_s, x.acw_s, x.survey
-        {source} AND qe.node = w.call_node AND qe.callid = w.call_id
+        SELECT t.* FROM multi m CROSS JOIN LATERAL (
+            SELECT qe.node, qe.callid, qe.queue, qe.seq, COALESCE(x.line, '') AS line,
+                   qe.entered_at, qe.outcome, qe.wait_s, x.sys_wait, x.talk_s, x.acw_s,
+                   x.survey
+            {source} AND qe.node = w.call_node AND qe.callid = w.call_id OFFSET 0
+        ) t
     ), ranked AS (
         SELECT ent.*, min(entered_at) OVER c AS first_at,
                row_number() OVER (PARTITION BY node, callid ORDER BY
@@ -133,13 +143,7 @@ async def compute_corrections(conn: Any, spans: list[Span], caps: AcwCaps) -> Fo
     """The corrections anchored in ``spans``, from the facts, keyed by ``CorrectionKey``."""
     p = SqlParams()
     sql = corrections_sql(spans, caps, p)
-    # A few calls of the spans' entries: probe and read them by key, never by reading
-    # the whole fact table into a hash (inside the caller's transaction).
-    await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
-    try:
-        rows = await conn.fetch(sql, *p.values)
-    finally:
-        await conn.execute("RESET enable_hashjoin; RESET enable_mergejoin")
+    rows = await conn.fetch(sql, *p.values)
     return fold_with_system(
         ((r[0], r[1], r[2], r[3], r[4], r[5]), r[6], EntryAggregate(*r[7:])) for r in rows
     )
