@@ -92,8 +92,8 @@ def _calls_entries(rows: str, where: str = "") -> str:
     return _siblings(rows, where)
 
 
-def _entry_touched(rows: str) -> str:
-    # 0003's marks, and the entries of the same calls (siblings).
+def _entry_own(rows: str) -> str:
+    """0003's marks: the entry's interval and those its talk covers."""
     return f"""
         SELECT {_BUCKET.format(ts="r.entered_at")} FROM {rows} r
         UNION ALL
@@ -101,9 +101,26 @@ def _entry_touched(rows: str) -> str:
             "r.ended_wait_at", "r.ended_wait_at + r.talk_s * interval '1 second'"
         )}) AS s(b)
         WHERE r.outcome = 'answered' AND r.talk_s IS NOT NULL AND r.ended_wait_at IS NOT NULL
-        UNION ALL
-        {_siblings(rows, other=" AND (o.queue, o.seq) <> (r.queue, r.seq)")}
     """
+
+
+def _entry_siblings(rows: str) -> str:
+    return _siblings(rows, other=" AND (o.queue, o.seq) <> (r.queue, r.seq)")
+
+
+def _entry_touched(rows: str) -> str:
+    # 0003's marks, and the entries of the same calls (siblings).
+    return f"{_entry_own(rows)} UNION ALL {_entry_siblings(rows)}"
+
+
+# An update keeps a row's call (node, callid are its key): the siblings of the new rows
+# are those of the old ones, except where a row's key itself changed.
+_MOVED = """(SELECT * FROM old_rows m WHERE NOT EXISTS (
+    SELECT 1 FROM new_rows n WHERE n.node = m.node AND n.callid = m.callid))"""
+_ENTRY_UPDATE = (
+    f"{_entry_own('new_rows')} UNION ALL {_entry_own('old_rows')} UNION ALL "
+    f"{_entry_siblings('new_rows')} UNION ALL {_entry_siblings(_MOVED)}"
+)
 
 
 def _acw_touched(rows: str) -> str:
@@ -126,9 +143,9 @@ def _function(table: str, op_name: str, touched: str) -> str:
     """
 
 
-def _functions(table: str, touched: object) -> list[str]:
+def _functions(table: str, touched: object, update: str | None = None) -> list[str]:
     assert callable(touched)
-    both = f"{touched('new_rows')} UNION ALL {touched('old_rows')}"
+    both = update or f"{touched('new_rows')} UNION ALL {touched('old_rows')}"
     return [
         _function(table, "ins", touched("new_rows")),
         _function(table, "upd", both),
@@ -172,7 +189,7 @@ UPGRADE: tuple[str, ...] = (
     """
     CREATE TABLE kpi_call_corrections_day (LIKE kpi_call_corrections INCLUDING ALL);
     """,
-    *_functions("queue_entries", _entry_touched),
+    *_functions("queue_entries", _entry_touched, _ENTRY_UPDATE),
     *_functions("acw_intervals", _acw_touched),
     *_functions("survey_answers", _survey_touched),
     *_functions("ivr_steps", _ivr_touched),
