@@ -221,13 +221,9 @@ UPGRADE: tuple[str, ...] = (
     JOIN queue_entries qe ON qe.node = s.node AND qe.callid = s.callid
     WHERE s.kind = 'queue'
     UNION
-    SELECT {_BUCKET.format(ts="o.entered_at")} FROM queue_entries u
-    JOIN queue_entries o ON o.node = u.node AND o.callid = u.callid
-    WHERE u.outcome IN ('timeout', 'empty', 'key', 'transfer')
-      AND (o.queue, o.seq) <> (u.queue, u.seq)
-    UNION
-    SELECT {_BUCKET.format(ts="u.entered_at")} FROM queue_entries u
-    WHERE u.outcome IN ('timeout', 'empty', 'key', 'transfer')
+    SELECT {_BUCKET.format(ts="o.entered_at")} FROM queue_entries o
+    WHERE EXISTS (SELECT 1 FROM queue_entries s WHERE s.node = o.node
+                  AND s.callid = o.callid AND (s.queue, s.seq) <> (o.queue, o.seq))
     ON CONFLICT (interval_start) DO UPDATE SET gen = EXCLUDED.gen, marked_at = now();
     """,
 )
