@@ -166,6 +166,8 @@ async def read_corrections(
     """The corrections of the calls first seen in ``[start, end)`` per local day of
     their rows (inside the caller's snapshot). ``use_stored`` false (the stored ones
     were built with other line caps): all from the facts."""
+    if f.agent is not None or f.agent_required:
+        raise ValueError("per-call corrections have no agent: filter by node, line or queue")
     zone = ZoneInfo(tz)
     dirty = {
         r[0]

@@ -87,8 +87,8 @@ async def calls(pg: Any) -> Calls:
     answered("plain-15", None, 15)  # no IVR: 15 s either way
     answered("plain-16", None, 16)
     # 5 s of IVR, 6 s in q1 (timeout), answered in q2 7 s after entering q1, after 3 s:
-    # 15 s from system entry.
-    first = next(at)
+    # 15 s from system entry. Its q2 entry falls in the next 15-minute interval.
+    first = base + timedelta(minutes=14, seconds=55)
     steps.append(_step(node, "ivr5-overflow", 1, "queue", first, 5))
     entries.append((node, "ivr5-overflow", "q1", line, first, "timeout", 6, None, None))
     second = first + timedelta(seconds=7)
@@ -211,3 +211,43 @@ async def test_kpis_drill_down_and_xiaoshan_take_the_system_clock(
     rule = next(x for x in r.json()["rules"] if x["id"] == "service_level")
     assert (rule["numerator"], rule["denominator"]) == (4, 8)
     assert "sl_clock=system" in rule["entries"]["numerator"]
+
+
+async def test_rewriting_a_first_entry_marks_its_calls_later_entry_dirty(
+    pg: Any, calls: Calls
+) -> None:
+    c = calls
+    await refresh_all(pg, AcwCaps())
+    assert await _in_sl(pg, c, "system") == (4, 8)
+    later = await pg.fetchval(
+        "SELECT entered_at FROM queue_entries WHERE node = $1 AND callid = 'ivr5-overflow' "
+        "AND queue = 'q2'",
+        c.node,
+    )
+    first = await pg.fetchval(
+        "SELECT entered_at FROM queue_entries WHERE node = $1 AND callid = 'ivr5-overflow' "
+        "AND queue = 'q1'",
+        c.node,
+    )
+    assert (first.minute, later.minute) == (14, 15)  # two intervals (UTC+8, whole hours)
+    # Reconcile's second for the q1 entry is one earlier than the live one: the q2 entry
+    # (another interval's rollup) now waited 16 s from system entry.
+    await pg.execute(
+        "UPDATE queue_entries SET entered_at = entered_at - interval '1 second' "
+        "WHERE node = $1 AND callid = 'ivr5-overflow' AND queue = 'q1'",
+        c.node,
+    )
+    marked = await pg.fetchval(
+        "SELECT count(*) FROM kpi_dirty_intervals WHERE interval_start = "
+        "date_bin(interval '15 minutes', $1::timestamptz, timestamptz '1970-01-01 00:00+00')",
+        later,
+    )
+    assert marked == 1
+    assert await _in_sl(pg, c, "system") == (3, 8)
+    await refresh_all(pg, AcwCaps())
+    assert await _in_sl(pg, c, "system") == (3, 8)
+    params = KpiParams(sl_clock="system")
+    days = await daily_counters(
+        pg, c.start, c.end, params, EntryFilter(node=c.node), "Asia/Shanghai", per_call=True
+    )
+    assert days[c.day].answered_within(15) == 3
