@@ -6,6 +6,10 @@
     (half new entries, half later snapshots of the same entries, i.e. updates);
 (b) latency: a steady rate (default 1,000 facts/s) for 10 s, p50/p99 of the
     delay from ``submit`` to the commit of the fact's batch;
+(a2) with ``--ivr``: the same throughput for whole calls as the IVR writes them:
+    two ``ivr_steps`` (a prompt, then the queue step), the entry as it joins, the
+    entry closed; one call in 30 times out of its queue into a second entry (the
+    dirty-marking triggers then reach the call's other entry);
 (c) outage: the same steady load while the database is unreachable (the
     writer's target is a closed port) for ``--outage-seconds``, then reachable
     again: how long until the spool is drained, and whether every fact arrived.
@@ -27,7 +31,7 @@ from pathlib import Path
 import asyncpg
 
 from callctl.db import asyncpg_dsn, resolve_database_url, scratch_database
-from callctl.facts.models import HangupSide, QueueEntryFact
+from callctl.facts.models import Fact, HangupSide, IvrStepFact, QueueEntryFact
 from callctl.ingest.writer import FactWriter, WriterConfig
 from callctl.settings import Settings
 from kpi.outcome import Outcome
@@ -53,6 +57,42 @@ def queue_entries(count: int, *, prefix: str) -> Iterator[QueueEntryFact]:
         )  # fmt: skip
 
 
+def ivr_calls(count: int, *, prefix: str) -> Iterator[Fact]:
+    """About ``count`` facts: calls through the IVR into a queue (see (a2))."""
+    base = 1_790_000_000
+    i = 0
+    made = 0
+    while made < count:
+        callid, at = f"{prefix}{i}", base + i
+        for step, kind in ((1, "play"), (2, "queue")):
+            yield IvrStepFact(
+                node="bench", callid=callid, step=step, line="12345", flow="main",
+                ivr_node=f"n{step}", kind=kind, at=at + 4 * step, since_start_s=4 * step,
+                outcome="q1" if kind == "queue" else "played",
+            )  # fmt: skip
+        entered = at + 8
+        queues = ["q1", "q2"] if i % 30 == 0 else ["q1"]
+        for n, queue in enumerate(queues):
+            yield QueueEntryFact(node="bench", callid=callid, queue=queue, seq=1,
+                                 entered_at=entered, position=1)  # fmt: skip
+            if n + 1 < len(queues):
+                yield QueueEntryFact(
+                    node="bench", callid=callid, queue=queue, seq=1, entered_at=entered,
+                    outcome=Outcome.TIMEOUT, ended_wait_at=entered + 30, wait_s=30,
+                )  # fmt: skip
+                entered += 31
+                made += 1
+                continue
+            yield QueueEntryFact(
+                node="bench", callid=callid, queue=queue, seq=1, entered_at=entered,
+                outcome=Outcome.ANSWERED, ended_wait_at=entered + 6, wait_s=6,
+                agent=f"agent{i % 300}", ring_attempts=1, talk_s=95,
+                hangup_side=HangupSide.CALLER, completed_at=entered + 101,
+            )  # fmt: skip
+        made += 4 + 2 * (len(queues) - 1)
+        i += 1
+
+
 async def poll_until(condition: Callable[[], bool], interval_s: float) -> None:
     while True:
         if condition():
@@ -71,9 +111,10 @@ async def count_rows(dsn: str, node_prefix: str) -> int:
         await connection.close()
 
 
-async def bench_throughput(url: str, spool_dir: Path, count: int) -> None:
-    facts = list(queue_entries(count, prefix="t"))
-    async with FactWriter(url, spool_dir / "throughput") as writer:
+async def bench_throughput(url: str, spool_dir: Path, count: int, *, ivr: bool = False) -> None:
+    facts = list(ivr_calls(count, prefix="i") if ivr else queue_entries(count, prefix="t"))
+    count = len(facts)
+    async with FactWriter(url, spool_dir / ("ivr" if ivr else "throughput")) as writer:
         high_water = 4 * writer.config.batch_size
         started = time.perf_counter()
         for i, fact in enumerate(facts):
@@ -88,7 +129,8 @@ async def bench_throughput(url: str, spool_dir: Path, count: int) -> None:
         metrics = writer.metrics
     rate = count / elapsed
     print(
-        f"throughput: {rate:,.0f} facts/s ({count:,} facts in {elapsed:.2f} s, "
+        f"throughput{' (calls through the IVR)' if ivr else ''}: {rate:,.0f} facts/s "
+        f"({count:,} facts in {elapsed:.2f} s, "
         f"{metrics.batches_committed} batches, {metrics.spooled_records} spooled)"
     )
 
@@ -147,6 +189,8 @@ async def bench_outage(url: str, spool_dir: Path, rate: int, seconds: float) -> 
 async def run_all(url: str, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
         await bench_throughput(url, Path(spool), args.facts)
+        if args.ivr:
+            await bench_throughput(url, Path(spool), args.facts, ivr=True)
         await bench_latency(url, Path(spool), args.rate, args.seconds)
         if args.outage_seconds > 0:
             await bench_outage(url, Path(spool), args.rate, args.outage_seconds)
@@ -159,6 +203,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1_000, help="facts/s for (b) and (c)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--outage-seconds", type=float, default=30.0, help="0 skips (c)")
+    parser.add_argument("--ivr", action="store_true", help="also (a2): calls through the IVR")
     args = parser.parse_args()
     server_url = args.database_url or resolve_database_url(Settings())
     with scratch_database(server_url, "bench") as url:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from kpi.outcome import Outcome
 
@@ -13,6 +14,8 @@ from kpi.outcome import Outcome
 # 15-minute counters have been summed (see ``kpi.counters``). Contracts use
 # 15, 20 or 30 s and short abandons of a few seconds, well inside it.
 MAX_THRESHOLD_S = 60
+
+SlClock = Literal["queue", "system"]
 
 # Survey answers are one DTMF digit.
 SURVEY_KEYS = range(10)
@@ -130,8 +133,13 @@ class KpiParams:
     short_abandon_s: int = 0
     acw_caps: AcwCaps = field(default_factory=AcwCaps)
     satisfied_keys: frozenset[int] = field(default_factory=lambda: frozenset({1, 2}))
+    sl_clock: SlClock = "queue"
+    """The 15-second clock (service level): ``queue``, each entry's own wait; ``system``,
+    from the call's entry into the system (IVR time and earlier queue entries count)."""
 
     def __post_init__(self) -> None:
+        if self.sl_clock not in ("queue", "system"):
+            raise ValueError(f"sl_clock must be queue or system, got {self.sl_clock!r}")
         for name, value in (
             ("service_level_s", self.service_level_s),
             ("short_abandon_s", self.short_abandon_s),

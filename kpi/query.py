@@ -209,7 +209,9 @@ async def _counters(
     f = q.entry_filter
     if raw:
         p = SqlParams()
-        sql = entry_aggregate_sql([_raw_group_expr(q, p)], raw, q.params.acw_caps, f, p)
+        sql = entry_aggregate_sql(
+            [_raw_group_expr(q, p)], raw, q.params.acw_caps, f, p, sl_clock=q.params.sl_clock
+        )
         rows = await conn.fetch(sql, *p.values)
         folded = fold_aggregates((group_key(r[0]), EntryAggregate(*r[1:])) for r in rows)
         parts.extend(folded.items())
@@ -218,7 +220,9 @@ async def _counters(
         if not spans:
             continue
         p = SqlParams()
-        sql = rollup_read_sql(_rollup_group_expr(q, p), table + suffix, list(spans), f, p)
+        sql = rollup_read_sql(
+            _rollup_group_expr(q, p), table + suffix, list(spans), f, p, q.params.sl_clock
+        )
         rows = await conn.fetch(sql, *p.values)
         parts.extend((group_key(r[0]), counters_from_rollup(r[1:])) for r in rows)
     summed: dict[GroupKey, KpiCounters] = {}

@@ -24,14 +24,16 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from kpi.call_corrections import Folded, compute_corrections, fold_with_system
 from kpi.counters import KpiCounters
-from kpi.fold import EntryAggregate, fold_aggregates
+from kpi.fold import EntryAggregate
 from kpi.inputs import AcwCaps
 from kpi.intervals import INTERVAL, Span, day_floor
 from kpi.sql import (
     COUNTER_ARRAYS,
     COUNTER_SCALARS,
     ROLLUP_KEYS,
+    SYS_HIST,
     EntryFilter,
     SqlParams,
     cap_change_marks_sql,
@@ -49,7 +51,7 @@ WHERE d.interval_start = m.s AND d.gen = m.g
 """
 
 
-def _counter_values(c: KpiCounters) -> list[Any]:
+def counter_values(c: KpiCounters) -> list[Any]:
     return [
         *(getattr(c, name) for name in COUNTER_SCALARS),
         *(list(getattr(c, name)) for name, _ in COUNTER_ARRAYS),
@@ -116,14 +118,16 @@ async def refresh_intervals(conn: Any, starts: Sequence[datetime], caps: AcwCaps
             caps,
             EntryFilter(),
             p,
+            system_bucket_group=True,
         )
         rows = await conn.fetch(sql, *p.values)
-        per_queue = fold_aggregates(
-            ((r[0], r[1], r[2], r[3]), EntryAggregate(*r[5:])) for r in rows
+        per_queue = fold_with_system(
+            ((r[0], r[1], r[2], r[3]), r[5], EntryAggregate(*r[6:])) for r in rows
         )
-        per_agent = fold_aggregates(
-            ((r[0], r[1], r[2], r[3], r[4]), EntryAggregate(*r[5:])) for r in rows if r[4]
+        per_agent = fold_with_system(
+            ((r[0], r[1], r[2], r[3], r[4]), r[5], EntryAggregate(*r[6:])) for r in rows if r[4]
         )
+        corrections = await compute_corrections(conn, spans, caps)
         time_rows = []
         for day in _by_day(starts):
             p = SqlParams()
@@ -134,16 +138,26 @@ async def refresh_intervals(conn: Any, starts: Sequence[datetime], caps: AcwCaps
             await conn.execute(
                 f"DELETE FROM {table} WHERE interval_start = ANY($1::timestamptz[])", list(starts)
             )
+        await conn.execute(
+            "DELETE FROM kpi_call_corrections WHERE anchor_start = ANY($1::timestamptz[])",
+            list(starts),
+        )
         await conn.copy_records_to_table(
             "kpi_queue_rollups",
-            records=[(*key, *_counter_values(c)) for key, c in per_queue.items()],
-            columns=["interval_start", "node", "line", "queue", *_COUNTER_COLUMNS],
+            records=_records(per_queue),
+            columns=["interval_start", "node", "line", "queue", *_COUNTER_COLUMNS, SYS_HIST],
         )
         await conn.copy_records_to_table(
             "kpi_agent_rollups",
-            records=[(*key, *_counter_values(c)) for key, c in per_agent.items()],
-            columns=["interval_start", "node", "line", "queue", "agent", *_COUNTER_COLUMNS],
-        )
+            records=_records(per_agent),
+            columns=[
+                "interval_start", "node", "line", "queue", "agent", *_COUNTER_COLUMNS, SYS_HIST
+            ],
+        )  # fmt: skip
+        await conn.copy_records_to_table(
+            "kpi_call_corrections", records=_correction_records(corrections),
+            columns=[*_CORRECTION_KEYS, *_COUNTER_COLUMNS, SYS_HIST],
+        )  # fmt: skip
         await conn.copy_records_to_table(
             "kpi_agent_time_rollups",
             records=[tuple(r) for r in time_rows],
@@ -155,6 +169,29 @@ async def refresh_intervals(conn: Any, starts: Sequence[datetime], caps: AcwCaps
                 f"DELETE FROM {table}_day WHERE interval_start = ANY($1::timestamptz[])", days
             )
             await conn.execute(day_rebuild_sql(table, "$1"), days)
+        await conn.execute(
+            "DELETE FROM kpi_call_corrections_day WHERE anchor_start = ANY($1::timestamptz[])",
+            days,
+        )
+        await conn.execute(day_rebuild_sql("kpi_call_corrections", "$1"), days)
+
+
+_CORRECTION_KEYS = ["anchor_start", "interval_start", "kind", "node", "line", "queue"]
+
+
+def _correction_records(folded: Folded) -> list[tuple[Any, ...]]:
+    """Keys ``(kind, anchor, at, node, line, queue)`` in the table's column order."""
+    return [
+        (anchor, at, kind, node, line, queue, *counter_values(c), folded.system_hist[key])
+        for key, c in folded.counters.items()
+        for kind, anchor, at, node, line, queue in (key,)
+    ]
+
+
+def _records(folded: Folded) -> list[tuple[Any, ...]]:
+    return [
+        (*key, *counter_values(c), folded.system_hist[key]) for key, c in folded.counters.items()
+    ]
 
 
 async def refresh_dirty(conn: Any, caps: AcwCaps, *, limit: int = 96) -> int:

@@ -102,9 +102,40 @@ def acw_span_cap_sql(caps: AcwCaps, p: SqlParams) -> str:
     return f"({acw_cap_sql(caps, 'al.line', p)} * interval '1 second')"
 
 
-def entry_source_sql(spans_sql: str, caps: AcwCaps, p: SqlParams) -> str:
-    """FROM clause of entries with their KPI view in ``x``: line, talk_s, acw_s."""
+SYSTEM_WAIT_JOINS = """
+    LEFT JOIN LATERAL (
+        SELECT min(o.entered_at) AS first_at FROM queue_entries o
+        WHERE qe.outcome = 'answered' AND o.node = qe.node AND o.callid = qe.callid
+    ) fe ON true
+    LEFT JOIN LATERAL (
+        SELECT min(s.since_start_s) AS ivr_s FROM ivr_steps s
+        WHERE qe.outcome = 'answered' AND s.node = qe.node AND s.callid = qe.callid
+          AND s.kind = 'queue'
+    ) iv ON true"""
+"""``fe.first_at``: the first queue entry of an answered entry's call; ``iv.ivr_s``: the
+seconds from the call's entry into the system to that first queue entry (the IVR's
+``since_start_s`` at the call's first ``queue`` step; no IVR step: 0)."""
+
+SYSTEM_WAIT = (
+    "CASE WHEN qe.outcome = 'answered' THEN qe.wait_s"
+    " + floor(extract(epoch FROM qe.entered_at - fe.first_at))::int"
+    " + COALESCE(iv.ivr_s, 0) END"
+)
+"""An answered entry's wait from the call's entry into the system (从系统接入到人工接听):
+the system entry is the call's first queue entry minus the IVR time before it."""
+
+SL_CLOCKS = ("queue", "system")
+
+
+def entry_source_sql(
+    spans_sql: str, caps: AcwCaps, p: SqlParams, *, system_clock: bool = False, joins: str = ""
+) -> str:
+    """FROM clause of entries with their KPI view in ``x``: line, talk_s, acw_s, and
+    (``system_clock``) ``sys_wait``, an answered entry's wait from system entry;
+    ``joins``: more of this module's fixed joins on ``qe``."""
     acw_cap = acw_cap_sql(caps, "COALESCE(qe.line, c.line)", p)
+    joins = (SYSTEM_WAIT_JOINS if system_clock else "") + joins
+    sys_wait = SYSTEM_WAIT if system_clock else "NULL::integer"
     return f"""
     FROM {spans_sql}
     JOIN queue_entries qe ON qe.entered_at >= w.s AND qe.entered_at < w.e
@@ -116,8 +147,9 @@ def entry_source_sql(spans_sql: str, caps: AcwCaps, p: SqlParams) -> str:
         ORDER BY a.started_at DESC LIMIT 1
     ) acw ON true
     LEFT JOIN survey_answers sa ON qe.outcome = 'answered' AND sa.node = qe.node
-        AND sa.callid = qe.callid AND sa.queue = qe.queue AND sa.seq = qe.seq
+        AND sa.callid = qe.callid AND sa.queue = qe.queue AND sa.seq = qe.seq{joins}
     CROSS JOIN LATERAL (SELECT
+        {sys_wait} AS sys_wait,
         COALESCE(qe.line, c.line) AS line,
         CASE WHEN qe.outcome = 'answered' THEN qe.talk_s END AS talk_s,
         CASE
@@ -133,8 +165,16 @@ def entry_source_sql(spans_sql: str, caps: AcwCaps, p: SqlParams) -> str:
     WHERE qe.outcome IS NOT NULL AND qe.wait_s IS NOT NULL"""
 
 
+WAIT_BUCKET = f"least(qe.wait_s, {MAX_THRESHOLD_S + 1})"
+SYSTEM_BUCKET = (
+    f"CASE WHEN qe.outcome = 'answered' THEN least(x.sys_wait, {MAX_THRESHOLD_S + 1})"
+    f" ELSE {WAIT_BUCKET} END"
+)
+"""The wait bucket with the 15-second clock from system entry: answered entries by
+their wait from system entry, the others (abandoned) by their own wait."""
+
 ENTRY_AGGREGATES = f"""
-    qe.outcome, least(qe.wait_s, {MAX_THRESHOLD_S + 1}), x.survey,
+    qe.outcome, {WAIT_BUCKET}, x.survey,
     count(*), sum(qe.wait_s)::bigint,
     count(x.talk_s), coalesce(sum(x.talk_s), 0)::bigint,
     count(x.acw_s), coalesce(sum(x.acw_s), 0)::bigint,
@@ -143,15 +183,27 @@ ENTRY_AGGREGATES = f"""
 
 
 def entry_aggregate_sql(
-    group_exprs: list[str], spans: list[Span], caps: AcwCaps, f: EntryFilter, p: SqlParams
-) -> str:
-    """Entries of ``spans`` grouped by ``group_exprs`` + outcome, wait bucket, survey."""
-    source = entry_source_sql(p.spans(spans), caps, p)
+    group_exprs: list[str], spans: list[Span], caps: AcwCaps, f: EntryFilter, p: SqlParams,
+    *, sl_clock: str = "queue", system_bucket_group: bool = False,
+) -> str:  # fmt: skip
+    """Entries of ``spans`` grouped by ``group_exprs`` + outcome, wait bucket, survey.
+
+    ``sl_clock`` ``system``: answered entries' wait bucket from system entry (their
+    summed wait stays the queue's). ``system_bucket_group``: the system-entry bucket of
+    answered entries (NULL for the others) as one more group column, after
+    ``group_exprs`` (the rollups keep both histograms)."""
+    if sl_clock not in SL_CLOCKS:
+        raise ValueError(f"sl_clock must be one of {SL_CLOCKS}, got {sl_clock!r}")
+    system = sl_clock == "system"
+    source = entry_source_sql(p.spans(spans), caps, p, system_clock=system or system_bucket_group)
     where = entry_filter_sql(f, p)
-    groups = [*group_exprs, "qe.outcome", f"least(qe.wait_s, {MAX_THRESHOLD_S + 1})", "x.survey"]
+    bucket = SYSTEM_BUCKET if system else WAIT_BUCKET
+    extra = [f"least(x.sys_wait, {MAX_THRESHOLD_S + 1})"] if system_bucket_group else []
+    groups = [*group_exprs, *extra, "qe.outcome", bucket, "x.survey"]
     positions = ", ".join(str(i + 1) for i in range(len(groups)))
-    selected = ", ".join(group_exprs)
-    return f"SELECT {selected}, {ENTRY_AGGREGATES} {source}{where} GROUP BY {positions}"
+    selected = ", ".join([*group_exprs, *extra])
+    aggregates = ENTRY_AGGREGATES.replace(WAIT_BUCKET, bucket, 1)
+    return f"SELECT {selected}, {aggregates} {source}{where} GROUP BY {positions}"
 
 
 COUNTER_SCALARS = (
@@ -177,31 +229,49 @@ COUNTER_ARRAYS = (
 )
 
 
+SYS_HIST = "answered_sys_wait_hist"
+"""Rollup column: answered entries by wait from system entry (NULL: ``answered_wait_hist``)."""
+
 ENTRY_ROLLUP_TABLES = (
     "kpi_queue_rollups",
     "kpi_agent_rollups",
     "kpi_queue_rollups_day",
     "kpi_agent_rollups_day",
+    "kpi_call_corrections",
+    "kpi_call_corrections_day",
 )
 ROLLUP_KEYS = {
     "kpi_queue_rollups": ("node", "line", "queue"),
     "kpi_agent_rollups": ("node", "line", "queue", "agent"),
     "kpi_agent_time_rollups": ("node", "agent"),
 }
+CORRECTION_KEYS = ("kind", "node", "line", "queue")
+"""``kpi_call_corrections``'s key after ``anchor_start`` and ``interval_start``."""
 
 
 def day_rebuild_sql(table: str, days: str) -> str:
     """Rebuild the ``{table}_day`` rows of the day blocks starting at ``days``."""
-    keys = ROLLUP_KEYS[table]
+    keys = CORRECTION_KEYS if table == "kpi_call_corrections" else ROLLUP_KEYS[table]
     if table == "kpi_agent_time_rollups":
         values = ["talking_s", "acw_s"]
         sums = ["sum(r.talking_s)", "sum(r.acw_s)"]
     else:
-        values = [*COUNTER_SCALARS, *(name for name, _ in COUNTER_ARRAYS)]
+        values = [*COUNTER_SCALARS, *(name for name, _ in COUNTER_ARRAYS), SYS_HIST]
         sums = [f"sum(r.{name})" for name in COUNTER_SCALARS]
-        for name, length in COUNTER_ARRAYS:
-            items = ", ".join(f"sum(r.{name}[{i}])" for i in range(1, length + 1))
+        for name, length in [*COUNTER_ARRAYS, (SYS_HIST, WAIT_BUCKETS)]:
+            items = ", ".join(f"sum({_array(name)}[{i}])" for i in range(1, length + 1))
             sums.append(f"ARRAY[{items}]::integer[]")
+    if table == "kpi_call_corrections":
+        # Day blocks of anchors; each row's own interval folded into its day block.
+        block = "d.s + floor(extract(epoch FROM r.interval_start - d.s) / 86400) * interval '1 day'"
+        columns = ", ".join(["anchor_start", "interval_start", *keys, *values])
+        key_list = ", ".join(f"r.{k}" for k in keys)
+        return f"""
+    INSERT INTO {table}_day ({columns})
+    SELECT d.s, {block}, {key_list}, {", ".join(sums)}
+    FROM unnest({days}::timestamptz[]) AS d(s)
+    JOIN {table} r ON r.anchor_start >= d.s AND r.anchor_start < d.s + interval '1 day'
+    GROUP BY d.s, 2, {key_list}"""
     columns = ", ".join(["interval_start", *keys, *values])
     key_list = ", ".join(f"r.{k}" for k in keys)
     return f"""
@@ -212,11 +282,22 @@ def day_rebuild_sql(table: str, days: str) -> str:
     GROUP BY d.s, {key_list}"""
 
 
-def rollup_sums_sql() -> str:
-    """``sum`` of every counter column, array elements one by one (in field order)."""
+def _array(name: str) -> str:
+    """A rollup array column; the system-entry histogram of an older row is its queue one."""
+    return f"(COALESCE(r.{SYS_HIST}, r.answered_wait_hist))" if name == SYS_HIST else f"r.{name}"
+
+
+def rollup_sums_sql(sl_clock: str = "queue") -> str:
+    """``sum`` of every counter column, array elements one by one (in field order);
+    ``sl_clock`` ``system``: the answered histogram from system entry."""
+    if sl_clock not in SL_CLOCKS:
+        raise ValueError(f"sl_clock must be one of {SL_CLOCKS}, got {sl_clock!r}")
     sums = [f"sum(r.{name})::bigint" for name in COUNTER_SCALARS]
     for name, length in COUNTER_ARRAYS:
-        sums.extend(f"sum(r.{name}[{i}])::bigint" for i in range(1, length + 1))
+        column = _array(SYS_HIST) if name == "answered_wait_hist" and sl_clock == "system" else (
+            f"r.{name}"
+        )  # fmt: skip
+        sums.extend(f"sum({column}[{i}])::bigint" for i in range(1, length + 1))
     return ", ".join(sums)
 
 
@@ -234,15 +315,19 @@ def rollup_filter_sql(f: EntryFilter, p: SqlParams) -> str:
 
 
 def rollup_read_sql(
-    group_expr: str, table: str, spans: list[Span], f: EntryFilter, p: SqlParams
-) -> str:
+    group_expr: str, table: str, spans: list[Span], f: EntryFilter, p: SqlParams,
+    sl_clock: str = "queue", *, column: str = "interval_start",
+) -> str:  # fmt: skip
+    """Summed counters per ``group_expr`` of the rows whose ``column`` is in ``spans``."""
     if table not in ENTRY_ROLLUP_TABLES:
         raise ValueError(f"not a rollup table: {table}")
+    if column not in ("interval_start", "anchor_start"):
+        raise ValueError(f"not a rollup time column: {column}")
     spans_sql = p.spans(spans)
     where = rollup_filter_sql(f, p)
     return (
-        f"SELECT {group_expr}, {rollup_sums_sql()} FROM {spans_sql} "
-        f"JOIN {table} r ON r.interval_start >= w.s AND r.interval_start < w.e "
+        f"SELECT {group_expr}, {rollup_sums_sql(sl_clock)} FROM {spans_sql} "
+        f"JOIN {table} r ON r.{column} >= w.s AND r.{column} < w.e "
         f"WHERE true{where} GROUP BY 1"
     )
 
@@ -455,14 +540,49 @@ def cap_change_marks_sql(old: AcwCaps, new: AcwCaps, p: SqlParams) -> str:
     ON CONFLICT (interval_start) DO UPDATE SET gen = EXCLUDED.gen, marked_at = now()"""
 
 
+_PICK_ORDER = (
+    "(o.outcome = 'answered') DESC, CASE WHEN o.outcome = 'answered' THEN o.entered_at END,"
+    " o.entered_at DESC, o.queue DESC, o.seq DESC"
+)
+PER_CALL_PICK = f"""
+    CROSS JOIN LATERAL (
+        SELECT min(o.entered_at) AS first_at,
+               (array_agg(o.queue ORDER BY {_PICK_ORDER}))[1] AS pick_queue,
+               (array_agg(o.seq ORDER BY {_PICK_ORDER}))[1] AS pick_seq
+        FROM queue_entries o
+        WHERE o.node = qe.node AND o.callid = qe.callid
+          AND o.outcome IS NOT NULL AND o.wait_s IS NOT NULL
+    ) pc"""
+"""``pc.first_at``: the call's first queue entry; ``pc.pick_*``: queue and seq of the entry
+that counts for the call (``kpi.call_corrections``: first answered, else last)."""
+
+
 def entry_rows_sql(
-    span: Span, caps: AcwCaps, f: EntryFilter, outcomes: list[str], p: SqlParams
-) -> str:
-    """The entries of ``span`` one by one, with their KPI view, in arrival order."""
-    source = entry_source_sql(p.spans([span]), caps, p)
+    span: Span, caps: AcwCaps, f: EntryFilter, outcomes: list[str], p: SqlParams,
+    *, system_clock: bool = False, per_call: bool = False,
+) -> str:  # fmt: skip
+    """The entries of ``span`` one by one, with their KPI view, in arrival order;
+    ``sys_wait``: an answered entry's wait from system entry (``system_clock``).
+
+    ``per_call``: one entry per call, the one it counts by, for the calls whose first
+    entry is in ``span`` (read a day past its end: a call's chosen entry may be later);
+    ``call_wait`` is its wait from the call's first queue entry."""
+    start, end = span
+    read = (start, end + timedelta(days=1)) if per_call else span
+    source = entry_source_sql(p.spans([read]), caps, p, system_clock=system_clock,
+                              joins=PER_CALL_PICK if per_call else "")  # fmt: skip
     where = entry_filter_sql(f, p)
+    call_wait = "qe.wait_s"
+    if per_call:
+        lo, hi = p.add(start), p.add(end)
+        where += (
+            " AND pc.pick_queue = qe.queue AND pc.pick_seq = qe.seq"
+            f" AND pc.first_at >= {lo}::timestamptz AND pc.first_at < {hi}::timestamptz"
+        )
+        call_wait = "qe.wait_s + floor(extract(epoch FROM qe.entered_at - pc.first_at))::int"
     return f"""
     SELECT qe.node, qe.callid, qe.queue, qe.seq, x.line, qe.entered_at, qe.caller_num,
-           qe.outcome, qe.wait_s, qe.agent, x.talk_s, x.acw_s, x.survey, qe.hangup_side
+           qe.outcome, qe.wait_s, qe.agent, x.talk_s, x.acw_s, x.survey, qe.hangup_side,
+           x.sys_wait, {call_wait} AS call_wait
     {source}{where} AND qe.outcome = ANY({p.add(outcomes)}::text[])
     ORDER BY qe.entered_at, qe.node, qe.callid, qe.queue, qe.seq"""

@@ -25,7 +25,7 @@ from callctl.privacy import mask_number
 from ivr.survey import satisfied_keys_for
 from kpi.drilldown import drill_down
 from kpi.figures import FIGURE_LABELS, Figure
-from kpi.inputs import MAX_THRESHOLD_S, KpiParams
+from kpi.inputs import MAX_THRESHOLD_S, KpiParams, SlClock
 from kpi.presentation import as_percent, as_seconds
 from kpi.query import GroupBy, KpiQuery, KpiRow, query_kpis
 
@@ -50,6 +50,11 @@ class KpiRowOut(BaseModel):
 class KpiParamsOut(BaseModel):
     service_level_s: int
     short_abandon_s: int
+    sl_clock: SlClock = Field(
+        default="queue",
+        description="15秒 clock: queue, from each queue entry; system, from the call's "
+        "entry into the system (IVR time and earlier queue entries count)",
+    )
     acw_max_s: dict[str, int] = Field(
         description="each line's ACW cap (routing config in force), seconds"
     )
@@ -83,6 +88,12 @@ class DrilledEntryOut(BaseModel):
     caller_num: str | None
     outcome: str
     wait_s: int
+    system_wait_s: int | None = Field(
+        default=None, description="answered: the wait from system entry (sl_clock=system)"
+    )
+    call_wait_s: int | None = Field(
+        default=None, description="per_call: the wait from the call's first queue entry"
+    )
     agent: str | None
     talk_s: int | None
     acw_s: int | None
@@ -156,6 +167,7 @@ async def _query(
     group_by: GroupBy,
     service_level_s: int,
     short_abandon_s: int,
+    sl_clock: SlClock = "queue",
 ) -> tuple[KpiQuery, Any]:
     f = f.for_principal(principal)
     # Each line's acw_max_s as the routing config in force sets it (callctl.app).
@@ -164,7 +176,7 @@ async def _query(
     try:
         params = KpiParams(
             service_level_s=service_level_s, short_abandon_s=short_abandon_s, acw_caps=acw_caps,
-            satisfied_keys=satisfied,
+            satisfied_keys=satisfied, sl_clock=sl_clock,
         )  # fmt: skip
         q = KpiQuery(
             f.window.start, f.window.end, node=f.node, line=f.line, queue=f.queue,
@@ -176,6 +188,10 @@ async def _query(
 
 
 Threshold = Annotated[int, Query(ge=0, le=MAX_THRESHOLD_S)]
+Clock = Annotated[
+    SlClock,
+    Query(description="15秒 clock: queue (each queue entry) or system (从系统接入, IVR counts)"),
+]
 
 
 @router.get("/kpis", response_model=KpiReport)
@@ -187,11 +203,12 @@ async def kpis(
     group_by: GroupBy = GroupBy.NONE,
     service_level_s: Threshold = 15,
     short_abandon_s: Threshold = 0,
+    sl_clock: Clock = "queue",
 ) -> KpiReport:
     """人工接通率、15秒接通率、放弃率 … for a window (default: today, Asia/Shanghai)."""
     q, params = await _query(
         request, principal, f, group_by,
-        service_level_s, short_abandon_s,
+        service_level_s, short_abandon_s, sl_clock,
     )  # fmt: skip
     async with pool.acquire() as conn:
         rows = await query_kpis(conn, q)
@@ -200,7 +217,7 @@ async def kpis(
         agent=q.agent,
         params=KpiParamsOut(
             service_level_s=params.service_level_s, short_abandon_s=params.short_abandon_s,
-            acw_max_s=dict(params.acw_caps.by_line),
+            sl_clock=params.sl_clock, acw_max_s=dict(params.acw_caps.by_line),
             acw_max_s_default=params.acw_caps.default_s,
             satisfied_keys=sorted(params.satisfied_keys),
         ),
@@ -247,12 +264,13 @@ async def kpis_csv(
     group_by: GroupBy = GroupBy.NONE,
     service_level_s: Threshold = 15,
     short_abandon_s: Threshold = 0,
+    sl_clock: Clock = "queue",
     lang: Lang = "zh-CN",
 ) -> Response:
     """The same figures as CSV (zh-CN headers by default, ``lang=en``)."""
     q, _ = await _query(
         request, principal, f, group_by,
-        service_level_s, short_abandon_s,
+        service_level_s, short_abandon_s, sl_clock,
     )  # fmt: skip
     async with pool.acquire() as conn:
         rows = await query_kpis(conn, q)
@@ -268,16 +286,20 @@ async def kpi_entries(
     pool: DbPool,
     service_level_s: Threshold = 15,
     short_abandon_s: Threshold = 0,
+    sl_clock: Clock = "queue",
+    per_call: Annotated[
+        bool, Query(description="one entry per call: the one it counts by (Haikou)")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DrillDownOut:
     """The queue entries behind a count, in arrival order (caller numbers masked)."""
     q, _ = await _query(
         request, principal, f, GroupBy.NONE,
-        service_level_s, short_abandon_s,
+        service_level_s, short_abandon_s, sl_clock,
     )  # fmt: skip
     async with pool.acquire() as conn:
-        found = await drill_down(conn, q, figure, limit=limit, offset=offset)
+        found = await drill_down(conn, q, figure, limit=limit, offset=offset, per_call=per_call)
     entries = []
     for e in found:
         caller = e.caller_num if principal.can_see_numbers else mask_number(e.caller_num)
@@ -292,6 +314,8 @@ async def kpi_entries(
                 caller_num=caller,
                 outcome=e.outcome.value,
                 wait_s=e.wait_s,
+                system_wait_s=e.system_wait_s,
+                call_wait_s=e.call_wait_s,
                 agent=e.agent,
                 talk_s=e.talk_s,
                 acw_s=e.acw_s,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
@@ -14,19 +16,28 @@ from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
 from callctl.assessment import repository
 from callctl.assessment.schemas import (
+    AnnualOut,
     AssessmentOut,
     CountingOut,
     GapDayOut,
     InputEntryOut,
     InputsIn,
     InputsOut,
+    MonthScoreOut,
     OutageIn,
     OutageOut,
     OutagesOut,
     RuleOut,
+    TailBandOut,
     TotalOut,
 )
-from callctl.assessment.service import MonthAssessment, UnknownScheme, assess_month
+from callctl.assessment.service import (
+    MonthAssessment,
+    NoScore,
+    UnknownScheme,
+    assess_month,
+    assess_year,
+)
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
 from kpi.assessment.query import local_days, month_window
@@ -68,6 +79,10 @@ def _links(m: MonthAssessment, kpi: str) -> dict[str, str]:
         "service_level_s": str(m.params.service_level_s),
         "short_abandon_s": str(m.params.short_abandon_s),
     }
+    if m.params.sl_clock != "queue":
+        query["sl_clock"] = m.params.sl_clock
+    if m.version.scheme.counting.per_call:
+        query["per_call"] = "true"
     if m.line is not None:
         query["line"] = m.line
     names = ("numerator", "denominator")
@@ -144,6 +159,63 @@ async def get_assessment(
                 {"field": "scheme"},
             ) from exc  # fmt: skip
     return assessment_out(result)
+
+
+@router.get("/assessments/{scheme}/annual/{year}", response_model=AnnualOut)
+async def get_annual(
+    request: Request,
+    scheme: SchemeName,
+    year: Annotated[int, Path(ge=2000, le=2100)],
+    pool: Pool,
+    principal: Reader,
+    line: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    through: Annotated[str | None, Query(description="last month counted, YYYY-MM")] = None,
+) -> AnnualOut:
+    """年度得分与尾款 (Sichuan): the mean of the ended months' scores, the tail payment lost."""
+    if through is not None:
+        try:
+            check_month(through)
+        except ValueError as exc:
+            raise ApiError(422, "request.invalid_month", str(exc), {"field": "through"}) from exc
+        if int(through[:4]) != year:
+            raise ApiError(422, "request.invalid_month", f"through must be a month of {year}",
+                           {"field": "through"})  # fmt: skip
+    caps = await request.app.state.acw_caps()
+    settings = request.app.state.settings
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    async with pool.acquire() as conn:
+        try:
+            result = await assess_year(
+                conn, scheme, year, through=through, line=line, acw_caps=caps,
+                tz=settings.timezone, today=today,
+            )  # fmt: skip
+        except UnknownScheme as exc:
+            raise ApiError(
+                404, "assessment.unknown_scheme", f"no scheme named {scheme!r}",
+                {"field": "scheme"},
+            ) from exc  # fmt: skip
+        except NoScore as exc:
+            raise ApiError(
+                422, "assessment.no_score", f"the scheme {scheme!r} gives no score to average",
+                {"field": "scheme"},
+            ) from exc  # fmt: skip
+    suffix = "" if line is None else "?" + urlencode({"line": line})
+    loss = result.tail_loss_pct
+    return AnnualOut(
+        scheme=result.scheme.name, label=result.scheme.label, year=year, line=line,
+        months=[
+            MonthScoreOut(month=month, score=score,
+                          link=f"/api/v1/assessments/{scheme}/{month}{suffix}")
+            for month, score in result.scores
+        ],
+        annual_score=result.score,
+        tail_curve=[
+            TailBandOut(below=b.below, down_to=b.down_to, pct_per_point=b.pct_per_point)
+            for b in result.scheme.tail_curve
+        ],
+        tail_loss_pct=loss, tail_paid_pct=None if loss is None else Decimal(100) - loss,
+        words=result.words,
+    )  # fmt: skip
 
 
 @router.get("/assessment-schemes")

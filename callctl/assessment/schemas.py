@@ -14,8 +14,9 @@ class CountingOut(BaseModel):
     per_call: bool = Field(description="a caller counted once across overflow queues")
     service_level_s: int
     sl_clock: str = Field(
-        description="system: from the call's first queue entry until the IVR's entry time "
-        "is recorded (then from system entry); queue: from each queue entry"
+        description="system: from the call's entry into the system (its first queue entry "
+        "minus the IVR's since_start_s at its queue step; no IVR step: its first queue "
+        "entry); queue: from each queue entry"
     )
     short_abandon_s: int
     satisfied_keys: list[int]
@@ -85,6 +86,33 @@ class AssessmentOut(BaseModel):
     summary: str
     inputs: dict[str, Decimal]
     outage_days: list[OutageOut]
+
+
+class MonthScoreOut(BaseModel):
+    month: str
+    score: Decimal
+    link: str = Field(description="the month's assessment")
+
+
+class TailBandOut(BaseModel):
+    below: Decimal
+    down_to: Decimal
+    pct_per_point: Decimal
+
+
+class AnnualOut(BaseModel):
+    """年度得分与尾款: the mean of the months' scores and the tail payment it costs."""
+
+    scheme: str
+    label: str
+    year: int
+    line: str | None
+    months: list[MonthScoreOut] = Field(description="the months counted (ended ones only)")
+    annual_score: Decimal | None
+    tail_curve: list[TailBandOut]
+    tail_loss_pct: Decimal | None = Field(description="percent of the tail payment lost")
+    tail_paid_pct: Decimal | None
+    words: str
 
 
 class InputsIn(BaseModel):

@@ -11,11 +11,10 @@ from typing import Any
 from callctl.assessment import repository
 from callctl.assessment.repository import OutageMark, SchemeVersion
 from kpi.agent_time import AgentTimeCounters
+from kpi.assessment.curves import annual_score, tail_loss
 from kpi.assessment.evaluate import Assessment, Measured, evaluate
 from kpi.assessment.measure import DayCounters, measure_month
 from kpi.assessment.query import (
-    CallCache,
-    call_cache_key,
     daily_agent_time,
     daily_counters,
     first_entries_counters,
@@ -23,9 +22,9 @@ from kpi.assessment.query import (
     month_agent_time,
     month_window,
     same_day_last_year,
-    store_call_cache,
 )
 from kpi.assessment.scheme import CallKpi, ExternalInput, Scheme, check_month
+from kpi.assessment.words import annual_words
 from kpi.counters import KpiCounters
 from kpi.inputs import AcwCaps, KpiParams
 from kpi.query import snapshot
@@ -57,6 +56,7 @@ def scheme_params(scheme: Scheme, acw_caps: AcwCaps) -> KpiParams:
         short_abandon_s=c.short_abandon_s,
         acw_caps=acw_caps,
         satisfied_keys=frozenset(c.satisfied_keys),
+        sl_clock=c.sl_clock,
     )
 
 
@@ -95,12 +95,10 @@ async def assess_month(
     params = scheme_params(scheme, acw_caps)
     start, end = month_window(month, tz)
     f = EntryFilter(line=line)
-    cache = CallCache(call_cache_key(params, f, scheme.counting.per_call))
     async with snapshot(conn):
         counters = await daily_counters(
-            conn, start, end, params, f, tz, per_call=scheme.counting.per_call,
-            from_system_entry=scheme.counting.sl_clock == "system", cache=cache,
-        )  # fmt: skip
+            conn, start, end, params, f, tz, per_call=scheme.counting.per_call
+        )
         surges = await _surges(conn, scheme, month, counters, params, f, tz)
         marks = await repository.outage_marks(
             conn, local_days(start, end, tz)[0], local_days(start, end, tz)[-1] + timedelta(1)
@@ -129,9 +127,66 @@ async def assess_month(
                 last_year_entries=None if surge is None else surge[0],
             )
         )  # fmt: skip
-    await store_call_cache(conn, cache)
     figures = measure_month(days, scheme, params, external, month_time)
     assessment = evaluate(scheme, month, figures, external)
     return MonthAssessment(
         version, month, start, end, line, params, assessment, figures, external, outages
     )
+
+
+class NoScore(ValueError):
+    """The scheme gives no score (no ``base_points``): no annual mean to take."""
+
+
+@dataclass(frozen=True, slots=True)
+class YearAssessment:
+    """The year's score (the mean of its months' scores) and the tail payment (Sichuan)."""
+
+    scheme: Scheme
+    year: int
+    line: str | None
+    months: list[MonthAssessment]
+    scores: list[tuple[str, Decimal]]
+    score: Decimal | None
+    tail_loss_pct: Decimal | None
+    words: str
+
+
+def year_months(year: int, through: str | None, today: date) -> list[str]:
+    """The months of ``year`` to average: up to ``through`` (a month of that year), and
+    never the month of ``today`` or later (not over yet)."""
+    last = 12
+    if through is not None:
+        check_month(through)
+        if int(through[:4]) != year:
+            raise ValueError(f"through must be a month of {year}, got {through}")
+        last = int(through[5:7])
+    if year > today.year:
+        last = 0
+    elif year == today.year:
+        last = min(last, today.month - 1)
+    return [f"{year:04d}-{m:02d}" for m in range(1, last + 1)]
+
+
+async def assess_year(
+    conn: Any, name: str, year: int, *, through: str | None, line: str | None,
+    acw_caps: AcwCaps, tz: str, today: date,
+) -> YearAssessment:  # fmt: skip
+    """Each month's assessment, the year's mean score and its tail payment lost, with the
+    tail curve of the scheme in force in the last month counted."""
+    months = [
+        await assess_month(conn, name, month, line=line, acw_caps=acw_caps, tz=tz)
+        for month in year_months(year, through, today)
+    ]
+    version = await repository.scheme_for_month(conn, name, months[-1].month if months
+                                                else f"{year:04d}-12")  # fmt: skip
+    if version is None:
+        raise UnknownScheme(name)
+    scheme = version.scheme
+    if scheme.base_points is None:
+        raise NoScore(name)
+    scores = [(m.month, m.assessment.score) for m in months if m.assessment.score is not None]
+    score = annual_score([s for _, s in scores])
+    loss = None if score is None or not scheme.tail_curve else tail_loss(score, scheme.tail_curve)
+    text = annual_words(scores, score, scheme.tail_curve, loss)
+    return YearAssessment(scheme, year, line, months, scores, score, loss, text)

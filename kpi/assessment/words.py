@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
@@ -10,6 +10,7 @@ from kpi.assessment.scheme import (
     CALL_UNITS,
     EXTERNAL_UNITS,
     CallKpi,
+    CurveBand,
     Direction,
     ExternalInput,
     OutcomeUnit,
@@ -178,3 +179,36 @@ def summary_words(
     if money is not None:
         parts.append(f"按合同总金额折合 {num(money)} 元")
     return "；".join(parts) + "。"
+
+
+def annual_words(
+    scores: Sequence[tuple[str, Decimal]], score: Decimal | None, bands: Sequence[CurveBand],
+    loss: Decimal | None,
+) -> str:  # fmt: skip
+    """The year's score and the tail payment lost, band by band (Sichuan)."""
+    if score is None:
+        return "本年度尚无已结束月份的得分，年度得分与尾款无法计算。"
+    listed = " + ".join(num(s) for _, s in scores)
+    text = (
+        f"年度得分 = 各月得分的算术平均 = ({listed}) ÷ {len(scores)} = {num(score)} 分"
+        "（四舍五入保留两位小数）"
+    )
+    if loss is None:
+        return text + "；本方案无尾款曲线。"
+    lowest = min((b.down_to for b in bands), default=Decimal(0))
+    if score < lowest:
+        return text + f"；低于 {num(lowest)} 分，尾款全部扣除（扣减 100%，支付 0%）。"
+    parts = []
+    for band in bands:
+        points = band.below - min(band.below, max(band.down_to, score))
+        if points > 0:
+            parts.append(
+                f"{num(band.below)}–{num(band.down_to)} 分段 {num(points)} 分 × "
+                f"{num(band.pct_per_point)}% = {num(points * band.pct_per_point)}%"
+            )
+    if not parts:
+        return text + f"；不低于 {num(max(b.below for b in bands))} 分，尾款全额支付（扣减 0%）。"
+    return (
+        text + "；尾款按分段累进扣减：" + "，".join(parts)
+        + f"，合计扣减 {num(loss)}%，支付 {num(Decimal(100) - loss)}%。"
+    )  # fmt: skip

@@ -7,6 +7,7 @@ outage exclusion drops a marked day only where that day missed the pass line.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,9 +18,11 @@ import asyncpg
 import httpx
 import pytest
 from assessment_month import INSERT_ENTRY, TZ, DayPlan, GeneratedMonth, day_rows, generated
+from fastapi import FastAPI
 
 from callctl.auth.roles import Role
 from callctl.db import asyncpg_dsn
+from kpi.rollups import refresh_all
 
 pytestmark = pytest.mark.db
 
@@ -58,6 +61,17 @@ async def test_haikou_counts_an_overflowed_caller_once(
     assert Decimal(str(answer["outcome"])) == -shortfall
     assert "接通率" in answer["words"]
     assert answer["entries"]["numerator"].startswith("/api/v1/kpis/entries?figure=answered")
+    # The drill-down counts per call as the figure does: one entry per caller, the
+    # overflowed ones by their q2 entry, waited from their q1 entry.
+    for part, expected in (("numerator", answered), ("denominator", calls)):
+        r = await api_client.get(answer["entries"][part] + "&limit=10000", headers=_auth(token))
+        assert r.status_code == 200, r.text
+        listed = r.json()["entries"]
+        assert len(listed) == expected, part
+        assert len({(e["node"], e["callid"]) for e in listed}) == expected
+        overflowed = [e for e in listed if e["callid"].startswith("o")]
+        assert overflowed and all(e["queue"] == "q2" for e in overflowed)
+        assert all(e["call_wait_s"] == 36 for e in overflowed)  # 31 s later, then 5 s
 
     # The same month per queue entry (/kpis) counts every entry.
     r = await api_client.get(
@@ -80,7 +94,8 @@ async def test_haikou_counts_an_overflowed_caller_once(
     assert utilisation["numerator"] == sum(f["numerator"] for f in per_agent) > 0
 
 
-async def test_per_call_corrections_are_cached_until_a_fact_changes(
+async def test_per_call_corrections_are_kept_by_the_refresher_until_a_fact_changes(
+    api_app: FastAPI,
     api_client: httpx.AsyncClient,
     make_token: MakeToken,
     generated: GeneratedMonth,
@@ -89,34 +104,39 @@ async def test_per_call_corrections_are_cached_until_a_fact_changes(
     g = generated
     token = await make_token(Role.SUPERVISOR)
     url, params = f"/api/v1/assessments/haikou/{g.month}", {"line": g.line}
-    first = _rule(
-        (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
-    )
+
+    async def answer_rate() -> dict[str, Any]:
+        r = await api_client.get(url, params=params, headers=_auth(token))
+        assert r.status_code == 200, r.text
+        return _rule(r.json(), "answer_rate")
+
+    first = await answer_rate()  # every interval dirty: corrections from the facts
+    caps = await api_app.state.acw_caps()
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        key = f'%"line": "{g.line}"%'
-        cached = await conn.fetchval(
-            "SELECT count(*) FROM assessment_call_cache WHERE key LIKE $1", key
+        await refresh_all(conn, caps)
+        # The refresher stored one 'new' entry per overflowed call, day blocks included.
+        stored = await conn.fetchval(
+            "SELECT sum(answered + abandoned + timed_out) FROM kpi_call_corrections_day "
+            "WHERE kind = 'new' AND line = $1",
+            g.line,
         )
-        assert cached == 31
-        again = _rule(
-            (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
-        )
-        assert again == first
+        assert stored == sum(p.overflow for p in g.plans.values())
+        assert await answer_rate() == first  # read from the stored corrections
         # One more caller on day 10 who timed out of q1 and was answered in q2.
         day = min(g.plans).replace(day=10)
         extra = DayPlan(direct=0, overflow=1, abandoned=0)
         rows = [(r[0], "late-" + r[1], *r[2:]) for r in day_rows(g.node, g.line, day, extra)]
         await conn.executemany(INSERT_ENTRY, rows)
+        later = await answer_rate()  # that interval dirty: its anchor from the facts
+        assert (later["numerator"], later["denominator"]) == (
+            first["numerator"] + 1,
+            first["denominator"] + 1,
+        )
+        await refresh_all(conn, caps)
+        assert await answer_rate() == later
     finally:
         await conn.close()
-    later = _rule(
-        (await api_client.get(url, params=params, headers=_auth(token))).json(), "answer_rate"
-    )
-    assert (later["numerator"], later["denominator"]) == (
-        first["numerator"] + 1,
-        first["denominator"] + 1,
-    )
 
 
 async def test_shenyang_drops_an_outage_day_only_where_it_failed(
@@ -321,3 +341,50 @@ async def test_a_call_overflowing_past_the_months_end_counts_once_in_its_month(
         before["numerator"] + 1,
         before["denominator"] + 1,
     )
+
+
+async def test_sichuan_annual_tail_payment_is_the_mean_of_the_months(
+    api_client: httpx.AsyncClient, make_token: MakeToken
+) -> None:
+    editor = await make_token(Role.SUPERVISOR)
+    year = random.randrange(2001, 2020)  # a year that is over, with no calls of other tests
+    # Items judged by hand: 100 - 20, 100 - 25, 100 - 30 points in Jan-Mar.
+    for month, deducted in ((1, 20), (2, 25), (3, 30)):
+        r = await api_client.put(
+            f"/api/v1/assessment-inputs/{year}-{month:02d}",
+            json={"values": {"other_deductions": deducted}},
+            headers=_auth(editor),
+        )
+        assert r.status_code == 200, r.text
+    url = f"/api/v1/assessments/sichuan/annual/{year}"
+    r = await api_client.get(url, params={"through": f"{year}-03"}, headers=_auth(editor))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(m["month"], Decimal(str(m["score"]))) for m in body["months"]] == [
+        (f"{year}-01", 80), (f"{year}-02", 75), (f"{year}-03", 70),
+    ]  # fmt: skip
+    assert body["months"][0]["link"] == f"/api/v1/assessments/sichuan/{year}-01"
+    # (80 + 75 + 70) / 3 = 75: 10 × 1% + 5 × 3% = 25% of the tail lost.
+    assert Decimal(str(body["annual_score"])) == 75
+    assert Decimal(str(body["tail_loss_pct"])) == 25
+    assert Decimal(str(body["tail_paid_pct"])) == 75
+    assert "90–80 分段 10 分 × 1% = 10%" in body["words"]
+    assert "80–70 分段 5 分 × 3% = 15%" in body["words"]
+    # The whole year: April-December score 100 each; (225 + 900) / 12 = 93.75, nothing lost.
+    r = await api_client.get(url, headers=_auth(editor))
+    body = r.json()
+    assert len(body["months"]) == 12
+    assert Decimal(str(body["annual_score"])) == Decimal("93.75")
+    assert Decimal(str(body["tail_loss_pct"])) == 0
+    # Bad input: a month of another year, no month, no score to average, no scheme.
+    for path, params, status, error in (
+        (url, {"through": f"{year + 1}-01"}, 422, "request.invalid_month"),
+        (url, {"through": f"{year}-13"}, 422, "request.invalid_month"),
+        (f"/api/v1/assessments/xiaoshan/annual/{year}", {}, 422, "assessment.no_score"),
+        (f"/api/v1/assessments/nosuch/annual/{year}", {}, 404, "assessment.unknown_scheme"),
+        ("/api/v1/assessments/sichuan/annual/1999", {}, 422, None),
+    ):
+        r = await api_client.get(path, params=params, headers=_auth(editor))
+        assert r.status_code == status, (path, params, r.text)
+        if error is not None:
+            assert r.json()["error"]["id"] == error, r.text
