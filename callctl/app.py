@@ -29,6 +29,7 @@ from callctl.routing_config.service import (
     routing_acw_limits,
     routing_homed_elsewhere,
     routing_lines,
+    routing_outbound_trunk,
     routing_satisfied_keys,
 )
 from callctl.runtime import ami_nodes, build_runtime
@@ -115,7 +116,12 @@ def create_app(
             reports = start_report_schedule(app.state.db, settings, app.state.acw_caps)
             if reports is not None:
                 stack.push_async_callback(reports.stop)
-            app.state.callback_dialer = dialer = callback_dialer(settings, app.state.db, watched)
+            app.state.callback_dialer = dialer = callback_dialer(
+                settings,
+                app.state.db,
+                watched,
+                routing_outbound_trunk(app.state.db, settings),
+            )
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
                 stack.push_async_callback(runtime.stop)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -34,6 +34,9 @@ from callctl.callbacks.scheduler import (
 )
 from callctl.nodes import NodesConfig
 from callctl.settings import Settings
+from routing.model import OutboundTrunk
+
+TrunkLoader = Callable[[], Awaitable[OutboundTrunk | None]]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,10 @@ class InFlight:
 
 @dataclass
 class CallbackDialer:
+    """``trunk``: the PJSIP endpoint to dial through; empty: the routing config's
+    outbound trunk, read each round by ``trunk_of`` (its ``max_channels`` caps the
+    pacing; none configured: nothing is dialled)."""
+
     pool: object
     node: AmiNode
     trunk: str
@@ -82,6 +89,7 @@ class CallbackDialer:
     poll_s: float = 5.0
     ring_s: int = 30
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    trunk_of: TrunkLoader | None = None
     in_flight: dict[int, InFlight] = field(default_factory=dict)
     peak_in_flight: int = 0
     _conn: NodeConnection | None = None
@@ -120,19 +128,26 @@ class CallbackDialer:
         due = due_now(tasks, await repository.calendars(self.pool), now)
         if not due:
             return 0
+        trunk, limit = self.trunk, self.max_in_flight
+        if not trunk:
+            configured = await self.trunk_of() if self.trunk_of is not None else None
+            if configured is None:
+                log.warning("callback dialer: no outbound trunk configured; nothing dialled")
+                return 0
+            trunk, limit = configured.name, min(limit, configured.max_channels)
         in_db = await repository.in_flight(self.pool)
         result = await conn.action(actions.queue_status(), timeout_s=15)
         members = [e for e in result.events if isinstance(e, QueueMember)]
         agents = free_agents(members, {f.agent for f in self.in_flight.values()})
-        slots = pacing_slots(max(in_db, len(self.in_flight)), self.max_in_flight, len(agents))
+        slots = pacing_slots(max(in_db, len(self.in_flight)), limit, len(agents))
         started = 0
         for task, agent in zip(due[:slots], agents, strict=False):
-            if await self._dial(conn, task, agent, now):
+            if await self._dial(conn, task, agent, now, trunk):
                 started += 1
         return started
 
     async def _dial(
-        self, conn: NodeConnection, task: CallbackTask, agent: str, now: datetime
+        self, conn: NodeConnection, task: CallbackTask, agent: str, now: datetime, trunk: str
     ) -> bool:
         dialling = start_attempt(task, now)
         if not await repository.start_attempt(self.pool, dialling, agent):
@@ -141,7 +156,7 @@ class CallbackDialer:
         variables = {
             "CALLCTL_TASK": str(task.task_id),
             "CALLCTL_ATTEMPT": str(dialling.attempts),
-            "CALLCTL_TRUNK": self.trunk,
+            "CALLCTL_TRUNK": trunk,
             "CALLCTL_RING_S": str(self.ring_s),
         }
         if self.trunk_host is not None:
@@ -200,17 +215,19 @@ class CallbackDialer:
 
 
 def callback_dialer(
-    settings: Settings, pool: object, nodes: NodesConfig | None
+    settings: Settings, pool: object, nodes: NodesConfig | None, trunk_of: TrunkLoader | None = None
 ) -> CallbackDialer | None:
-    """The dialer when ingest runs and an outbound trunk is set; callbacks go through the
+    """The dialer when ingest runs and an outbound trunk is set (CALLCTL_CALLBACK_TRUNK,
+    or CALLCTL_CALLBACK_DIALER with the routing config's); callbacks go through the
     first node (the agents' home node, like agent commands)."""
-    if nodes is None or settings.callback_trunk is None:
+    if nodes is None or (settings.callback_trunk is None and not settings.callback_dialer):
         return None
     return CallbackDialer(
         pool,
         nodes.nodes[0].ami_node(),
-        settings.callback_trunk,
+        settings.callback_trunk or "",
         settings.callback_trunk_host,
+        trunk_of=trunk_of,
         max_in_flight=settings.callback_max_in_flight,
         poll_s=settings.callback_poll_s,
         ring_s=settings.callback_ring_s,
