@@ -7,6 +7,7 @@ queue_log)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,12 +21,17 @@ from service_helpers import own_db  # noqa: F401  (fixture)
 
 from ami import actions
 from ami.connection import NodeConnection
+from ami.events import AmiEvent
 from ami.state import ConnectionState
 from callctl.auth.roles import Role
 from callctl.calls.api import call_control
 from callctl.ingest.verify import format_report, verify
 from callctl.lab import sipp
+from callctl.routing_config.apply import apply_model
+from callctl.routing_config.convert import from_model
+from callctl.routing_config.schemas import OutboundTrunkDoc
 from callctl.routing_config.service import RoutingService
+from callctl.routing_config.target import default_model, node_targets
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -201,3 +207,97 @@ async def test_three_way_call_led_by_the_agent(
     report = await verify(own_db, lab.queue_log_file, lab.node_id, since)
     assert report.ok, format_report(report)
     assert report.comparison.expected >= 1
+
+
+@pytest.fixture
+async def carrier(lab: Settings, app: FastAPI) -> AsyncIterator[None]:
+    """The lab's config plus an outbound trunk whose server is the SIPp UAS that answers
+    for the seats (it answers any INVITE), applied through REST."""
+    ops = await token(app, Role.OPS)
+    doc = from_model(default_model(lab))
+    doc.outbound_trunk = OutboundTrunkDoc(
+        name="carrier", host=lab.agents_ip, port=5060, caller_id="089812345", max_channels=4
+    )
+    async with client(app) as http:
+        r = await http.put("/api/v1/routing/config", json=doc.model_dump(mode="json"), headers=ops)
+        assert r.status_code == 200, r.text
+        yield
+        lab_doc = from_model(default_model(lab)).model_dump(mode="json")
+        r = await http.put("/api/v1/routing/config", json=lab_doc, headers=ops)
+        if r.status_code != 200:  # still leave the lab as other tests expect it
+            await apply_model(default_model(lab), node_targets(lab)[0].apply, None)
+
+
+async def test_three_way_call_with_a_number_through_the_outbound_trunk(
+    lab: Settings,
+    own_db: str,  # noqa: F811
+    app: FastAPI,
+    carrier: None,
+    talking_agents: None,
+    sipp_dir: Path,
+) -> None:
+    """The third party is an external number: rung through callctl-outbound and the
+    routing config's outbound trunk, presenting the trunk's number (号码), not the
+    agent's seat."""
+    pool = app.state.db
+    since = datetime.now(UTC) - timedelta(seconds=2)
+    caller = asyncio.create_task(
+        sipp.run_callers(
+            sipp.CallerRun(calls=1, patience_s=30, talk_s=60),
+            work_dir=sipp_dir,
+            local_ip=lab.trunk_ip,
+            remote=f"{lab.sip_host}:{lab.sip_port}",
+            timeout_s=60,
+        )
+    )
+    boss = await token(app, Role.SUPERVISOR)
+    events: list[AmiEvent] = []
+    node = dataclasses.replace(lab_ami_node(lab), excluded_events=())
+    async with client(app) as http, NodeConnection(node, on_event=events.append) as control:
+        await control.wait_for_state(ConnectionState.CONNECTED, timeout_s=10)
+        entry = await wait_for(
+            lambda: pool.fetchrow(
+                "SELECT callid, agent FROM queue_entries WHERE queue = 'hotline' "
+                "AND outcome = 'answered' AND completed_at IS NULL AND entered_at >= $1",
+                since,
+            ),
+            20,
+            "the call answered in hotline",
+        )
+        url = f"/api/v1/calls/{lab.node_id}/{entry['callid']}/conference"
+        r = await http.post(url, json={"kind": "external", "target": "13800138000"}, headers=boss)
+        assert r.status_code == 200, r.text
+        name = r.json()["conference"]
+        assert r.json()["party_channel"] == "Local/13800138000@callctl-outbound"
+
+        async def three_in_it() -> list[dict[str, str]]:
+            members = await conference_members(control, name)
+            return members if len(members) == 3 else []
+
+        members = await wait_for(three_in_it, 10, "caller, agent and the number in one conference")
+        channels = [m["Channel"] for m in members]
+        assert any(c.startswith(("PJSIP/carrier-", "Local/13800138000@")) for c in channels)
+
+        def presented() -> set[str]:
+            """Caller numbers the trunk's outgoing channel showed on AMI."""
+            shown = set()
+            for e in events:
+                if (e.headers.get("Channel") or "").startswith("PJSIP/carrier-"):
+                    shown.add(e.headers.get("CallerIDNum", ""))
+                if (e.headers.get("DestChannel") or "").startswith("PJSIP/carrier-"):
+                    shown.add(e.headers.get("DestCallerIDNum", ""))
+            return shown
+
+        assert "089812345" in presented(), presented()
+        assert entry["agent"] not in presented()
+
+        async def gone() -> bool:
+            result = await control.action(actions.confbridge_list(name), check=False)
+            return not result.ok
+
+        await wait_for(gone, AGENT_TALK_S + 10, "the conference ended with the agent")
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+    await asyncio.sleep(1.5)
+    report = await verify(own_db, lab.queue_log_file, lab.node_id, since)
+    assert report.ok, format_report(report)
