@@ -251,15 +251,21 @@ async def put_calendar(pool: Any, line: str, calendar: CallbackCalendar) -> None
     )
 
 
-async def callback_kpis(pool: Any, start: datetime, end: datetime) -> Any:
-    """回访率 and 24-hour timeliness over the tasks whose due window opened in [start, end)."""
+async def callback_kpis(
+    pool: Any, start: datetime, end: datetime, line: str | None = None, agent: str | None = None
+) -> Any:
+    """回访率 and 24-hour timeliness over the tasks whose due window opened in [start, end)
+    (of one line, or dialled by one agent, when given)."""
     return await pool.fetchrow(
         "SELECT count(*) AS due, "
         "  count(*) FILTER (WHERE status = 'reached') AS reached, "
         "  count(*) FILTER (WHERE status = 'reached' "
         "                   AND reached_at <= created_at + interval '24 hours') AS reached_24h "
         "FROM callback_tasks WHERE COALESCE(due_from, created_at) >= $1 "
-        "AND COALESCE(due_from, created_at) < $2",
+        "AND COALESCE(due_from, created_at) < $2 "
+        "AND ($3::text IS NULL OR line = $3) AND ($4::text IS NULL OR agent = $4)",
         start,
         end,
+        line,
+        agent,
     )
