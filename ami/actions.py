@@ -49,6 +49,8 @@ ACTION_NAMES: Final = frozenset(
         "ShowDialPlan",
         "DBDel",
         "DBPut",
+        "ConfbridgeList",
+        "PJSIPShowRegistrationsOutbound",
     }
 )
 HEADER_NAMES: Final = frozenset(
@@ -88,6 +90,11 @@ HEADER_NAMES: Final = frozenset(
         "Family",
         "Key",
         "Val",
+        "ExtraChannel",
+        "ExtraContext",
+        "ExtraExten",
+        "ExtraPriority",
+        "Conference",
     }
 )
 EVENT_CLASSES: Final = frozenset(
@@ -475,16 +482,32 @@ def originate_to_application(
     )
 
 
-def redirect(channel: str, context: str, exten: str, priority: int = 1) -> Action:
-    return Action(
-        "Redirect",
-        (
-            ("Channel", channel_name(channel)),
-            ("Context", _match("Context", context, _CONTEXT, "context")),
-            ("Exten", _match("Exten", exten, _EXTEN, "extension")),
-            ("Priority", _int("Priority", priority, 1, 10_000)),
-        ),
-    )
+def redirect(
+    channel: str,
+    context: str,
+    exten: str,
+    priority: int = 1,
+    *,
+    extra: tuple[str, str, str] | None = None,
+) -> Action:
+    """Send ``channel`` to context/exten; ``extra`` (channel, context, exten) moves a
+    second channel at the same moment (e.g. both parties of a bridge, which then both
+    leave it; one by one, the first's departure would end the bridge for the other)."""
+    headers = [
+        ("Channel", channel_name(channel)),
+        ("Context", _match("Context", context, _CONTEXT, "context")),
+        ("Exten", _match("Exten", exten, _EXTEN, "extension")),
+        ("Priority", _int("Priority", priority, 1, 10_000)),
+    ]
+    if extra is not None:
+        extra_channel, extra_context, extra_exten = extra
+        headers += [
+            ("ExtraChannel", channel_name(extra_channel, "ExtraChannel")),
+            ("ExtraContext", _match("ExtraContext", extra_context, _CONTEXT, "context")),
+            ("ExtraExten", _match("ExtraExten", extra_exten, _EXTEN, "extension")),
+            ("ExtraPriority", "1"),
+        ]
+    return Action("Redirect", tuple(headers))
 
 
 def blind_transfer(channel: str, context: str, exten: str) -> Action:
@@ -563,6 +586,20 @@ def pjsip_show_endpoints() -> Action:
 def pjsip_show_contacts() -> Action:
     """List PJSIP contacts (ContactList events: ``Endpoint``, ``Uri``, ``Status``)."""
     return Action("PJSIPShowContacts")
+
+
+def confbridge_list(conference: str) -> Action:
+    """The members of one conference (ConfbridgeList events: ``Channel``, ``Admin``,
+    ``MarkedUser``...; an unknown or empty conference is an error reply)."""
+    return Action(
+        "ConfbridgeList",
+        (("Conference", _match("Conference", conference, _CONTEXT, "conference name")),),
+    )
+
+
+def pjsip_show_registrations_outbound() -> Action:
+    """Outbound registrations (OutboundRegistrationDetail: ``ObjectName``, ``Status``)."""
+    return Action("PJSIPShowRegistrationsOutbound")
 
 
 def show_dialplan(context: str | None = None, extension: str | None = None) -> Action:

@@ -29,6 +29,7 @@ from callctl.routing_config.service import (
     routing_acw_limits,
     routing_homed_elsewhere,
     routing_lines,
+    routing_outbound_trunk,
     routing_satisfied_keys,
 )
 from callctl.runtime import ami_nodes, build_runtime
@@ -105,6 +106,7 @@ def create_app(
         live = runtime.live if runtime is not None else None
         app.state.live = live.hub if live is not None else build_live_hub(settings)
         app.state.monitor_watches = calls_api.monitor_watches_for(app.state.db)
+        app.state.conference_watches = calls_api.conference_watches_for(app.state.db)
         # Staffing panel and peak warnings on the wallboard (needs the live feed).
         app.state.staffing = (
             StaffingWatch(app.state.db, app.state.live, settings) if runtime is not None else None
@@ -113,10 +115,16 @@ def create_app(
         async with AsyncExitStack() as stack:
             stack.push_async_callback(close_api_pool, app.state.db)
             stack.push_async_callback(app.state.monitor_watches.stop)
+            stack.push_async_callback(app.state.conference_watches.stop)
             reports = start_report_schedule(app.state.db, settings, app.state.acw_caps)
             if reports is not None:
                 stack.push_async_callback(reports.stop)
-            app.state.callback_dialer = dialer = callback_dialer(settings, app.state.db, watched)
+            app.state.callback_dialer = dialer = callback_dialer(
+                settings,
+                app.state.db,
+                watched,
+                routing_outbound_trunk(app.state.db, settings),
+            )
             if runtime is not None:
                 await runtime.start(ami_nodes(runtime.nodes))
                 stack.push_async_callback(runtime.stop)

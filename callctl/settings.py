@@ -191,7 +191,13 @@ class Settings(BaseSettings):
     callback_trunk: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="PJSIP endpoint callbacks dial out through; unset: no callback dialer.",
+        description="PJSIP endpoint callbacks dial out through; unset: the routing config's "
+        "outbound trunk when CALLCTL_CALLBACK_DIALER is on, else no callback dialer.",
+    )
+    callback_dialer: bool = Field(
+        default=False,
+        description="Run the callback dialer through the routing config's outbound trunk "
+        "(its max_channels caps the pacing); implied by CALLCTL_CALLBACK_TRUNK.",
     )
     callback_trunk_host: str | None = Field(
         default=None,

@@ -27,6 +27,14 @@ _SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{12,128}$")
 _DISPLAY = re.compile(r"^[\w .·()（）-]{1,40}$")
 _TIMEZONE = re.compile(r"^[A-Za-z]+(?:/[A-Za-z0-9_+-]+){0,2}$")
 _FILE = re.compile(r"^/[A-Za-z0-9._/-]{1,255}$")
+_HOSTNAME = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+_SIP_USER = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+# A provider's SIP password: no ';' (a comment in Asterisk config), quotes, spaces,
+# backslashes, brackets or control characters.
+_TRUNK_SECRET = re.compile(r"^[A-Za-z0-9_.~+/=!@%^*:-]{4,128}$")
+_PJSIP_RESERVED = frozenset({"global", "transport-udp", "endpoint-base"})
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 _SOUND = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}(?:/[a-z0-9][a-z0-9_-]{0,63})?$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -382,6 +390,75 @@ class Trunk:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundTrunk:
+    """The outbound SIP trunk (外呼中继): where agents' calls, transfers to a number,
+    three-way calls and callbacks go out.
+
+    ``host``/``port``: the provider's SIP server (an IPv4 address also identifies the
+    provider's inbound calls, which land in ``from-trunk`` like the inbound trunks').
+    ``username``/``secret``: digest authentication, both or neither. ``registration``:
+    outbound registration (needs both); ``expiration_s`` its lifetime. ``caller_id``:
+    the presented number (号码) every outbound call shows; ``caller_name`` optional.
+    ``max_channels``: the concurrent calls the trunk allows (caps the callback dialer).
+    """
+
+    name: str
+    host: str
+    caller_id: str
+    port: int = 5060
+    username: str | None = None
+    secret: str | None = None
+    registration: bool = False
+    expiration_s: int = 3600
+    caller_name: str | None = None
+    max_channels: int = 30
+
+    def __post_init__(self) -> None:
+        check_name("outbound_trunk.name", self.name)
+        if self.name in _PJSIP_RESERVED or self.name.endswith(("-auth", "-reg", "-identify")):
+            raise ConfigValueError("outbound_trunk.name", self.name, "reserved in pjsip.conf")
+        if not (_is_ipv4(self.host) or _HOSTNAME.fullmatch(self.host)):
+            raise ConfigValueError(
+                "outbound_trunk.host", self.host, "an IPv4 address or a lower-case host name"
+            )
+        check_range("outbound_trunk.port", self.port, 1, 65535)
+        check_digits("outbound_trunk.caller_id", self.caller_id)
+        if self.caller_name is not None:
+            check_display("outbound_trunk.caller_name", self.caller_name)
+        if self.username is not None and not _SIP_USER.fullmatch(self.username):
+            raise ConfigValueError(
+                "outbound_trunk.username", self.username, "1-64 of [A-Za-z0-9_.+-]"
+            )
+        if self.secret is not None and not _TRUNK_SECRET.fullmatch(self.secret):
+            raise ConfigValueError(
+                "outbound_trunk.secret", "***", "4-128 of [A-Za-z0-9_.~+/=!@%^*:-]"
+            )
+        if (self.username is None) != (self.secret is None):
+            missing = "secret" if self.secret is None else "username"
+            raise ConfigValueError(
+                f"outbound_trunk.{missing}", None, "username and secret go together"
+            )
+        if self.registration and self.username is None:
+            raise ConfigValueError(
+                "outbound_trunk.registration", True, "registration needs a username and secret"
+            )
+        check_range("outbound_trunk.expiration_s", self.expiration_s, 60, 86_400)
+        check_range("outbound_trunk.max_channels", self.max_channels, 1, 1000)
+
+    @property
+    def identifies_by_ip(self) -> bool:
+        return _is_ipv4(self.host)
+
+
+def _is_ipv4(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
 class AmiUser:
     username: str
     secret: str
@@ -442,6 +519,8 @@ class PbxModel:
     flows: tuple[Flow, ...] = ()
     prompts: tuple[str, ...] = ()
     """Prompts uploaded (``ivr.prompts``), beside Asterisk's stock sounds."""
+    outbound: OutboundTrunk | None = None
+    """The outbound trunk; None: no outbound calls (they end with cause 21)."""
 
     def __post_init__(self) -> None:
         queue_names = [q.name for q in self.queues]
@@ -449,6 +528,10 @@ class PbxModel:
         _check_unique("line.number", [ln.number for ln in self.lines])
         _check_unique("agent.agent_id", [a.agent_id for a in self.agents])
         _check_unique("trunk.name", [t.name for t in self.trunks])
+        if self.outbound is not None and self.outbound.name in {t.name for t in self.trunks}:
+            raise ConfigValueError(
+                "outbound_trunk.name", self.outbound.name, "already an inbound trunk's name"
+            )
         _check_unique("skill.name", [s.name for s in self.skills])
         _check_unique("pause_reason.name", [r.name for r in self.pause_reasons])
         _check_unique("pause_reason.code", [str(r.code) for r in self.pause_reasons])

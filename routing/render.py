@@ -22,6 +22,7 @@ from routing.model import (
     Agent,
     Line,
     Network,
+    OutboundTrunk,
     PauseReason,
     PbxModel,
     Queue,
@@ -70,6 +71,74 @@ def render_trunk(trunk: Trunk) -> str:
         "type = identify\n"
         f"endpoint = {trunk.name}\n"
         f"match = {trunk.match_ip}\n"
+    )
+
+
+def render_outbound_trunk(trunk: OutboundTrunk | None) -> str:
+    """The outbound trunk's endpoint, AOR (the provider's server), digest auth and
+    outbound registration, each only when configured (values validated by the model).
+    The presented number goes out as the From user; the dialplan also sets it (and the
+    name) as the outgoing channel's caller id (callctl-outbound-cid). No endpoint
+    ``callerid``: it would replace the number of every citizen calling in by it."""
+    if trunk is None:
+        return ""
+    name = trunk.name
+    uri = f"sip:{trunk.host}:{trunk.port}"
+    auth = f"outbound_auth = {name}-auth\n" if trunk.username is not None else ""
+    out = [
+        f"\n; outbound trunk (外呼中继), presented number {trunk.caller_id}\n",
+        f"[{name}](endpoint-base)\n",
+        f"context = {TRUNK_CONTEXT}\n",
+        f"aors = {name}\n",
+        auth,
+        f"from_user = {trunk.caller_id}\n",
+        "send_pai = yes\n",
+        f"\n[{name}]\n",
+        "type = aor\n",
+        f"contact = {uri}\n",
+    ]
+    if trunk.username is not None and trunk.secret is not None:
+        out += [
+            f"\n[{name}-auth]\n",
+            "type = auth\n",
+            "auth_type = userpass\n",
+            f"username = {trunk.username}\n",
+            f"password = {trunk.secret}\n",
+        ]
+    if trunk.registration:
+        out += [
+            f"\n[{name}-reg]\n",
+            "type = registration\n",
+            "transport = transport-udp\n",
+            f"outbound_auth = {name}-auth\n",
+            f"server_uri = {uri}\n",
+            f"client_uri = sip:{trunk.username}@{trunk.host}:{trunk.port}\n",
+            f"contact_user = {trunk.caller_id}\n",
+            f"expiration = {trunk.expiration_s}\n",
+            "retry_interval = 60\n",
+            "forbidden_retry_interval = 300\n",
+            "max_retries = 100000\n",
+            "line = yes\n",
+            f"endpoint = {name}\n",
+        ]
+    if trunk.identifies_by_ip:
+        out += [
+            f"\n[{name}-identify]\n",
+            "type = identify\n",
+            f"endpoint = {name}\n",
+            f"match = {trunk.host}\n",
+        ]
+    return "".join(out)
+
+
+def render_outbound_globals(trunk: OutboundTrunk | None) -> str:
+    if trunk is None:
+        return "CALLCTL_OUTBOUND =\nCALLCTL_OUTBOUND_CID =\nCALLCTL_OUTBOUND_NAME =\n"
+    name = "" if trunk.caller_name is None else f" {trunk.caller_name}"
+    return (
+        f"CALLCTL_OUTBOUND = {trunk.name}\n"
+        f"CALLCTL_OUTBOUND_CID = {trunk.caller_id}\n"
+        f"CALLCTL_OUTBOUND_NAME ={name}\n"
     )
 
 
@@ -314,6 +383,8 @@ def template_values(model: PbxModel, layout: NodeLayout) -> dict[str, str]:
         "sip_bind": model.network.sip_bind,
         "sip_port": str(model.network.sip_port),
         "trunks": "".join(render_trunk(t) for t in model.trunks),
+        "outbound_trunk": render_outbound_trunk(model.outbound),
+        "outbound_globals": render_outbound_globals(model.outbound),
         "agents": "".join(render_agent(a) for a in model.agents),
         "queues": "".join(render_queue(q, model.agents) for q in model.queues),
         "queue_rules": "".join(render_queue_rule(q) for q in model.queues),

@@ -21,6 +21,7 @@ from callctl.api.deps import DbPool, ReaderOrAgent
 from callctl.api.errors import ApiError
 from callctl.api.filters import MAX_OFFSET, FactFilter, Facts, Lang
 from callctl.auth.principal import Principal
+from callctl.callbacks.repository import callback_kpis
 from callctl.privacy import mask_number
 from ivr.survey import satisfied_keys_for
 from kpi.drilldown import drill_down
@@ -65,6 +66,22 @@ class KpiParamsOut(BaseModel):
     )
 
 
+class CallbackFiguresOut(BaseModel):
+    """Callbacks (回访) whose due window opened in the report's window."""
+
+    counts: dict[str, int] = Field(description="due, reached, reached_within_24h")
+    figures: dict[str, FigureOut] = Field(description="callback_rate, timeliness_24h")
+
+
+CALLBACK_LABELS = {
+    "due": {"zh-CN": "应回访", "en": "callbacks due"},
+    "reached": {"zh-CN": "已回访", "en": "callbacks reached"},
+    "reached_within_24h": {"zh-CN": "24小时内回访", "en": "reached within 24 h"},
+    "callback_rate": {"zh-CN": "回访率", "en": "callback rate"},
+    "timeliness_24h": {"zh-CN": "24小时回访及时率", "en": "callback timeliness (24 h)"},
+}
+
+
 class KpiReport(BaseModel):
     start: datetime
     end: datetime
@@ -75,6 +92,11 @@ class KpiReport(BaseModel):
     agent: str | None
     params: KpiParamsOut
     rows: list[KpiRowOut]
+    callbacks: CallbackFiguresOut | None = Field(
+        default=None,
+        description="回访率 and 24-hour timeliness of the callbacks due in the window (of the "
+        "line, or the agent, filtered on); null when filtered by node or queue",
+    )
     labels: dict[str, dict[str, str]] = Field(description="zh-CN and English label per key")
 
 
@@ -212,6 +234,9 @@ async def kpis(
     )  # fmt: skip
     async with pool.acquire() as conn:
         rows = await query_kpis(conn, q)
+    callbacks = None
+    if q.node is None and q.queue is None:  # callback tasks belong to a line, not a queue
+        callbacks = await callback_figures(pool, q.start, q.end, q.line, q.agent)
     return KpiReport(
         start=q.start, end=q.end, group_by=q.group_by, node=q.node, line=q.line, queue=q.queue,
         agent=q.agent,
@@ -222,8 +247,23 @@ async def kpis(
             satisfied_keys=sorted(params.satisfied_keys),
         ),
         rows=[row_out(r) for r in rows],
-        labels=FIGURE_LABELS,
+        callbacks=callbacks,
+        labels={**FIGURE_LABELS, **CALLBACK_LABELS},
     )  # fmt: skip
+
+
+async def callback_figures(
+    pool: Any, start: datetime, end: datetime, line: str | None, agent: str | None
+) -> CallbackFiguresOut:
+    row = await callback_kpis(pool, start, end, line, agent)
+    due, reached, within = int(row["due"]), int(row["reached"]), int(row["reached_24h"])
+    return CallbackFiguresOut(
+        counts={"due": due, "reached": reached, "reached_within_24h": within},
+        figures={
+            "callback_rate": _percent(reached, due),
+            "timeliness_24h": _percent(within, due),
+        },
+    )
 
 
 CSV_COUNTS = ("offered", "answered", "answered_in_sl", "abandoned", "short_abandoned")

@@ -125,7 +125,9 @@ async def in_flight(pool: Any) -> int:
     return count
 
 
-async def start_attempt(pool: Any, task: CallbackTask, agent: str) -> bool:
+async def start_attempt(
+    pool: Any, task: CallbackTask, agent: str, channel_id: str | None = None
+) -> bool:
     """Claim ``task`` (already moved to dialling in memory) and log its attempt; False if
     another dialer took it first."""
     assert task.last_attempt_at is not None
@@ -140,12 +142,13 @@ async def start_attempt(pool: Any, task: CallbackTask, agent: str) -> bool:
         if claimed is None:
             return False
         await conn.execute(
-            "INSERT INTO callback_attempts (task_id, attempt, started_at, agent) "
-            "VALUES ($1, $2, $3, $4)",
+            "INSERT INTO callback_attempts (task_id, attempt, started_at, agent, channel_id) "
+            "VALUES ($1, $2, $3, $4, $5)",
             task.task_id,
             task.attempts,
             task.last_attempt_at,
             agent,
+            channel_id,
         )
     return True
 
@@ -171,6 +174,53 @@ async def finish_attempt(
             result.value,
             task.reached_at,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LeftDialling:
+    """A task left ``dialling`` (callctl stopped mid-attempt) and its open attempt."""
+
+    task: CallbackTask
+    agent: str | None
+    channel_id: str | None
+    started_at: datetime
+
+
+async def left_dialling(pool: Any) -> list[LeftDialling]:
+    rows = await pool.fetch(
+        f"SELECT {_TASK_COLUMNS}, a.attempt_channel AS channel_id, a.attempt_started_at, "
+        "  a.attempt_agent "
+        "FROM callback_tasks LEFT JOIN LATERAL ("
+        "  SELECT o.channel_id AS attempt_channel, o.started_at AS attempt_started_at, "
+        "    o.agent AS attempt_agent FROM callback_attempts o "
+        "  WHERE o.task_id = callback_tasks.id AND o.ended_at IS NULL "
+        "  ORDER BY o.started_at DESC LIMIT 1) a ON true "
+        "WHERE status = 'dialling' ORDER BY id"
+    )
+    return [
+        LeftDialling(
+            to_task(r),
+            r["attempt_agent"],
+            r["channel_id"],
+            r["attempt_started_at"] or r["last_attempt_at"] or r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+async def recorded_outcome(pool: Any, channel_id: str, since: datetime) -> tuple[str, str] | None:
+    """(Status, Cause) of the ``CallctlCallback`` user event the attempt's agent leg sent,
+    if ingest stored it among the raw AMI events (the leg's Linkedid is its own id)."""
+    row = await pool.fetchrow(
+        "SELECT headers->>'Status' AS status, headers->>'Cause' AS cause FROM ami_events "
+        "WHERE linkedid = $1 AND received_at >= $2 AND name = 'UserEvent' "
+        "AND headers->>'UserEvent' = 'CallctlCallback' ORDER BY received_at LIMIT 1",
+        channel_id,
+        since - timedelta(minutes=1),
+    )
+    if row is None:
+        return None
+    return row["status"] or "", row["cause"] or ""
 
 
 async def set_status(pool: Any, task_id: int, status: TaskStatus) -> None:
@@ -201,15 +251,21 @@ async def put_calendar(pool: Any, line: str, calendar: CallbackCalendar) -> None
     )
 
 
-async def callback_kpis(pool: Any, start: datetime, end: datetime) -> Any:
-    """回访率 and 24-hour timeliness over the tasks whose due window opened in [start, end)."""
+async def callback_kpis(
+    pool: Any, start: datetime, end: datetime, line: str | None = None, agent: str | None = None
+) -> Any:
+    """回访率 and 24-hour timeliness over the tasks whose due window opened in [start, end)
+    (of one line, or dialled by one agent, when given)."""
     return await pool.fetchrow(
         "SELECT count(*) AS due, "
         "  count(*) FILTER (WHERE status = 'reached') AS reached, "
         "  count(*) FILTER (WHERE status = 'reached' "
         "                   AND reached_at <= created_at + interval '24 hours') AS reached_24h "
         "FROM callback_tasks WHERE COALESCE(due_from, created_at) >= $1 "
-        "AND COALESCE(due_from, created_at) < $2",
+        "AND COALESCE(due_from, created_at) < $2 "
+        "AND ($3::text IS NULL OR line = $3) AND ($4::text IS NULL OR agent = $4)",
         start,
         end,
+        line,
+        agent,
     )

@@ -33,6 +33,9 @@ class AttemptResult(StrEnum):
     NO_ANSWER = "no_answer"
     INVALID = "invalid"
     FAILED = "failed"  # the agent leg failed (agent did not answer): no attempt counted
+    # callctl stopped during the attempt and nothing recorded how it ended: counted as
+    # an attempt (the citizen may have been rung), retried after the spacing.
+    INTERRUPTED = "interrupted"
 
 
 RESULT_LABELS: dict[AttemptResult, dict[str, str]] = {
@@ -41,6 +44,7 @@ RESULT_LABELS: dict[AttemptResult, dict[str, str]] = {
     AttemptResult.NO_ANSWER: {"zh-CN": "无人接听", "en": "no answer"},
     AttemptResult.INVALID: {"zh-CN": "空号", "en": "invalid number"},
     AttemptResult.FAILED: {"zh-CN": "坐席未接", "en": "agent leg failed"},
+    AttemptResult.INTERRUPTED: {"zh-CN": "中断（系统重启）", "en": "interrupted (callctl stopped)"},
 }
 
 OPEN = frozenset({TaskStatus.PENDING, TaskStatus.RETRY})

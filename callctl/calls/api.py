@@ -1,10 +1,11 @@
 """REST for call control: ``POST /api/v1/calls/{node}/{callid}/monitor`` (listen,
-whisper, barge) and ``/transfer``; ``GET /api/v1/monitors`` (sessions in progress).
-Supervisors and admins only."""
+whisper, barge; supervisors and admins), ``/transfer`` and ``/conference`` (three-way
+call; also the call's own agent); ``GET /api/v1/monitors`` (sessions in progress) and
+``GET /api/v1/conferences/{id}`` (a three-way call's audit and members)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -17,6 +18,8 @@ from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
 from callctl.auth.roles import READERS, Role
 from callctl.calls import repository
+from callctl.calls.conference import ROLE_LABELS, ConferenceKind, Member, MemberRole
+from callctl.calls.conference_watch import ConferenceWatches
 from callctl.calls.monitor import MODE_LABELS, MonitorMode
 from callctl.calls.service import CallControlService
 from callctl.calls.transfer import TransferKind, TransferTarget
@@ -75,6 +78,49 @@ class TransferOut(BaseModel):
     exten: str
 
 
+class ConferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
+    kind: ConferenceKind = Field(
+        description="agent (a seat) or external (a number within the allowed outbound patterns)"
+    )
+    target: str = Field(min_length=1, max_length=64)
+
+
+class ConferenceOut(BaseModel):
+    conference_id: int
+    conference: str
+    agent: str
+    agent_channel: str
+    caller_channel: str
+    party_channel: str
+    party_channel_id: str
+
+
+class ConferenceMemberOut(BaseModel):
+    uniqueid: str
+    channel: str
+    role: MemberRole
+    role_label: dict[str, str]
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class ConferenceAuditOut(BaseModel):
+    id: int
+    node: str
+    callid: str
+    queue: str | None
+    agent: str
+    conference: str | None
+    target_kind: str
+    target: str
+    username: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    members: list[ConferenceMemberOut]
+
+
 class MonitorSessionOut(BaseModel):
     id: int
     username: str
@@ -95,6 +141,23 @@ def monitor_watches_for(pool: Any) -> MonitorWatches:
     return MonitorWatches(close)
 
 
+def conference_watches_for(pool: Any) -> ConferenceWatches:
+    """Three-way calls' watches (members, end), made in the app's lifespan and stopped there."""
+
+    async def joined(conference_id: int, member: Member, at: datetime) -> None:
+        await repository.conference_joined(
+            pool, conference_id, member.uniqueid, member.channel, member.role.value, at
+        )
+
+    async def left(conference_id: int, uniqueid: str, at: datetime) -> None:
+        await repository.conference_left(pool, conference_id, uniqueid, at)
+
+    async def ended(conference_id: int, reason: str, at: datetime) -> None:
+        await repository.close_conference(pool, conference_id, reason, at.astimezone(UTC))
+
+    return ConferenceWatches(joined, left, ended)
+
+
 def monitor_watches(request: Request) -> MonitorWatches:
     watches: MonitorWatches | None = getattr(request.app.state, "monitor_watches", None)
     if watches is None:
@@ -108,6 +171,7 @@ def call_control(request: Request) -> CallControlService:
         request.app.state.settings,
         routing_service(request),
         monitor_watches(request),
+        getattr(request.app.state, "conference_watches", None),
     )
 
 
@@ -174,6 +238,56 @@ async def transfer(
         context=done.context,
         exten=done.exten,
     )
+
+
+@router.post(
+    "/calls/{node}/{callid}/conference",
+    response_model=ConferenceOut,
+    responses=error_responses(409, 503),
+)
+async def conference(
+    body: ConferenceIn, node: NodeId, callid: CallId, who: Transferrer, service: Service
+) -> ConferenceOut:
+    """Three-way call (三方通话): the caller and its agent into a ConfBridge conference led
+    by the agent (it ends when the agent leaves), and the third party (a seat or an
+    allowed number) rung into it; supervisors and admins any call, an agent only its own."""
+    started = await service.conference(
+        user_id=who.user_id,
+        username=who.username,
+        only_agent=who.agent_id or "" if who.role is Role.AGENT else None,
+        node=node,
+        callid=callid,
+        kind=body.kind,
+        target=body.target,
+    )
+    return ConferenceOut(
+        conference_id=started.conference_id,
+        conference=started.conference,
+        agent=started.agent,
+        agent_channel=started.agent_channel,
+        caller_channel=started.caller_channel,
+        party_channel=started.party_channel,
+        party_channel_id=started.party_channel_id,
+    )
+
+
+@router.get(
+    "/conferences/{conference_id}",
+    response_model=ConferenceAuditOut,
+    responses=error_responses(404),
+)
+async def conference_audit(conference_id: int, who: Supervisor, pool: Pool) -> ConferenceAuditOut:
+    """A three-way call's audit: who started it, when, the target, and each member's
+    join and leave times."""
+    row = await repository.conference(pool, conference_id)
+    if row is None:
+        raise ApiError(404, "calls.conference_not_found", f"no conference {conference_id}")
+    members = [
+        ConferenceMemberOut(**m, role_label=ROLE_LABELS[MemberRole(m["role"])])
+        for m in row.pop("members")
+    ]
+    fields = set(ConferenceAuditOut.model_fields) - {"members"}
+    return ConferenceAuditOut(**{k: row[k] for k in fields}, members=members)
 
 
 @router.get("/monitors", response_model=list[MonitorSessionOut])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 
@@ -133,3 +134,99 @@ async def record_transfer(
         requested_by,
     )
     return transfer_id
+
+
+async def open_conference_of(pool: Any, node: str, callid: str) -> int | None:
+    """The id of a three-way call on this call that has not ended, if any."""
+    found: int | None = await pool.fetchval(
+        "SELECT id FROM call_conferences WHERE node = $1 AND callid = $2 AND ended_at IS NULL",
+        node,
+        callid,
+    )
+    return found
+
+
+async def open_conference(
+    conn: Any,
+    *,
+    node: str,
+    callid: str,
+    entry: ConnectedEntry,
+    target_kind: str,
+    target: str,
+    requested_by: int,
+    username: str,
+) -> int:
+    """A conference's audit row; its ConfBridge name is made from the id it gets."""
+    conference_id: int = await conn.fetchval(
+        "INSERT INTO call_conferences (node, callid, queue, seq, agent, target_kind, target, "
+        "requested_by, username) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        node,
+        callid,
+        entry.queue,
+        entry.seq,
+        entry.agent,
+        target_kind,
+        target,
+        requested_by,
+        username,
+    )
+    await conn.execute(
+        "UPDATE call_conferences SET conference = 'callctl-conf-' || id::text WHERE id = $1",
+        conference_id,
+    )
+    return conference_id
+
+
+async def close_conference(pool: Any, conference_id: int, reason: str, at: datetime) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE call_conferences SET ended_at = $2, end_reason = $3 "
+            "WHERE id = $1 AND ended_at IS NULL",
+            conference_id,
+            at,
+            reason,
+        )
+        await conn.execute(
+            "UPDATE call_conference_members SET left_at = $2 "
+            "WHERE conference_id = $1 AND left_at IS NULL",
+            conference_id,
+            at,
+        )
+
+
+async def conference_joined(
+    pool: Any, conference_id: int, uniqueid: str, channel: str, role: str, at: datetime
+) -> None:
+    await pool.execute(
+        "INSERT INTO call_conference_members (conference_id, uniqueid, channel, role, joined_at) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conference_id, uniqueid) DO NOTHING",
+        conference_id,
+        uniqueid,
+        channel,
+        role,
+        at,
+    )
+
+
+async def conference_left(pool: Any, conference_id: int, uniqueid: str, at: datetime) -> None:
+    await pool.execute(
+        "UPDATE call_conference_members SET left_at = $3 "
+        "WHERE conference_id = $1 AND uniqueid = $2 AND left_at IS NULL",
+        conference_id,
+        uniqueid,
+        at,
+    )
+
+
+async def conference(pool: Any, conference_id: int) -> dict[str, Any] | None:
+    """A conference's audit row and its members (for ``GET .../conferences/{id}``)."""
+    row = await pool.fetchrow("SELECT * FROM call_conferences WHERE id = $1", conference_id)
+    if row is None:
+        return None
+    members = await pool.fetch(
+        "SELECT uniqueid, channel, role, joined_at, left_at FROM call_conference_members "
+        "WHERE conference_id = $1 ORDER BY joined_at, uniqueid",
+        conference_id,
+    )
+    return {**dict(row), "members": [dict(m) for m in members]}

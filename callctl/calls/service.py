@@ -13,6 +13,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from ami import actions
@@ -21,6 +22,16 @@ from ami.errors import AmiError
 from ami.events import AmiEvent, CoreShowChannel
 from ami.state import ConnectionState
 from callctl.calls import repository
+from callctl.calls.conference import (
+    CALLER_CONTEXT,
+    LEADER_CONTEXT,
+    PARTY_CONTEXT,
+    ConferenceKind,
+    caller_leg,
+    conference_name,
+    party_channel,
+)
+from callctl.calls.conference_watch import ConferenceEvents, ConferenceWatches
 from callctl.calls.monitor import AgentLeg, MonitorMode, agent_leg, chanspy_data
 from callctl.calls.transfer import InvalidTargetError, TransferTarget, transfer_destination
 from callctl.calls.watch import MonitorWatches, SpyEnd
@@ -30,6 +41,7 @@ from callctl.routing_config.service import RoutingService
 from callctl.settings import Settings
 
 SPY_RING_TIMEOUT_MS = 30_000
+PARTY_RING_TIMEOUT_MS = 30_000
 
 
 class CallControlError(ReportedError):
@@ -54,6 +66,17 @@ class TransferDone:
     exten: str
 
 
+@dataclass(frozen=True, slots=True)
+class ConferenceStarted:
+    conference_id: int
+    conference: str
+    agent: str
+    agent_channel: str
+    caller_channel: str
+    party_channel: str
+    party_channel_id: str
+
+
 @asynccontextmanager
 async def _connection(node: Any, on_event: Any) -> AsyncIterator[NodeConnection]:
     conn = NodeConnection(node, on_event=on_event)
@@ -74,6 +97,7 @@ class CallControlService:
     settings: Settings
     routing: RoutingService
     watches: MonitorWatches
+    conferences: ConferenceWatches | None = None
 
     def _ami_node(self, node: str) -> Any:
         try:
@@ -179,6 +203,131 @@ class CallControlService:
             self.watches.watch(conn, end)
         return MonitorStarted(session_id, entry.agent, leg.channel, spy_uniqueid, mode, endpoint)
 
+    async def _check_caller(self, entry: repository.ConnectedEntry, only_agent: str | None) -> None:
+        if only_agent is not None and entry.agent != only_agent:
+            raise CallControlError(403, "auth.forbidden", "an agent may act only on its own call")
+
+    async def conference(
+        self,
+        *,
+        user_id: int,
+        username: str,
+        node: str,
+        callid: str,
+        kind: ConferenceKind,
+        target: str,
+        only_agent: str | None = None,
+    ) -> ConferenceStarted:
+        """A three-way call: the caller and its agent into a new ConfBridge conference
+        (the agent leads it), the third party (a seat or an allowed number) rung into it.
+        ``only_agent``: the requester is an agent, who may do this only on its own call."""
+        model = await self.routing.model_in_force()
+        try:
+            party = party_channel(model, kind, target)
+        except InvalidTargetError as exc:
+            raise CallControlError(
+                422, "calls.invalid_target", str(exc), {"field": exc.field}
+            ) from None
+        entry = await self._connected_entry(node, callid)
+        await self._check_caller(entry, only_agent)
+        if kind is ConferenceKind.AGENT and target == entry.agent:
+            raise CallControlError(
+                422,
+                "calls.invalid_target",
+                "target: the call's own agent is already on it",
+                {"field": "target"},
+            )
+        if await repository.open_conference_of(self.pool, node, callid) is not None:
+            raise CallControlError(
+                409, "calls.in_conference", f"call {callid} is already in a three-way call"
+            )
+        if self.conferences is None:
+            raise CallControlError(503, "service.starting", "call control is not ready")
+        ami_node = self._ami_node(node)
+        party_id = f"callctl-conf-party-{secrets.token_hex(8)}"
+        events: ConferenceEvents | None = None
+
+        def on_event(event: AmiEvent) -> None:
+            if events is not None:
+                events.on_event(event)
+
+        async with _connection(ami_node, on_event) as conn:
+            conference_id: int | None = None
+            try:
+                leg, channels = await self._agent_leg(conn, entry, callid)
+                caller = caller_leg(channels, leg)
+                if caller is None:
+                    raise CallControlError(
+                        409, "calls.not_connected", f"call {callid}: the agent has no caller now"
+                    )
+                async with self.pool.acquire() as db, db.transaction():
+                    conference_id = await repository.open_conference(
+                        db,
+                        node=node,
+                        callid=callid,
+                        entry=entry,
+                        target_kind=kind.value,
+                        target=target,
+                        requested_by=user_id,
+                        username=username,
+                    )
+                name = conference_name(conference_id)
+                events = ConferenceEvents(conference_id, name, caller.uniqueid, leg.uniqueid)
+                events.party_channel_id = party_id
+                exten = str(conference_id)
+                # Both at once: moving one would end the bridge (and the call) for the other.
+                moved = await conn.action(
+                    actions.redirect(
+                        caller.channel,
+                        CALLER_CONTEXT,
+                        exten,
+                        extra=(leg.channel, LEADER_CONTEXT, exten),
+                    ),
+                    check=False,
+                )
+                if not moved.ok:
+                    await self._fail_conference(conference_id, "redirect_refused")
+                    raise CallControlError(
+                        409,
+                        "calls.conference_refused",
+                        f"Asterisk refused to move the call: {moved.message}",
+                    )
+                rung = await conn.action(
+                    actions.originate_to_extension(
+                        party,
+                        PARTY_CONTEXT,
+                        exten,
+                        timeout_ms=PARTY_RING_TIMEOUT_MS,
+                        caller_id_name="三方通话",
+                        caller_id_num=entry.agent,
+                        channel_id=party_id,
+                    ),
+                    check=False,
+                )
+            except AmiError as exc:
+                await conn.stop()
+                if conference_id is not None:
+                    await self._fail_conference(conference_id, "ami_failed")
+                raise CallControlError(502, "ami.action_failed", str(exc)) from exc
+            except BaseException:
+                await conn.stop()
+                raise
+            assert events is not None
+            self.conferences.watch(conn, events)
+        if not rung.ok:
+            # Caller and agent are in the conference already: it goes on without.
+            raise CallControlError(
+                502,
+                "ami.action_refused",
+                f"Asterisk refused to call the third party: {rung.message}",
+            )
+        return ConferenceStarted(
+            conference_id, name, entry.agent, leg.channel, caller.channel, party, party_id
+        )
+
+    async def _fail_conference(self, conference_id: int, reason: str) -> None:
+        await repository.close_conference(self.pool, conference_id, reason, datetime.now(UTC))
+
     async def transfer(
         self,
         *,
@@ -206,8 +355,7 @@ class CallControlService:
                 {"field": "kind"},
             )
         entry = await self._connected_entry(node, callid)
-        if only_agent is not None and entry.agent != only_agent:
-            raise CallControlError(403, "auth.forbidden", "an agent may transfer only its own call")
+        await self._check_caller(entry, only_agent)
 
         def ignore(event: AmiEvent) -> None:
             return None

@@ -16,6 +16,7 @@ from routing.model import (
     Line,
     Network,
     OpenHours,
+    OutboundTrunk,
     Overflow,
     PbxModel,
     Queue,
@@ -96,6 +97,21 @@ HEALTH_FLOW = Flow(
         FlowNode("message", NodeKind.MESSAGE, prompt="vm-intro", max_s=120),
     ),
 )
+# The carrier's trunk for outbound calls (transfers to departments, three-way calls,
+# callbacks): registered, digest auth, presenting the hotline's own number. Loopback
+# here, so a lab that loads the sample never reaches out.
+CARRIER = OutboundTrunk(
+    name="carrier",
+    host="127.0.0.20",
+    port=5060,
+    caller_id="089812345",
+    caller_name="12345热线",
+    username="hotline12345",
+    secret="sample-carrier-secret",
+    registration=True,
+    expiration_s=3600,
+    max_channels=30,
+)
 # (agent id, name, skills)
 AGENT_SKILLS: tuple[tuple[str, str, tuple[AgentSkill, ...]], ...] = (
     ("2001", "王芳", (AgentSkill("hrss", 10), AgentSkill("general", 6))),
@@ -133,4 +149,5 @@ def sample_model(
         ),
         pause_reasons=DEFAULT_PAUSE_REASONS,
         flows=(HEALTH_FLOW,),
+        outbound=CARRIER,
     )

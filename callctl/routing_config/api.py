@@ -26,6 +26,7 @@ from callctl.routing_config.schemas import (
     AgentPublic,
     FlowDoc,
     LineDoc,
+    OutboundTrunkView,
     PauseReasonDoc,
     QueueDoc,
     RoutingDoc,
@@ -67,6 +68,12 @@ def _view(version: int | None, doc: RoutingDoc) -> RoutingView:
         pause_reasons=doc.pause_reasons,
         flows=doc.flows,
         prompts=doc.prompts,
+        outbound_trunk=None
+        if doc.outbound_trunk is None
+        else OutboundTrunkView(
+            **doc.outbound_trunk.model_dump(exclude={"secret"}),
+            has_secret=doc.outbound_trunk.secret is not None,
+        ),
     )
 
 

@@ -151,9 +151,17 @@ async def problems_in_asterisk(conn: NodeConnection, model: PbxModel) -> list[st
             )
     endpoints = await conn.action(actions.pjsip_show_endpoints(), timeout_s=15)
     names = {e.headers.get("ObjectName") for e in endpoints.events}
-    for name in [t.name for t in model.trunks] + [a.agent_id for a in model.agents]:
+    outbound = [] if model.outbound is None else [model.outbound.name]
+    for name in [t.name for t in model.trunks] + outbound + [a.agent_id for a in model.agents]:
         if name not in names:
             found.append(f"endpoint {name}: not loaded")
+    if model.outbound is not None and model.outbound.registration:
+        registrations = await conn.action(
+            actions.pjsip_show_registrations_outbound(), timeout_s=15, check=False
+        )
+        listed = {e.headers.get("ObjectName") for e in registrations.events}
+        if f"{model.outbound.name}-reg" not in listed:
+            found.append(f"registration {model.outbound.name}-reg: not loaded")
     dialplan = await conn.action(actions.show_dialplan("from-trunk"), timeout_s=15, check=False)
     extensions = {e.headers.get("Extension") for e in dialplan.events}
     for line in model.lines:

@@ -11,6 +11,7 @@ from callctl.routing_config.schemas import (
     HoursDoc,
     LineDoc,
     MembershipDoc,
+    OutboundTrunkDoc,
     OverflowDoc,
     PauseReasonDoc,
     QueueDoc,
@@ -27,6 +28,7 @@ from routing.model import (
     Membership,
     Network,
     OpenHours,
+    OutboundTrunk,
     Overflow,
     PauseReason,
     PbxModel,
@@ -154,6 +156,20 @@ def _agent(doc: AgentDoc, queues: tuple[Queue, ...]) -> Agent:
     )
 
 
+def outbound_trunk(doc: OutboundTrunkDoc | None) -> OutboundTrunk | None:
+    if doc is None:
+        return None
+    return OutboundTrunk(**doc.model_dump())
+
+
+def _outbound_doc(trunk: OutboundTrunk | None) -> OutboundTrunkDoc | None:
+    if trunk is None:
+        return None
+    return OutboundTrunkDoc(
+        **{name: getattr(trunk, name) for name in OutboundTrunkDoc.model_fields}
+    )
+
+
 def to_model(doc: RoutingDoc, deployment: Deployment) -> PbxModel:
     """Build and validate; a refused value raises InvalidConfigError naming item and field."""
     where = "config"
@@ -182,6 +198,8 @@ def to_model(doc: RoutingDoc, deployment: Deployment) -> PbxModel:
         for f in doc.flows:
             where = f"flows[{f.name}]"
             flows.append(_flow(f))
+        where = "outbound_trunk"
+        outbound = outbound_trunk(doc.outbound_trunk)
         where = "config"
         return PbxModel(
             ami=deployment.ami,
@@ -194,6 +212,7 @@ def to_model(doc: RoutingDoc, deployment: Deployment) -> PbxModel:
             pause_reasons=tuple(reasons),
             flows=tuple(flows),
             prompts=tuple(doc.prompts),
+            outbound=outbound,
         )
     except ConfigValueError as exc:
         raise InvalidConfigError(where, exc) from exc
@@ -257,4 +276,5 @@ def from_model(model: PbxModel) -> RoutingDoc:
         ],
         flows=[_flow_doc(f) for f in model.flows],
         prompts=list(model.prompts),
+        outbound_trunk=_outbound_doc(model.outbound),
     )

@@ -141,6 +141,26 @@ class AgentIn(AgentPublic):
     )
 
 
+class OutboundTrunkPublic(_Doc):
+    name: str = Field(max_length=40, description="PJSIP endpoint name")
+    host: str = Field(max_length=253, description="the provider's SIP server (IPv4 or host name)")
+    port: int = 5060
+    caller_id: str = Field(max_length=20, description="号码 · presented number")
+    caller_name: str | None = Field(default=None, max_length=40)
+    username: str | None = Field(default=None, max_length=64)
+    registration: bool = Field(default=False, description="outbound registration (needs auth)")
+    expiration_s: int = 3600
+    max_channels: int = Field(default=30, description="concurrent calls the trunk allows")
+
+
+class OutboundTrunkDoc(OutboundTrunkPublic):
+    secret: str | None = Field(default=None, max_length=128, description="digest password")
+
+
+class OutboundTrunkView(OutboundTrunkPublic):
+    has_secret: bool
+
+
 class PauseReasonDoc(_Doc):
     name: str = Field(max_length=40)
     label_zh: str = Field(max_length=40)
@@ -160,6 +180,9 @@ class RoutingDoc(_Doc):
     prompts: list[str] = Field(
         default_factory=list, max_length=1000, description="uploaded prompts' names"
     )
+    outbound_trunk: OutboundTrunkDoc | None = Field(
+        default=None, description="外呼中继 · the outbound trunk; null: no outbound calls"
+    )
 
 
 class RoutingView(_Doc):
@@ -173,6 +196,7 @@ class RoutingView(_Doc):
     pause_reasons: list[PauseReasonDoc]
     flows: list[FlowDoc] = Field(default_factory=list)
     prompts: list[str] = Field(default_factory=list)
+    outbound_trunk: OutboundTrunkView | None = None
 
 
 class VersionView(_Doc):

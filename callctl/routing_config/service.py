@@ -17,12 +17,13 @@ from callctl.routing_config.apply import (
     ami_session,
     apply_to_nodes,
 )
+from callctl.routing_config.convert import outbound_trunk as convert_outbound
 from callctl.routing_config.convert import to_model
 from callctl.routing_config.schemas import RoutingDoc
 from callctl.routing_config.target import NodeTarget, deployment, initial_doc, node_targets
 from callctl.settings import Settings
 from kpi.inputs import AcwCaps, AcwCapsLoader
-from routing.model import PbxModel
+from routing.model import OutboundTrunk, PbxModel
 
 Mutation = Callable[[RoutingDoc], RoutingDoc]
 
@@ -147,5 +148,18 @@ def routing_satisfied_keys(
             for line in doc.lines
             if line.survey is not None
         }
+
+    return load
+
+
+def routing_outbound_trunk(
+    pool: Any, settings: Settings
+) -> Callable[[], Awaitable[OutboundTrunk | None]]:
+    """The outbound trunk in the routing config in force (for the callback dialer)."""
+    service = RoutingService(pool, settings)
+
+    async def load() -> OutboundTrunk | None:
+        _, doc = await service.in_force()
+        return convert_outbound(doc.outbound_trunk)
 
     return load

@@ -24,6 +24,7 @@
       next_interval: "下一时段", forecast_calls: "预测呼入", agents_needed: "所需坐席",
       logged_in: "已登录坐席", no_forecast: "无预测", peak: "高峰预警",
       peak_forecast: "预测", peak_live: "实时来话", needs: "需要坐席", has: "已登录",
+      callbacks: "今日回访", callback_rate: "回访率", callback_timeliness: "24小时回访及时率",
     },
     en: {
       title: "Wallboard", waiting: "Calls waiting", longest_wait: "Longest wait",
@@ -42,6 +43,8 @@
       next_interval: "Next", forecast_calls: "Forecast calls", agents_needed: "Agents needed",
       logged_in: "Logged in", no_forecast: "No forecast", peak: "Peak warning",
       peak_forecast: "forecast", peak_live: "live arrivals", needs: "needs", has: "logged in",
+      callbacks: "Callbacks today", callback_rate: "Callback rate",
+      callback_timeliness: "Reached within 24 h",
     },
   };
   const STATES = ["available", "ringing", "talking", "acw", "paused", "offline"];
@@ -106,6 +109,7 @@
     if (!token) { showLogin(""); return; }
     $("login").hidden = true;
     $("board").hidden = false;
+    pollCallbacks();
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     socket = new WebSocket(scheme + "//" + location.host + "/ws/wallboard");
     socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token: token }));
@@ -519,8 +523,31 @@
     } catch (_) { /* the websocket's state already shows a lost link */ }
   }
 
+  // --- callbacks (回访) due today: 回访率 and 24-hour timeliness, polled ---------------------
+
+  function percent(figure) {
+    return figure.value === null ? "–" : figure.value.toFixed(2) + "%";
+  }
+
+  async function pollCallbacks() {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) return;
+    try {
+      const r = await fetch("/api/v1/kpis", { headers: { Authorization: "Bearer " + token } });
+      if (!r.ok) { $("callbacks-section").hidden = true; return; }
+      const report = await r.json();
+      const cb = report.callbacks;
+      $("callbacks-section").hidden = !cb || cb.counts.due === 0;
+      if (!cb) return;
+      $("callback-rate").textContent = percent(cb.figures.callback_rate);
+      $("callback-counts").textContent = "(" + cb.counts.reached + "/" + cb.counts.due + ")";
+      $("callback-timeliness").textContent = percent(cb.figures.timeliness_24h);
+    } catch (_) { /* the websocket's state already shows a lost link */ }
+  }
+
   translate();
   setInterval(tick, 250);
   setInterval(pollMonitors, 5000);
+  setInterval(pollCallbacks, 30000);
   connect();
 })();

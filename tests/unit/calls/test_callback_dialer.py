@@ -46,3 +46,11 @@ def test_free_agents_are_idle_in_every_queue_and_not_dialling() -> None:
         member("PJSIP/1005", 1, False),
     ]
     assert free_agents(members, busy={"1005"}) == ["1001"]
+
+
+def test_invalid_number_causes() -> None:
+    """A SIP 404 (cause 1, unallocated) or a malformed number (28): 空号, no retry."""
+    for cause in ("1", "3", "22", "28"):
+        assert attempt_result("CHANUNAVAIL", cause) is AttemptResult.INVALID
+        assert attempt_result("CONGESTION", cause) is AttemptResult.INVALID
+    assert attempt_result("CHANUNAVAIL", "") is AttemptResult.NO_ANSWER

@@ -132,3 +132,14 @@ def test_calendar_checks() -> None:
         CallbackCalendar.of([], timezone="Mars/Base")
     adjacent = CallbackCalendar.of(["12:00-13:00", "13:00-14:00"])
     assert adjacent.next_allowed(local(3, 12, 30)) == local(3, 14, 0)
+
+
+def test_interrupted_attempt_counts_and_waits_for_the_spacing() -> None:
+    """callctl stopped mid-attempt, nothing tells how it ended: the attempt counts (the
+    citizen may have been rung) and the next waits for the spacing, never at once."""
+    t = task(local(3, 9, 0), max_attempts=2, retry_after=timedelta(minutes=30))
+    t = finish_attempt(start_attempt(t, local(3, 9)), AttemptResult.INTERRUPTED, local(3, 9, 5))
+    assert (t.status, t.attempts) == (TaskStatus.RETRY, 1)
+    assert next_dial_at(t, HAIKOU_PRESET, local(3, 9, 5)) == local(3, 9, 30)
+    t = finish_attempt(start_attempt(t, local(3, 9, 30)), AttemptResult.INTERRUPTED, local(3, 10))
+    assert t.status is TaskStatus.EXHAUSTED
