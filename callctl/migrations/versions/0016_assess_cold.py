@@ -19,7 +19,7 @@ rollup refresher.
   triggers: the corrections replace it.
 
 Revision ID: 0016_assess_cold
-Revises: 0014_audit
+Revises: 0015_rec_ship
 Create Date: 2026-12-04
 """
 
@@ -28,7 +28,7 @@ import importlib
 from alembic import op
 
 revision = "0016_assess_cold"
-down_revision = "0014_audit"
+down_revision = "0015_rec_ship"
 branch_labels = None
 depends_on = None
 

@@ -12,14 +12,14 @@ now also be ``interrupted`` (callctl stopped mid-attempt and nothing tells how i
 ended).
 
 Revision ID: 0017_calls_conf
-Revises: 0014_audit
+Revises: 0016_assess_cold
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0017_calls_conf"
-down_revision = "0014_audit"
+down_revision = "0016_assess_cold"
 branch_labels = None
 depends_on = None
 
