@@ -117,15 +117,14 @@ async def test_listen_whisper_barge_on_the_agent_channel(
             spied[mode] = spy_id
 
         # A new request asked Asterisk to hang up the same supervisor's earlier spies
-        # (AMI Hangup). SIPp sends no RTP, and a ChanSpy channel that gets no frames does
-        # not act on a soft hangup until the spied channel ends (E): so no check here
-        # that they are gone before the call ends; the audit below shows each ended.
+        # (AMI Hangup). SIPp sends no RTP, and a ChanSpy channel that gets no frames
+        # usually does not act on a soft hangup until the spied channel ends (E), but now
+        # and then it does at once: so the earlier ones may or may not still be listed; the
+        # latest one is, and the order holds. The audit below shows each ended.
         r = await http.get("/api/v1/monitors", headers=boss)
-        assert [m["mode"] for m in r.json() if m["callid"] == callid] == [
-            "listen",
-            "whisper",
-            "barge",
-        ]
+        listed = [m["mode"] for m in r.json() if m["callid"] == callid]
+        assert listed[-1:] == ["barge"], listed
+        assert listed == [m for m in ("listen", "whisper", "barge") if m in listed], listed
 
         # The agent hangs up (12 s talk): the spy leaves with it; every session has ended.
         async def audit_closed() -> list[Any]:
