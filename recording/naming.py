@@ -7,6 +7,12 @@ complete. ``callid`` is the caller's uniqueid (queue_log's callid), the agent
 leg's uniqueid tells two answered entries of one call in one queue apart. The kept
 file is ``<node>/<YYYY>/<MM>/<DD>/<the same stem>.flac`` under the recordings store
 (date of the start, UTC), so a kept file alone still names its call and entry.
+
+Calls placed by agents are recorded the same way, on the agent's channel, with a
+reserved queue name that no routing queue can take (routing's names start with a
+letter): ``_callback`` for a callback (回访) attempt, whose call id is the dialer's
+channel id ``callctl-cb-<task>-<attempt>-<hex>`` (``callback_attempts.channel_id``),
+and ``_outbound`` for a number an agent dialled. Their line is empty.
 """
 
 from __future__ import annotations
@@ -21,9 +27,15 @@ RAW_SUFFIX: Final = ".raw"
 DONE_SUFFIX: Final = ".done"
 KEPT_SUFFIX: Final = ".flac"
 # Asterisk uniqueids: "<epoch>.<n>", optionally "<systemname>-" first.
-_UNIQUEID = r"(?:[A-Za-z0-9_-]{1,32}-)?[0-9]{1,12}\.[0-9]{1,9}"
+_UNIQUEID = (
+    r"(?:(?:[A-Za-z0-9_-]{1,32}-)?[0-9]{1,12}\.[0-9]{1,9}"
+    # The callback dialer's own channel ids (Originate's ChannelId).
+    r"|callctl-cb-[0-9]{1,18}-[0-9]{1,6}-[0-9a-f]{8})"
+)
+CALLBACK_QUEUE: Final = "_callback"
+OUTBOUND_QUEUE: Final = "_outbound"
 _RAW_NAME = re.compile(
-    rf"^(?P<callid>{_UNIQUEID})\+(?P<queue>[a-z][a-z0-9_-]{{0,39}})\+(?P<line>[0-9]{{0,20}})"
+    rf"^(?P<callid>{_UNIQUEID})\+(?P<queue>[a-z][a-z0-9_-]{{0,39}}|{CALLBACK_QUEUE}|{OUTBOUND_QUEUE})\+(?P<line>[0-9]{{0,20}})"
     rf"\+(?P<agent>[0-9]{{0,10}})\+(?P<agent_uniqueid>{_UNIQUEID})$"
 )
 NODE_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

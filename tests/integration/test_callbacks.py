@@ -143,6 +143,23 @@ async def test_callbacks_answered_busy_no_answer_within_pacing(
             ]
         )
         assert all(a["agent"] is not None for a in attempts)
+
+        # Every attempt rang the agent first, so each one was recorded on the agent's
+        # channel (under the reserved queue name) and is found by the dialer's channel id.
+        async def recorded() -> list[Any]:
+            rows = await pool.fetch(
+                "SELECT r.callid, r.queue, r.agent, r.channels FROM recordings r"
+                " JOIN callback_attempts a ON a.channel_id = r.callid"
+                " WHERE a.task_id = ANY($1::bigint[])",
+                list(tasks.values()),
+            )
+            return rows if len(rows) >= len(attempts) else []
+
+        recordings = await wait_for(recorded, 30, "a recording of every callback attempt")
+        assert sorted((r["callid"], r["agent"]) for r in recordings) == sorted(
+            (a["channel_id"], a["agent"]) for a in attempts
+        )
+        assert all(r["queue"] == "_callback" and r["channels"] == 2 for r in recordings)
         assert max_overlap(every_attempt) <= LIMIT
         assert app.state.callback_dialer.peak_in_flight <= LIMIT
 

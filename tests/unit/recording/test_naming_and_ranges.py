@@ -34,9 +34,31 @@ def test_a_node_prefixed_uniqueid_is_accepted() -> None:
     assert parse_stem("a-1764766000.1+q_1+++a-1764766000.2").line is None
 
 
+def test_calls_agents_place_are_named_by_reserved_queues() -> None:
+    leg = "callctl-cb-42-2-0a1b2c3d"
+    callback = parse_stem(f"{leg}+_callback++1001+{leg}")
+    assert (callback.callid, callback.queue, callback.line, callback.agent) == (
+        leg,
+        "_callback",
+        None,
+        "1001",
+    )
+    dialled = parse_stem("1764766000.9+_outbound++1002+1764766000.9")
+    assert (dialled.queue, dialled.agent) == ("_outbound", "1002")
+
+
 @pytest.mark.parametrize(
     "stem",
-    ["../../etc/passwd", "1.2+hotline+1+1", "1.2+Hotline+1+1+1.3", "1.2+hotline+1+1+1.3;rm"],
+    [
+        "../../etc/passwd",
+        "1.2+hotline+1+1",
+        "1.2+Hotline+1+1+1.3",
+        "1.2+hotline+1+1+1.3;rm",
+        # Only the two reserved names may start with "_"; the dialer's ids are exact.
+        "1.2+_hotline++1001+1.2",
+        "callctl-cb-42-2-0a1b2c3+_callback++1001+1.2",
+        "callctl-cb-42-2-0a1b2c3d/..+_callback++1001+1.2",
+    ],
 )
 def test_anything_else_is_not_a_recording(stem: str) -> None:
     with pytest.raises(RecordingNameError):
