@@ -85,6 +85,8 @@ class LoadResult:
     rollbacks: int = 0
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
     """(seconds since the load began, callctl's RSS in KiB), every ``--rss-every-s``."""
+    sipp_error: str = ""
+    """Why SIPp's callers did not finish; then every call is counted failed."""
     pg_waits: dict[str, int] = field(default_factory=dict)
     """``--pg-waits``: samples of callctl's PostgreSQL backends, by what each was doing."""
     warnings: list[str] = field(default_factory=list)
@@ -237,7 +239,10 @@ async def run_verify(url: str, settings: Settings, since: datetime, result: Load
         await asyncio.sleep(2)
 
 
-async def place_calls(args: argparse.Namespace, settings: Settings, work: Path) -> tuple[int, ...]:
+async def place_calls(
+    args: argparse.Namespace, settings: Settings, work: Path
+) -> tuple[int, int, int, str]:
+    """Placed, answered, failed, and why SIPp did not finish ("" when it did)."""
     from callctl.lab import sipp
 
     calls = int(args.calls_per_s * args.seconds)
@@ -245,10 +250,12 @@ async def place_calls(args: argparse.Namespace, settings: Settings, work: Path) 
         run = await sipp_callers(args, settings, work, calls)
     except sipp.SippError as exc:  # e.g. Asterisk stopped answering: every call counts failed
         print(f"SIPp callers did not finish: {exc}")
-        return calls, 0, calls
+        lines = str(exc).splitlines() or ["SIPp error"]
+        why = next((line for line in lines if "timed out" in line), lines[0])
+        return calls, 0, calls, why.split(": ", 1)[-1]
     if run.failed:
         print(f"SIPp callers, {run.failed} failed:\n{run.screen[-3000:]}")
-    return calls, run.counts.get("200 in", 0), run.failed
+    return calls, run.counts.get("200 in", 0), run.failed, ""
 
 
 async def sipp_callers(args: argparse.Namespace, settings: Settings, work: Path, calls: int) -> Any:
@@ -337,9 +344,12 @@ async def measure(
                     sample_rss(callctl.pid, args.rss_every_s, result, rss_stop)
                 )
                 profiler = await start_profiler(args.py_spy, callctl.pid)
-                result.placed, result.answered, result.failed = await place_calls(
-                    args, settings, work
-                )
+                (
+                    result.placed,
+                    result.answered,
+                    result.failed,
+                    result.sipp_error,
+                ) = await place_calls(args, settings, work)
                 await asyncio.sleep(2.0)  # the last events through the pipeline
                 after = proc_cpu.sample(groups, time.monotonic())
                 await stop_profiler(profiler)
@@ -401,6 +411,8 @@ def report(result: LoadResult, args: argparse.Namespace) -> None:
         f"talking {result.max_talking}); {result.events:,.0f} AMI events "
         f"({result.events / max(result.window_s, 1e-9):,.0f}/s)"
     )
+    if result.sipp_error:
+        print(f"SIPp's callers did not finish ({result.sipp_error}): every call counted failed")
     print(
         f"window {result.window_s:.1f} s; load average {result.load_avg[0]:.2f} → "
         f"{result.load_avg[1]:.2f} on {os.cpu_count()} cores (other work included)"
@@ -459,6 +471,7 @@ def summary(result: LoadResult, args: argparse.Namespace) -> dict[str, Any]:
         "placed": result.placed,
         "answered": result.answered,
         "failed": result.failed,
+        "sipp_error": result.sipp_error,
         "max_in_system": result.max_in_system,
         "events": result.events,
         "window_s": result.window_s,
@@ -478,9 +491,16 @@ def summary(result: LoadResult, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def restore_lab(settings: Settings) -> None:
+    """The lab's own model back; a failure is printed, not raised, so that the run's
+    figures are still reported (the next ``callctl lab up`` starts the lab again)."""
     from callctl.lab import lab as lab_module
+    from callctl.lab.errors import LabError
 
-    report_ = lab_module.up(settings)
+    try:
+        report_ = lab_module.up(settings)
+    except LabError as exc:
+        print(f"lab NOT back to its own model: {exc}")
+        return
     print(f"lab back to its own model (Asterisk restarted: {report_.asterisk_started})")
 
 
