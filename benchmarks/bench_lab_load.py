@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
+import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -82,6 +85,15 @@ class LoadResult:
     verify_line: str = ""
     verify_differences: int = -1
     events: float = 0.0
+    spooled: int = 0
+    rollbacks: int = 0
+    rss_samples: list[tuple[float, int]] = field(default_factory=list)
+    """(seconds since the load began, callctl's RSS in KiB), every ``--rss-every-s``."""
+    sipp_error: str = ""
+    """Why SIPp's callers did not finish; then every call is counted failed."""
+    pg_waits: dict[str, int] = field(default_factory=dict)
+    """``--pg-waits``: samples of callctl's PostgreSQL backends, by what each was doing."""
+    warnings: list[str] = field(default_factory=list)
     load_avg: tuple[float, float] = (0.0, 0.0)
 
 
@@ -163,6 +175,44 @@ async def watch_wallboard(base: str, token: str, lags: list[float], stop: asynci
                 lags.append(arrived - float(message["at"]))
 
 
+async def sample_rss(pid: int, every_s: float, result: LoadResult, stop: asyncio.Event) -> None:
+    began = time.monotonic()
+    while not stop.is_set():
+        result.rss_samples.append((time.monotonic() - began, rss_kib(pid)))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
+def rss_after(samples: Sequence[tuple[float, int]], warm_up_s: float) -> int | None:
+    """The first RSS sample at or after ``warm_up_s`` into the load (pure)."""
+    return next((kib for at, kib in samples if at >= warm_up_s), None)
+
+
+_PG_ACTIVITY = """
+SELECT coalesce(nullif(application_name, ''), left(regexp_replace(query, '\\s+', ' ', 'g'), 48)),
+       coalesce(wait_event_type || ':' || wait_event, 'CPU'), state
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
+"""
+
+
+async def sample_pg_waits(url: str, result: LoadResult, stop: asyncio.Event) -> None:
+    """Every 0.1 s, what each busy backend of callctl's database waits on."""
+    import asyncpg
+
+    from callctl.db import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        while not stop.is_set():
+            for who, wait, state in await conn.fetch(_PG_ACTIVITY):
+                key = f"{who} | {wait} | {state}"
+                result.pg_waits[key] = result.pg_waits.get(key, 0) + 1
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
 async def sample_live(
     client: httpx.AsyncClient, base: str, token: str, result: LoadResult, stop: asyncio.Event
 ) -> None:
@@ -193,11 +243,29 @@ async def run_verify(url: str, settings: Settings, since: datetime, result: Load
         await asyncio.sleep(2)
 
 
-async def place_calls(args: argparse.Namespace, settings: Settings, work: Path) -> tuple[int, ...]:
+async def place_calls(
+    args: argparse.Namespace, settings: Settings, work: Path
+) -> tuple[int, int, int, str]:
+    """Placed, answered, failed, and why SIPp did not finish ("" when it did)."""
     from callctl.lab import sipp
 
     calls = int(args.calls_per_s * args.seconds)
-    run = await sipp.run_callers(
+    try:
+        run = await sipp_callers(args, settings, work, calls)
+    except sipp.SippError as exc:  # e.g. Asterisk stopped answering: every call counts failed
+        print(f"SIPp callers did not finish: {exc}")
+        lines = str(exc).splitlines() or ["SIPp error"]
+        why = next((line for line in lines if "timed out" in line), lines[0])
+        return calls, 0, calls, why.split(": ", 1)[-1]
+    if run.failed:
+        print(f"SIPp callers, {run.failed} failed:\n{run.screen[-3000:]}")
+    return calls, run.counts.get("200 in", 0), run.failed, ""
+
+
+async def sipp_callers(args: argparse.Namespace, settings: Settings, work: Path, calls: int) -> Any:
+    from callctl.lab import sipp
+
+    return await sipp.run_callers(
         sipp.CallerRun(
             calls=calls,
             rate_per_s=args.calls_per_s,
@@ -212,9 +280,25 @@ async def place_calls(args: argparse.Namespace, settings: Settings, work: Path) 
         remote=f"{settings.sip_host}:{settings.sip_port}",
         timeout_s=args.seconds + args.talk_s + args.patience_s + 120,
     )
-    if run.failed:
-        print(f"SIPp callers, {run.failed} failed:\n{run.screen[-3000:]}")
-    return calls, run.counts.get("200 in", 0), run.failed
+
+
+async def start_profiler(out: Path | None, pid: int) -> asyncio.subprocess.Process | None:
+    """py-spy sampling callctl over the load window (collapsed stacks in ``out``)."""
+    if out is None:
+        return None
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return await asyncio.create_subprocess_exec(
+        str(py_spy), "record", "--pid", str(pid), "--rate", "100", "--format", "raw",
+        "--output", str(out), "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def stop_profiler(profiler: asyncio.subprocess.Process | None) -> None:
+    if profiler is None:
+        return
+    profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    await asyncio.wait_for(profiler.wait(), 30)
 
 
 async def measure(
@@ -253,6 +337,8 @@ async def measure(
                     asyncio.create_task(watch_wallboard(base, token, result.frame_lags, stop)),
                     asyncio.create_task(sample_live(client, base, token, result, stop)),
                 ]
+                if args.pg_waits:
+                    watchers.append(asyncio.create_task(sample_pg_waits(url, result, stop)))
                 await asyncio.sleep(1.0)  # the websocket's snapshot in
                 result.frame_lags.clear()
                 since = datetime.now(UTC)
@@ -260,11 +346,22 @@ async def measure(
                 load_before = os.getloadavg()[0]
                 result.rss_start_kib = rss_kib(callctl.pid)
                 before = proc_cpu.sample(groups, time.monotonic())
-                result.placed, result.answered, result.failed = await place_calls(
-                    args, settings, work
+                rss_stop = asyncio.Event()
+                rss_task = asyncio.create_task(
+                    sample_rss(callctl.pid, args.rss_every_s, result, rss_stop)
                 )
+                profiler = await start_profiler(args.py_spy, callctl.pid)
+                (
+                    result.placed,
+                    result.answered,
+                    result.failed,
+                    result.sipp_error,
+                ) = await place_calls(args, settings, work)
                 await asyncio.sleep(2.0)  # the last events through the pipeline
                 after = proc_cpu.sample(groups, time.monotonic())
+                await stop_profiler(profiler)
+                rss_stop.set()
+                await rss_task
                 result.rss_end_kib = rss_kib(callctl.pid)
                 result.load_avg = (load_before, os.getloadavg()[0])
                 text = await scrape(client, base)
@@ -275,6 +372,8 @@ async def measure(
                 result.fact_p50_ms = quantiles.get(50, math.nan) * 1000
                 result.fact_p99_ms = quantiles.get(99, math.nan) * 1000
                 result.fact_samples = int(sum(metric(text, "callctl_fact_commit_samples")))
+                result.spooled = int(sum(metric(text, "callctl_spooled_records_total")))
+                result.rollbacks = int(sum(metric(text, "callctl_writer_rollback_retries_total")))
                 stop.set()
                 await asyncio.gather(*watchers, return_exceptions=True)
                 result.window_s = after.at - before.at
@@ -289,9 +388,10 @@ async def measure(
                 screen = work / "agents" / "agents-screen.log"
                 if screen.exists():
                     print(f"SIPp agents:\n{screen.read_text(errors='replace')[-3000:]}")
-            tail = (work / "callctl.log").read_text(errors="replace")[-3000:]
-            if "Traceback" in tail:
-                print(tail)
+            log_text = (work / "callctl.log").read_text(errors="replace")
+            result.warnings = warnings_of(log_text)
+            if "Traceback" in log_text[-3000:]:
+                print(log_text[-3000:])
     return result
 
 
@@ -304,6 +404,17 @@ def tone_wav(path: Path, hz: int) -> Path:
         check=True, capture_output=True,
     )  # fmt: skip
     return path
+
+
+def warnings_of(log_text: str) -> list[str]:
+    """callctl's WARNING and ERROR lines, each kind once with its count (pure)."""
+    counts: dict[str, int] = {}
+    for line in log_text.splitlines():
+        for level in (" WARNING ", " ERROR "):
+            if level in line:
+                kind = re.sub(r"\d+(\.\d+)?", "N", line.split(level, 1)[1])[:160]
+                counts[level.strip() + " " + kind] = counts.get(level.strip() + " " + kind, 0) + 1
+    return [f"{count} × {kind}" for kind, count in sorted(counts.items(), key=lambda kv: -kv[1])]
 
 
 def report(result: LoadResult, args: argparse.Namespace) -> None:
@@ -319,6 +430,8 @@ def report(result: LoadResult, args: argparse.Namespace) -> None:
         f"talking {result.max_talking}); {result.events:,.0f} AMI events "
         f"({result.events / max(result.window_s, 1e-9):,.0f}/s)"
     )
+    if result.sipp_error:
+        print(f"SIPp's callers did not finish ({result.sipp_error}): every call counted failed")
     print(
         f"window {result.window_s:.1f} s; load average {result.load_avg[0]:.2f} → "
         f"{result.load_avg[1]:.2f} on {os.cpu_count()} cores (other work included)"
@@ -335,6 +448,13 @@ def report(result: LoadResult, args: argparse.Namespace) -> None:
         f"callctl RSS: {result.rss_start_kib / 1024:.1f} MiB at the start, "
         f"{result.rss_end_kib / 1024:.1f} MiB at the end ({growth:+.1f}%)"
     )
+    warm = rss_after(result.rss_samples, args.warm_up_s)
+    if warm is not None and result.rss_samples:
+        at_end = result.rss_samples[-1][1]
+        print(
+            f"callctl RSS after {args.warm_up_s:g} s of load (warm-up): {warm / 1024:.1f} MiB, "
+            f"at the end {at_end / 1024:.1f} MiB ({100 * (at_end - warm) / warm:+.1f}%)"
+        )
     print(
         f"event → fact commit: p50 {result.fact_p50_ms:.1f} ms  p99 {result.fact_p99_ms:.1f} ms "
         f"(writer's latest {result.fact_samples} facts)"
@@ -347,14 +467,59 @@ def report(result: LoadResult, args: argparse.Namespace) -> None:
             f"AMI event → wallboard frame: p50 {p50 * 1000:.1f} ms  p99 {p99 * 1000:.1f} ms "
             f"({len(result.frame_lags)} frames)"
         )
+    print(
+        f"facts spooled to disk: {result.spooled}; writer batches rolled back and retried: "
+        f"{result.rollbacks}"
+    )
+    for key, count in sorted(result.pg_waits.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"postgresql backend samples: {count:5d}  {key}")
+    for line in result.warnings[:10]:
+        print(f"callctl log: {line}")
     print(f"verify differences: {result.verify_differences}")
     print(result.verify_line)
 
 
-def restore_lab(settings: Settings) -> None:
-    from callctl.lab import lab as lab_module
+def summary(result: LoadResult, args: argparse.Namespace) -> dict[str, Any]:
+    """The figures as one JSON-able dict (``--json``; the ladder reads it)."""
+    p50, p99 = (percentile(result.frame_lags, q) for q in (50, 99))
+    return {
+        "calls_per_s": args.calls_per_s,
+        "seconds": args.seconds,
+        "talk_s": args.talk_s,
+        "agents": args.agents,
+        "placed": result.placed,
+        "answered": result.answered,
+        "failed": result.failed,
+        "sipp_error": result.sipp_error,
+        "max_in_system": result.max_in_system,
+        "events": result.events,
+        "window_s": result.window_s,
+        "cpu": result.cpu,
+        "load_avg": list(result.load_avg),
+        "rss_start_kib": result.rss_start_kib,
+        "rss_end_kib": result.rss_end_kib,
+        "rss_samples": result.rss_samples,
+        "fact_p50_ms": result.fact_p50_ms,
+        "fact_p99_ms": result.fact_p99_ms,
+        "frame_p50_ms": None if p50 is None else p50 * 1000,
+        "frame_p99_ms": None if p99 is None else p99 * 1000,
+        "spooled": result.spooled,
+        "rollbacks": result.rollbacks,
+        "verify_differences": result.verify_differences,
+    }
 
-    report_ = lab_module.up(settings)
+
+def restore_lab(settings: Settings) -> None:
+    """The lab's own model back; a failure is printed, not raised, so that the run's
+    figures are still reported (the next ``callctl lab up`` starts the lab again)."""
+    from callctl.lab import lab as lab_module
+    from callctl.lab.errors import LabError
+
+    try:
+        report_ = lab_module.up(settings)
+    except LabError as exc:
+        print(f"lab NOT back to its own model: {exc}")
+        return
     print(f"lab back to its own model (Asterisk restarted: {report_.asterisk_started})")
 
 
@@ -369,6 +534,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--settle-s", type=float, default=3.0)
     parser.add_argument(
         "--audio", action="store_true", help="callers and agents send RTP (tones) all call long"
+    )
+    parser.add_argument("--rss-every-s", type=float, default=10.0)
+    parser.add_argument(
+        "--warm-up-s", type=float, default=60.0, help="RSS growth is reported from here"
+    )
+    parser.add_argument(
+        "--pg-waits", action="store_true", help="sample what callctl's backends wait on"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here (JSON)")
+    parser.add_argument(
+        "--py-spy", type=Path, help="record callctl with py-spy over the load (collapsed stacks)"
     )
     args = parser.parse_args(argv)
     if not 1 <= args.agents <= 999:
@@ -387,6 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.agents != LAB_AGENTS:
             restore_lab(Settings())
     report(result, args)
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary(result, args), indent=1))
     return 0 if result.failed == 0 and result.verify_differences == 0 else 1
 
 

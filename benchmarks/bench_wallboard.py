@@ -28,14 +28,14 @@ import httpx
 import uvicorn
 import websockets
 
-from ami.connection import AmiNode
 from ami.frames import parse_frames
 from ami.testing import FakeAmiServer, load_transcript
+from benchmarks.bench_cpu_ratio import SCRAPE_TOKEN, free_tcp_port, metric, scrape
 from callctl.app import create_app
 from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role
 from callctl.db import resolve_database_url, scratch_database
-from callctl.runtime import build_runtime
+from callctl.nodes import parse_nodes
 from callctl.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami_recorded"
@@ -73,10 +73,33 @@ def one_call(template: list[tuple[float, bytes]], number: int, shift_s: int) -> 
     return out
 
 
-def schedule(calls_per_s: float, seconds: float, start: float) -> list[tuple[float, bytes]]:
+def recorded_queue_log(name: str, first_event_at: float) -> list[tuple[float, bytes]]:
+    """(seconds after the call's first AMI event, line) of the call's queue_log lines."""
+    text = (FIXTURES / f"{name}.queue_log").read_bytes()
+    return [
+        (max(0.0, int(line.split(b"|", 1)[0]) - first_event_at), line + b"\n")
+        for line in text.splitlines()
+        if line
+    ]
+
+
+def first_timestamp(name: str) -> float:
+    frames = parse_frames(load_transcript(FIXTURES / f"{name}.ami"))
+    return min(float(f.headers["Timestamp"]) for f in frames if "Timestamp" in f.headers)
+
+
+Plan = list[tuple[float, bytes]]
+
+
+def schedule(
+    calls_per_s: float, seconds: float, start: float, *, queue_log: Plan | None = None
+) -> Plan:
+    """The AMI frames of ``calls_per_s`` × ``seconds`` recorded calls, by send time; with
+    ``queue_log``, that list gets the calls' queue_log lines (same ids and times)."""
     templates = [recorded_call(name) for name in CALLS]
+    lines = [recorded_queue_log(name, first_timestamp(name)) for name in CALLS]
     base = int(_EPOCH.findall(templates[0][0][1])[0])
-    plan: list[tuple[float, bytes]] = []
+    plan: Plan = []
     for number in range(int(calls_per_s * seconds)):
         begins = start + number / calls_per_s
         template = templates[number % len(templates)]
@@ -84,22 +107,53 @@ def schedule(calls_per_s: float, seconds: float, start: float) -> list[tuple[flo
         plan += [
             (begins + offset, frame) for (offset, _), frame in zip(template, frames, strict=True)
         ]
+        if queue_log is not None:
+            call_lines = lines[number % len(lines)]
+            moved = one_call(call_lines, number, int(begins) - base)
+            queue_log += [
+                (begins + offset, line) for (offset, _), line in zip(call_lines, moved, strict=True)
+            ]
     plan.sort(key=lambda item: item[0])
+    if queue_log is not None:
+        queue_log.sort(key=lambda item: item[0])
     return plan
 
 
-async def replay(server: FakeAmiServer, plan: list[tuple[float, bytes]]) -> int:
-    sent = 0
-    while sent < len(plan):
-        now = time.time()
-        due = []
-        while sent < len(plan) and plan[sent][0] <= now:
-            due.append(plan[sent][1])
-            sent += 1
-        if due:
-            await server.send(b"".join(due))
-        if sent < len(plan):
-            await asyncio.sleep(min(0.005, max(0.0, plan[sent][0] - time.time())))
+async def replay(
+    server: FakeAmiServer,
+    plan: Plan,
+    queue_log: Plan | None = None,
+    queue_log_file: Path | None = None,
+) -> int:
+    """Send each frame at its time; append each queue_log line at its time, as Asterisk
+    writes them (the service's shipper and follower then fold them)."""
+    sent = written = 0
+    queue_log = queue_log or []
+    out = None if queue_log_file is None else queue_log_file.open("ab")
+    try:
+        while sent < len(plan) or written < len(queue_log):
+            now = time.time()
+            due = []
+            while sent < len(plan) and plan[sent][0] <= now:
+                due.append(plan[sent][1])
+                sent += 1
+            if due:
+                await server.send(b"".join(due))
+            lines = []
+            while written < len(queue_log) and queue_log[written][0] <= now:
+                lines.append(queue_log[written][1])
+                written += 1
+            if lines and out is not None:
+                out.write(b"".join(lines))
+                out.flush()
+            upcoming = [
+                p[0] for p in (plan[sent : sent + 1] + list(queue_log[written : written + 1]))
+            ]
+            if upcoming:
+                await asyncio.sleep(min(0.005, max(0.0, min(upcoming) - time.time())))
+    finally:
+        if out is not None:
+            out.close()
     return sent
 
 
@@ -107,34 +161,33 @@ async def replay(server: FakeAmiServer, plan: list[tuple[float, bytes]]) -> int:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    """callctl as ``callctl serve`` runs it (API, ingest, live view, queue_log follower),
+    watching one node: the fake AMI server, with the queue_log file the bench appends to."""
     settings = Settings(
         http_port=args.http_port,
         queue_log_path=Path(args.queue_log),
         spool_dir=Path(args.spool),
         node_id="lab",
     )
-    app = create_app(settings, ingest=False, database_url=args.database_url)
+    nodes = parse_nodes(
+        f"""
+        [[node]]
+        id = "lab"
+        ami_host = "127.0.0.1"
+        ami_port = {args.ami_port}
+        ami_user = "callctl"
+        secret_env = "BENCH_AMI_SECRET"
+        queue_log = {{ mode = "file", path = "{args.queue_log}" }}
+        """,
+        read_text=Path.read_text,
+        environ={"BENCH_AMI_SECRET": SECRET},
+        base_dir=Path(args.spool),
+    )
+    app = create_app(settings, ingest=True, database_url=args.database_url, nodes=nodes)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=args.http_port, log_level="warning")
     )
-    serving = asyncio.create_task(server.serve())
-    for _ in range(600):  # uvicorn offers no event for "started"
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    # The real runtime (pipeline, writer, live state) against the fake AMI node.
-    runtime = build_runtime(settings, args.database_url, acw_caps=app.state.acw_caps)
-    app.state.runtime = runtime
-    assert runtime.live is not None
-    app.state.live = runtime.live.hub
-    node = AmiNode(
-        node_id="lab", host="127.0.0.1", port=args.ami_port, username="callctl", secret=SECRET
-    )
-    await runtime.start([node])
-    try:
-        await serving
-    finally:
-        await runtime.stop()
+    await server.serve()
 
 
 # --- the measurement -------------------------------------------------------------------------
@@ -166,7 +219,8 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(url: str, args: argparse.Namespace) -> None:
     token = await make_token(url)
-    http_port = int(os.environ.get("CALLCTL_TEST_HTTP_PORT", "18345"))
+    # A port of its own: 18345 is the integration tests' (CALLCTL_TEST_HTTP_PORT).
+    http_port = free_tcp_port()
     async with FakeAmiServer(secret=SECRET) as ami:
         with tempfile.TemporaryDirectory(prefix="bench-wallboard-") as work:
             queue_log = Path(work) / "queue_log"
@@ -180,12 +234,17 @@ async def measure(url: str, args: argparse.Namespace) -> None:
             ]  # fmt: skip
             out = await asyncio.to_thread(log.open, "ab")
             try:
-                callctl = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=out)
+                callctl = await asyncio.create_subprocess_exec(
+                    *command,
+                    stdout=out,
+                    stderr=out,
+                    env={**os.environ, "CALLCTL_METRICS_TOKEN": SCRAPE_TOKEN},
+                )
             finally:
                 out.close()
             try:
                 await wait_ready(f"http://127.0.0.1:{http_port}", token)
-                await run_load(ami, http_port, token, args)
+                await run_load(ami, http_port, token, args, queue_log)
             finally:
                 callctl.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(callctl.wait(), 30)
@@ -195,7 +254,11 @@ async def measure(url: str, args: argparse.Namespace) -> None:
 
 
 async def run_load(
-    ami: FakeAmiServer, http_port: int, token: str, args: argparse.Namespace
+    ami: FakeAmiServer,
+    http_port: int,
+    token: str,
+    args: argparse.Namespace,
+    queue_log_file: Path,
 ) -> None:
     lags: list[float] = []
     gaps = snapshots = 0
@@ -218,11 +281,19 @@ async def run_load(
 
         reader = asyncio.create_task(read())
         start = time.time() + 0.5
-        plan = schedule(args.calls_per_s, args.seconds, start)
-        sent = await replay(ami, plan)
+        lines: Plan = []
+        plan = schedule(
+            args.calls_per_s, args.seconds, start, queue_log=None if args.no_queue_log else lines
+        )
+        load_before = os.getloadavg()[0]
+        sent = await replay(ami, plan, lines, queue_log_file)
         elapsed = time.time() - start
+        load_after = os.getloadavg()[0]
         await asyncio.sleep(2)  # the last calls' frames
         reader.cancel()
+    async with httpx.AsyncClient() as client:
+        metrics = await scrape(client, f"http://127.0.0.1:{http_port}")
+    fact_p50, fact_p99 = (1000 * v for v in metric(metrics, "callctl_fact_commit_seconds"))
     ms = [lag * 1000 for lag in lags]
     p99 = percentile(ms, 99)
     print(
@@ -239,6 +310,14 @@ async def run_load(
         f"frames: {len(lags):,} deltas, {len(lags) / elapsed:,.0f} frames/s; "
         f"seq gaps {gaps}, resync snapshots {snapshots}"
     )
+    rollbacks = sum(metric(metrics, "callctl_writer_rollback_retries_total"))
+    spooled = sum(metric(metrics, "callctl_spooled_records_total"))
+    print(
+        f"event → fact commit (the writer's latest facts): p50 {fact_p50:.0f} ms  "
+        f"p99 {fact_p99:.0f} ms; spooled {spooled:.0f}"
+        f", batches rolled back and retried {rollbacks:.0f}; queue_log lines {len(lines):,}"
+    )
+    print(f"load average {load_before:.2f} → {load_after:.2f} on {os.cpu_count()} cores")
     verdict = "meets" if p99 <= TARGET_P99_MS else "MISSES"
     print(f"target p99 ≤ {TARGET_P99_MS:.0f} ms: {verdict}")
     await agreement(http_port, token, int(args.calls_per_s * args.seconds))
@@ -262,6 +341,9 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--calls-per-s", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--no-queue-log", action="store_true", help="AMI only (no queue_log lines, no follower)"
+    )
     # The callctl side, run by the benchmark itself.
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ami-port", type=int, help=argparse.SUPPRESS)

@@ -49,6 +49,10 @@ def render_metrics(runtime: Runtime, now: float, node: str | None = None) -> str
         "# HELP callctl_spooled_records_total Facts ever written to the spool.",
         "# TYPE callctl_spooled_records_total counter",
         f"callctl_spooled_records_total {writer.spooled_records}",
+        "# HELP callctl_writer_rollback_retries_total Batches PostgreSQL rolled back"
+        " (deadlock, serialization failure) and the writer tried again.",
+        "# TYPE callctl_writer_rollback_retries_total counter",
+        f"callctl_writer_rollback_retries_total {writer.rollback_retries}",
         "# HELP callctl_writer_queue_depth Facts in the writer's memory queue.",
         "# TYPE callctl_writer_queue_depth gauge",
         f"callctl_writer_queue_depth {writer.queue_depth}",

@@ -84,6 +84,8 @@ class WriterMetrics:
     """Failed spool appends (disk full, ...); the facts stayed in memory."""
     facts_rejected: int = 0
     """Facts PostgreSQL refused as data; kept in the dead-letter file."""
+    rollback_retries: int = 0
+    """Batches PostgreSQL rolled back (deadlock, serialization failure) and tried again."""
     queue_depth: int = 0
     """Facts in the in-memory queue."""
     db_available: bool = False

@@ -168,9 +168,12 @@ class TableSpec:
         compared = [c for c in data if c.merge not in (Merge.SOURCE, Merge.TRUTH_SOURCE)]
         old_row = ", ".join(f"t.{c.name}" for c in compared)
         new_row = ", ".join(c.merged_sql(queue_log_wins=wins) for c in compared)
+        # ORDER BY the key: every writer (the AMI writer, the queue_log follower,
+        # reconcile) locks the rows of a table in the same order, so two batches
+        # sharing rows wait for each other instead of deadlocking.
         return (
             f"INSERT INTO {self.table} AS t ({names}) "
-            f"SELECT {selected} FROM {self.stage_table} "
+            f"SELECT {selected} FROM {self.stage_table} ORDER BY {keys} "
             f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(assignments)} "
             f"WHERE ROW({old_row}) IS DISTINCT FROM ROW({new_row})"
         )

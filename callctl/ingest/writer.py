@@ -33,6 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg
+
 from callctl.facts.models import Fact
 from callctl.ingest.connection import DATA_ERRORS, DatabaseTarget, create_writer_pool
 from callctl.ingest.fact_codec import (
@@ -74,6 +76,9 @@ class WriterConfig:
     command_timeout_s: float = 10.0
     segment_max_bytes: int = 8 << 20
     latency_samples: int = 8_192
+    rollback_attempts: int = 3
+    """Tries of a batch PostgreSQL rolls back as a deadlock or serialization victim
+    before the writer treats the database as unavailable (and spools)."""
 
 
 class WriterClosedError(RuntimeError):
@@ -349,18 +354,33 @@ class FactWriter:
             pool.terminate()
 
     async def _commit(self, facts: Sequence[Sourced]) -> None:
-        """One transaction; raises ``_Unavailable`` or ``_Refused``."""
-        if self._pool is None:
-            raise _Unavailable("not connected")
-        try:
-            async with asyncio.timeout(self.config.command_timeout_s):
-                async with self._pool.acquire() as connection:
-                    await commit_facts(connection, facts)
-        except DATA_ERRORS as exc:
-            raise _Refused(repr(exc)) from exc
-        except Exception as exc:  # lost connection, timeout, server error: retry later
-            self._mark_down(exc)
-            raise _Unavailable(repr(exc)) from exc
+        """One transaction; raises ``_Unavailable`` or ``_Refused``.
+
+        A batch PostgreSQL rolled back as a deadlock or serialization victim (another
+        transaction, e.g. the queue_log follower's, held rows it needed) is tried
+        again at once on the same connection: the database is up, and treating it as
+        down would spool every queued fact and reconnect, seconds of lag for nothing.
+        """
+        for attempt in range(1, self.config.rollback_attempts + 1):
+            if self._pool is None:
+                raise _Unavailable("not connected")
+            try:
+                async with asyncio.timeout(self.config.command_timeout_s):
+                    async with self._pool.acquire() as connection:
+                        await commit_facts(connection, facts)
+                return
+            except DATA_ERRORS as exc:
+                raise _Refused(repr(exc)) from exc
+            except asyncpg.TransactionRollbackError as exc:
+                self.metrics.rollback_retries += 1
+                if attempt < self.config.rollback_attempts:
+                    logger.info("fact writer: batch rolled back (%r), retrying", exc)
+                    continue
+                self._mark_down(exc)
+                raise _Unavailable(repr(exc)) from exc
+            except Exception as exc:  # lost connection, timeout, server error: retry later
+                self._mark_down(exc)
+                raise _Unavailable(repr(exc)) from exc
 
     async def _commit_isolating(self, facts: Sequence[Sourced]) -> None:
         """Commit; if PostgreSQL refuses the content, bisect to set aside only the culprits."""

@@ -127,6 +127,8 @@ def test_upsert_sql_merges_and_skips_no_op_updates() -> None:
     (queue_entries,) = [s for s in TABLES if s.table == "queue_entries"]
     sql = queue_entries.upsert_sql()
     assert "ON CONFLICT (node, callid, queue, seq) DO UPDATE" in sql
+    # Rows are locked in key order by every writer: no deadlock between two batches.
+    assert "FROM callctl_stage_queue_entries ORDER BY node, callid, queue, seq ON CONFLICT" in sql
     assert (
         "agent = CASE WHEN (t.source = 'queue_log' AND EXCLUDED.source = 'ami') "
         "THEN COALESCE(t.agent, EXCLUDED.agent) ELSE COALESCE(EXCLUDED.agent, t.agent) END"
