@@ -34,6 +34,7 @@ from callctl.routing_config.service import (
 )
 from callctl.runtime import ami_nodes, build_runtime
 from callctl.settings import Settings
+from callctl.surveys import api as surveys_api
 from callctl.web import pages
 from forecast import api as forecast_api
 from forecast.live import StaffingWatch
@@ -166,6 +167,7 @@ def create_app(
     app.include_router(recording_api.routes)
     app.include_router(calls_api.router)
     app.include_router(callbacks_api.router)
+    app.include_router(surveys_api.router)
     app.include_router(wallboard_ws.router)
     app.include_router(pages.router)
     app.include_router(forecast_api.router)

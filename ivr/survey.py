@@ -5,6 +5,13 @@ After ``Queue()`` with option ``c``, a caller whose agent hung up first comes to
 line's ``callctl-survey-<number>`` context rendered here. An answer is reported
 twice: a ``UserEvent`` (AMI, live) and a ``QueueLog`` line (durable, reconciled),
 both carrying the queue entry's key (``UNIQUEID``, queue, seq) and the agent.
+
+The same survey is played on an automated outbound call (回访测评): callctl
+Originates ``Local/<citizen>@callctl-survey-dial`` into the line's
+``callctl-survey-out-<number>`` context, with the surveyed entry's key and agent as
+channel variables (``OUT_VARS``; validated before the Originate). Its answer is
+reported like the inbound one, for the original entry, and marked ``outbound``
+(``Survey: outbound`` and ``Callid`` in the UserEvent; a 4th queue_log field).
 """
 
 from __future__ import annotations
@@ -20,10 +27,23 @@ SURVEY_QUEUE_LOG_EVENT: Final = "CALLCTL_SURVEY"
 """queue_log: ``epoch|callid|queue|agent|CALLCTL_SURVEY|seq|key|line``."""
 KEY_VAR: Final = "CALLCTL_SURVEY_KEY"
 TRY_VAR: Final = "CALLCTL_SURVEY_TRY"
+INBOUND: Final = "inbound"
+OUTBOUND: Final = "outbound"
+SURVEY_CHANNELS: Final = frozenset({INBOUND, OUTBOUND})
+"""How an answer was asked for: after the call (inbound) or on a call placed later."""
+OUT_CALLID_VAR: Final = "CALLCTL_SV_CALLID"
+OUT_QUEUE_VAR: Final = "CALLCTL_SV_QUEUE"
+OUT_SEQ_VAR: Final = "CALLCTL_SV_SEQ"
+OUT_AGENT_VAR: Final = "CALLCTL_SV_AGENT"
+OUT_DIAL_CONTEXT: Final = "callctl-survey-dial"
 
 
 def survey_context(line_number: str) -> str:
     return f"callctl-survey-{line_number}"
+
+
+def outbound_survey_context(line_number: str) -> str:
+    return f"callctl-survey-out-{line_number}"
 
 
 def _is_valid_key(survey: Survey) -> str:
@@ -31,17 +51,38 @@ def _is_valid_key(survey: Survey) -> str:
 
 
 def render_survey(line: Line) -> str:
-    """The survey context of ``line`` (empty without a survey).
+    """The survey contexts of ``line`` (empty without a survey): after the call, and
+    on an outbound survey call.
 
     ``Read`` takes one digit; silence or an invalid key asks again, up to
     ``attempts`` times; then the call ends with no answer.
     """
-    survey = line.survey
-    if survey is None:
+    if line.survey is None:
         return ""
+    return _render(line, outbound=False) + _render(line, outbound=True)
+
+
+def _render(line: Line, *, outbound: bool) -> str:
+    survey = line.survey
+    assert survey is not None
     number = line.number
+    if outbound:
+        context = outbound_survey_context(number)
+        callid, queue = f"${{{OUT_CALLID_VAR}}}", f"${{{OUT_QUEUE_VAR}}}"
+        seq, agent = f"${{{OUT_SEQ_VAR}}}", f"${{{OUT_AGENT_VAR}}}"
+        event_extra = f",Callid: {callid},Survey: {OUTBOUND}"
+        log_extra = f"|{OUTBOUND}"
+    else:
+        context = survey_context(number)
+        callid, queue, seq, agent = (
+            "${UNIQUEID}",
+            "${CALLCTL_QUEUE}",
+            "${CALLCTL_SEQ}",
+            ("${MEMBERNAME}"),
+        )
+        event_extra = log_extra = ""
     return (
-        f"\n[{survey_context(number)}]\n"
+        f"\n[{context}]\n"
         f"exten => s,1,Set({TRY_VAR}=0)\n"
         f" same => n(ask),Set({TRY_VAR}=$[${{{TRY_VAR}}} + 1])\n"
         f" same => n,Read({KEY_VAR},{survey.prompt},1,,1,{survey.timeout_s})\n"
@@ -51,10 +92,10 @@ def render_survey(line: Line) -> str:
         f" same => n,Playback({survey.invalid_sound})\n"
         " same => n,Goto(ask)\n"
         f" same => n(answered),UserEvent({SURVEY_USER_EVENT},Line: {number},"
-        "Queue: ${CALLCTL_QUEUE},Seq: ${CALLCTL_SEQ},Agent: ${MEMBERNAME},"
-        f"Key: ${{{KEY_VAR}}})\n"
-        " same => n,QueueLog(${CALLCTL_QUEUE},${UNIQUEID},${MEMBERNAME},"
-        f"{SURVEY_QUEUE_LOG_EVENT},${{CALLCTL_SEQ}}|${{{KEY_VAR}}}|{number})\n"
+        f"Queue: {queue},Seq: {seq},Agent: {agent},"
+        f"Key: ${{{KEY_VAR}}}{event_extra})\n"
+        f" same => n,QueueLog({queue},{callid},{agent},"
+        f"{SURVEY_QUEUE_LOG_EVENT},{seq}|${{{KEY_VAR}}}|{number}{log_extra})\n"
         f" same => n,Playback({survey.thanks_sound})\n"
         " same => n(done),Hangup(16)\n"
     )

@@ -193,6 +193,8 @@ class SurveyAnswerFact:
     setting); ``agent`` the member who took the call. Reported by the survey's
     ``UserEvent`` (AMI) and its ``CALLCTL_SURVEY`` queue_log line (``ivr.survey``).
     No fact: no answer (the caller hung up during the survey, or had none).
+    ``channel``: ``inbound`` (after the call) or ``outbound`` (a survey call placed
+    later, ``POST /api/v1/surveys/outbound``; still keyed by the entry it rates).
     """
 
     node: str
@@ -202,6 +204,7 @@ class SurveyAnswerFact:
     answer: int
     answered_at: int
     agent: str | None = None
+    channel: str = "inbound"
 
     @property
     def key(self) -> tuple[str, str, str, int]:

@@ -269,6 +269,7 @@ TABLES: Final[tuple[TableSpec, ...]] = (
             # AMI's and queue_log's second of the same answer may differ by one.
             _col("answered_at", "bigint", L, time=True),
             _col("agent", "text", C),
+            _col("channel", "text", R),
         ),
     ),
     TableSpec(

@@ -420,6 +420,22 @@ async def start_citizens(
     return await _start_uas(scenario, work_dir=work_dir, local_ip=local_ip, port=port)
 
 
+async def start_survey_citizens(
+    *, work_dir: Path, local_ip: str, port: int, digit: int, dtmf_after_s: float = 2.0
+) -> asyncio.subprocess.Process:
+    """Start the citizens' UAS for outbound surveys (answer, then press ``digit`` as RFC
+    4733 events ``dtmf_after_s`` later, see sipp/citizens_survey.xml); stop it with
+    ``stop_agents``."""
+    if not 0 <= digit <= 9:
+        raise SippError(f"DTMF digit {digit} is not 0-9")
+    scenario = render_scenario(
+        "citizens_survey.xml",
+        {"dtmf_after_ms": int(dtmf_after_s * 1000), "digit": digit},
+        work_dir,
+    )
+    return await _start_uas(scenario, work_dir=work_dir, local_ip=local_ip, port=port)
+
+
 async def _start_uas(
     scenario: Path, *, work_dir: Path, local_ip: str, port: int
 ) -> asyncio.subprocess.Process:
