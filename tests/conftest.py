@@ -36,6 +36,11 @@ def lab(settings: Settings) -> Iterator[Settings]:
 
     report = lab_module.up(settings)
     print(f"\nlab up in {report.seconds:.1f} s, postgres: {report.postgres}")
+    # The run starts from an empty queue_log, as on a fresh machine; the lab's history
+    # (benchmarks' calls too) is kept beside it, compressed.
+    archived = lab_module.archive_queue_log(settings)
+    if archived is not None:
+        print(f"lab queue_log archived to {archived}")
     with pytest.MonkeyPatch.context() as env:
         for name, value in report.env.items():
             env.setenv(name, value)

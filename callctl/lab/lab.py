@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shlex
+import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from callctl.lab import asterisk, postgres, rootfs
@@ -172,6 +175,31 @@ def up(settings: Settings) -> LabReport:
         seconds=time.monotonic() - started,
         env=env,
     )
+
+
+def archive_queue_log(settings: Settings, *, now: datetime | None = None) -> Path | None:
+    """Start the lab's queue_log afresh, keeping what it held as ``queue_log.<UTC time>.gz``
+    beside it (compressed, so reconcile never takes it for a rotated sibling).
+
+    Copy, then truncate in place: Asterisk appends (``O_APPEND``) to the same open file,
+    so nothing needs reopening; lines written during the copy are carried over. Meant for
+    a quiet lab (the start of a test run): a day of benchmarks leaves tens of thousands of
+    calls that every fresh callctl would otherwise reconcile and follow while a test
+    watches its figures. None when there was nothing to keep."""
+    path = settings.queue_log_file
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
+    archive = path.with_name(f"{path.name}.{stamp}.gz")
+    with path.open("rb") as source, gzip.open(archive, "wb") as target:
+        shutil.copyfileobj(source, target)
+        kept = source.tell()
+    with path.open("r+b") as log:
+        tail = log.read()[kept:]  # lines Asterisk wrote while the copy was made
+        log.seek(0)
+        log.truncate()
+        log.write(tail)
+    return archive
 
 
 def down(settings: Settings) -> list[str]:
