@@ -525,7 +525,9 @@
 
   // --- callbacks (回访) due today: 回访率 and 24-hour timeliness, polled ---------------------
 
-  function percent(figure) {
+  // (Not named "percent": a second declaration of the KPI tiles' helper would replace it
+  // in the whole scope and break every figure after the first callback poll.)
+  function callbackPercent(figure) {
     return figure.value === null ? "–" : figure.value.toFixed(2) + "%";
   }
 
@@ -539,9 +541,9 @@
       const cb = report.callbacks;
       $("callbacks-section").hidden = !cb || cb.counts.due === 0;
       if (!cb) return;
-      $("callback-rate").textContent = percent(cb.figures.callback_rate);
+      $("callback-rate").textContent = callbackPercent(cb.figures.callback_rate);
       $("callback-counts").textContent = "(" + cb.counts.reached + "/" + cb.counts.due + ")";
-      $("callback-timeliness").textContent = percent(cb.figures.timeliness_24h);
+      $("callback-timeliness").textContent = callbackPercent(cb.figures.timeliness_24h);
     } catch (_) { /* the websocket's state already shows a lost link */ }
   }
 
