@@ -18,7 +18,7 @@ from callctl.routing_config.api import routing_service
 from callctl.surveys.outbound import CALL_ID_PATTERN, OutboundSurveys
 
 router = APIRouter(
-    prefix="/api/v1/surveys", tags=["surveys"], responses=error_responses(409, 502, 503)
+    prefix="/api/v1/surveys", tags=["surveys"], responses=error_responses(404, 409, 502, 503)
 )
 Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
 
