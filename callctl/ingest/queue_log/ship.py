@@ -219,7 +219,16 @@ class QueueLogShipper:
         while True:
             try:
                 inserted = await self._sink.send(lines)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                # A connection left mid-operation by a failure (the sink drops it): seen once
+                # as "cannot switch to state 15; another operation is in progress" while
+                # PostgreSQL was stopped. The file holds the lines; retry on a new one.
+                asyncpg.InternalClientError,
+                TimeoutError,
+            ) as exc:
                 self.stats.failures += 1
                 if self.stats.database_up or self.stats.failures == 1:
                     log.warning(
