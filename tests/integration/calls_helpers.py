@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from callctl.auth.roles import Role
 from callctl.auth.tokens import issue_token
 from callctl.auth.users import create_user
 from callctl.calls.service import CallControlService
+from callctl.lab import sipp
 from callctl.settings import Settings
 
 
@@ -24,6 +26,19 @@ async def running_app(settings: Settings, url: str) -> AsyncIterator[FastAPI]:
     app = create_app(settings, ingest=True, database_url=url)
     async with app.router.lifespan_context(app):
         yield app
+
+
+def call_in(lab: Settings, work_dir: Path) -> asyncio.Task[sipp.SippResult]:
+    """One SIPp caller through the lab's trunk (patience 30 s, talks 60 s), in the background."""
+    return asyncio.create_task(
+        sipp.run_callers(
+            sipp.CallerRun(calls=1, patience_s=30, talk_s=60),
+            work_dir=work_dir,
+            local_ip=lab.trunk_ip,
+            remote=f"{lab.sip_host}:{lab.sip_port}",
+            timeout_s=60,
+        )
+    )
 
 
 def client(app: FastAPI) -> httpx.AsyncClient:

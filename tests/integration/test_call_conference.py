@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from calls_helpers import NoAmi, client, running_app, token, wait_for
+from calls_helpers import NoAmi, call_in, client, running_app, token, wait_for
 from fastapi import FastAPI
 from lab_node import lab_ami_node
 from service_helpers import own_db  # noqa: F401  (fixture)
@@ -79,15 +79,7 @@ async def test_three_way_call_led_by_the_agent(
 ) -> None:
     pool = app.state.db
     since = datetime.now(UTC) - timedelta(seconds=2)
-    caller = asyncio.create_task(
-        sipp.run_callers(
-            sipp.CallerRun(calls=1, patience_s=30, talk_s=60),
-            work_dir=sipp_dir,
-            local_ip=lab.trunk_ip,
-            remote=f"{lab.sip_host}:{lab.sip_port}",
-            timeout_s=60,
-        )
-    )
+    caller = call_in(lab, sipp_dir)
     boss = await token(app, Role.SUPERVISOR)
     async with (
         client(app) as http,
@@ -241,15 +233,7 @@ async def test_three_way_call_with_a_number_through_the_outbound_trunk(
     agent's seat."""
     pool = app.state.db
     since = datetime.now(UTC) - timedelta(seconds=2)
-    caller = asyncio.create_task(
-        sipp.run_callers(
-            sipp.CallerRun(calls=1, patience_s=30, talk_s=60),
-            work_dir=sipp_dir,
-            local_ip=lab.trunk_ip,
-            remote=f"{lab.sip_host}:{lab.sip_port}",
-            timeout_s=60,
-        )
-    )
+    caller = call_in(lab, sipp_dir)
     boss = await token(app, Role.SUPERVISOR)
     events: list[AmiEvent] = []
     node = dataclasses.replace(lab_ami_node(lab), excluded_events=())

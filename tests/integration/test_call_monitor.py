@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from calls_helpers import NoAmi, client, running_app, token, wait_for
+from calls_helpers import NoAmi, call_in, client, running_app, token, wait_for
 from fastapi import FastAPI
 from lab_node import lab_ami_node
 from service_helpers import own_db  # noqa: F401  (fixture)
@@ -55,15 +55,7 @@ async def test_listen_whisper_barge_on_the_agent_channel(
 ) -> None:
     pool = app.state.db
     since = datetime.now(UTC) - timedelta(seconds=2)
-    caller = asyncio.create_task(
-        sipp.run_callers(
-            sipp.CallerRun(calls=1, patience_s=30, talk_s=60),
-            work_dir=sipp_dir,
-            local_ip=lab.trunk_ip,
-            remote=f"{lab.sip_host}:{lab.sip_port}",
-            timeout_s=60,
-        )
-    )
+    caller = call_in(lab, sipp_dir)
     async with (
         client(app) as http,
         NodeConnection(lab_ami_node(lab), on_event=lambda e: None) as control,
