@@ -202,7 +202,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--orphan-after-s",
         type=float,
         default=4 * 3600 + 600,
-        help=".raw never renamed .done (Asterisk died mid-call) shipped after this age",
+        help=".raw without an end marker (Asterisk died mid-call) shipped after this age",
     )
     ship.set_defaults(handler=_ship)
     logging.getLogger("recording").setLevel(logging.INFO)

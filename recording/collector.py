@@ -2,11 +2,12 @@
 
 The spool is the durable source, as queue_log is for call facts: a raw file stays
 where MixMonitor left it until its FLAC is in the store and its metadata row is
-committed, and only then is it removed. So a scan after callctl (or PostgreSQL)
-was down finds every recording it missed, and a scan repeated after a crash
-anywhere in between converts the same file to the same place and writes the same
-row again (``ON CONFLICT``). A ``.raw`` file not renamed ``.done`` after
-``orphan_after_s`` (Asterisk died during the call) is collected as it is.
+committed, and only then is it removed (with its end marker). So a scan after
+callctl (or PostgreSQL) was down finds every recording it missed, and a scan repeated
+after a crash anywhere in between converts the same file to the same place and writes
+the same row again (``ON CONFLICT``). Which files are finished is ``recording.spool``'s
+call: ended (marker settled, or renamed ``.done``), or orphaned after
+``orphan_after_s`` (Asterisk died during the call) and collected as it is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,9 +31,10 @@ from recording.audio import (
     sha256_file,
     sox_binary,
 )
-from recording.naming import KEPT_SUFFIX, NODE_ID, parse_stem, spool_stem
+from recording.naming import KEPT_SUFFIX, NODE_ID, parse_stem
 from recording.qa_sampling import sample_recordings
 from recording.repository import RecordingRow, link_entries, upsert_recording
+from recording.spool import SpoolFile, remove_stale_markers, scan_spool
 from recording.store import store_raw, sweep_incoming
 from recording.survey_keys import DissatisfiedKeys, no_surveys
 
@@ -49,37 +50,6 @@ class ScanReport:
     failed: list[str] = field(default_factory=list)
     in_progress: int = 0
     sampled: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolFile:
-    node: str
-    path: Path
-    stem: str
-
-
-def finished_files(
-    node: str, spool: Path, *, now: float, orphan_after_s: float
-) -> tuple[list[SpoolFile], int]:
-    """The node's complete recordings (and orphans), oldest first; and how many are
-    still being written."""
-    ready: list[tuple[float, SpoolFile]] = []
-    busy = 0
-    try:
-        entries = list(os.scandir(spool))
-    except FileNotFoundError:
-        return [], 0
-    for entry in entries:
-        parsed = spool_stem(entry.name)
-        if parsed is None or not entry.is_file():
-            continue
-        stem, complete = parsed
-        mtime = entry.stat().st_mtime
-        if complete or now - mtime > orphan_after_s:
-            ready.append((mtime, SpoolFile(node, Path(entry.path), stem)))
-        else:
-            busy += 1
-    return [f for _, f in sorted(ready, key=lambda item: item[0])], busy
 
 
 class Collector:
@@ -106,11 +76,12 @@ class Collector:
         report = ScanReport()
         await asyncio.to_thread(sweep_incoming, self._store, now=time.time())
         for node, spool in self._spools.items():
-            files, busy = finished_files(
-                node, spool, now=time.time(), orphan_after_s=self._orphan_after_s
+            scan = await asyncio.to_thread(
+                scan_spool, node, spool, now=time.time(), orphan_after_s=self._orphan_after_s
             )
-            report.in_progress += busy
-            for spool_file in files:
+            report.in_progress += scan.busy
+            await asyncio.to_thread(remove_stale_markers, scan)
+            for spool_file in scan.ready:
                 try:
                     await self.collect(spool_file)
                     report.collected += 1
@@ -135,7 +106,7 @@ class Collector:
             mtime=st.st_mtime,
             source=self._source,
         )
-        await asyncio.to_thread(spool_file.path.unlink)
+        await asyncio.to_thread(spool_file.remove)
         return stored.recording_id
 
 

@@ -2,11 +2,16 @@
 
 The dialplan (``callctl-agent-connected``) names the raw file
 ``<callid>+<queue>+<line>+<agent>+<agent uniqueid>.raw`` in the node's
-``monitor/callctl`` spool, and MixMonitor renames it ``.done`` when it is
-complete. ``callid`` is the caller's uniqueid (queue_log's callid), the agent
-leg's uniqueid tells two answered entries of one call in one queue apart. The kept
-file is ``<node>/<YYYY>/<MM>/<DD>/<the same stem>.flac`` under the recordings store
-(date of the start, UTC), so a kept file alone still names its call and entry.
+``monitor/callctl`` spool, and a hangup handler on the same channel writes the
+marker ``<the same stem>.end`` when the call ends (no process is forked, unlike a
+MixMonitor post-command): a ``.raw`` with a marker that has settled is complete. A
+``.done`` file (the name earlier dialplans renamed a finished ``.raw`` to, and the
+name a shipper uploads a complete recording under) is complete as it is.
+
+``callid`` is the caller's uniqueid (queue_log's callid), the agent leg's uniqueid tells
+two answered entries of one call in one queue apart. The kept file is
+``<node>/<YYYY>/<MM>/<DD>/<the same stem>.flac`` under the recordings store (date of the
+start, UTC), so a kept file alone still names its call and entry.
 
 Calls placed by agents are recorded the same way, on the agent's channel, with a
 reserved queue name that no routing queue can take (routing's names start with a
@@ -25,6 +30,7 @@ from typing import Final
 
 RAW_SUFFIX: Final = ".raw"
 DONE_SUFFIX: Final = ".done"
+END_SUFFIX: Final = ".end"
 KEPT_SUFFIX: Final = ".flac"
 # Asterisk uniqueids: "<epoch>.<n>", optionally "<systemname>-" first.
 _UNIQUEID = (
@@ -83,6 +89,20 @@ def spool_stem(file_name: str) -> tuple[str, bool] | None:
             stem = file_name.removesuffix(suffix)
             return (stem, complete) if _RAW_NAME.fullmatch(stem) else None
     return None
+
+
+def marker_stem(file_name: str) -> str | None:
+    """The stem an end marker (``<stem>.end``) stands for, ``None`` for anything else."""
+    if not file_name.endswith(END_SUFFIX):
+        return None
+    stem = file_name.removesuffix(END_SUFFIX)
+    return stem if _RAW_NAME.fullmatch(stem) else None
+
+
+def upload_name(stem: str, *, complete: bool) -> str:
+    """The name a shipper uploads a spool recording under: ``.done`` when complete
+    (ended, by marker or by an earlier dialplan's rename), ``.raw`` for an orphan."""
+    return stem + (DONE_SUFFIX if complete else RAW_SUFFIX)
 
 
 def kept_location(node: str, name: RawName, started_at: datetime) -> PurePosixPath:

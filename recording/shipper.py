@@ -2,15 +2,17 @@
 
 It runs beside each Asterisk (as ``callctl ship-queue-log`` does for queue_log) and
 needs no shared disk and no database: it reads the node's ``monitor/callctl`` spool,
-and for each finished recording, oldest first (``.done`` as MixMonitor's post-command
-leaves it, or a ``.raw`` orphan older than ``orphan_after_s``):
+and for each finished recording, oldest first (a ``.raw`` whose end marker has settled,
+or one renamed ``.done``, uploaded as ``<name>.done``; or a ``.raw`` orphan older than
+``orphan_after_s``, uploaded as ``<name>.raw``; ``recording.spool`` decides):
 
 1. checks the file's name (node and every part of the name must match the dialplan's
    pattern; anything else in the spool is left alone);
 2. hashes the raw file (SHA-256) and PUTs it, streamed, to
    ``/api/v1/recordings/ingest/<node>/<file name>`` with its hash and mtime;
-3. removes it only when callctl answered 200/201 naming the same node, file key and raw
-   SHA-256, and a recording id: converted, hashed, its metadata row committed.
+3. removes it (and its end marker) only when callctl answered 200/201 naming the same
+   node, file key and raw SHA-256, and a recording id: converted, hashed, its metadata
+   row committed.
 
 callctl down, a network error, a 5xx, a refused token: the file stays, the shipper
 waits (exponential backoff with jitter, up to ``max_backoff_s``) and starts again from
@@ -38,8 +40,8 @@ from typing import Literal, Protocol
 from urllib.parse import quote, urlsplit
 
 from recording.audio import sha256_file
-from recording.collector import SpoolFile, finished_files
 from recording.naming import NODE_ID, RecordingNameError, shipped_name
+from recording.spool import SpoolFile, remove_stale_markers, scan_spool
 
 log = logging.getLogger(__name__)
 
@@ -275,12 +277,13 @@ class SpoolShipper:
     def ship_once(self) -> bool:
         """Every finished file, oldest first; False at the first transient failure (the
         caller waits, then starts again from the oldest)."""
-        files, _busy = finished_files(
+        scan = scan_spool(
             self.node, self.spool, now=self._wall_clock(), orphan_after_s=self._orphan_after_s
         )
+        remove_stale_markers(scan)
         now = self._clock()
-        for spool_file in files:
-            name = spool_file.path.name
+        for spool_file in scan.ready:
+            name = spool_file.upload_name
             if self.stats.held.get(name, 0.0) > now:
                 continue
             if not self._ship(spool_file):
@@ -289,8 +292,9 @@ class SpoolShipper:
 
     def _ship(self, spool_file: SpoolFile) -> bool:
         path = spool_file.path
+        name = spool_file.upload_name
         try:
-            shipped_name(self.node, path.name)  # again, right before use
+            shipped_name(self.node, name)  # again, right before use
             st = path.stat()
             digest = sha256_file(path)
         except RecordingNameError as exc:
@@ -298,24 +302,24 @@ class SpoolShipper:
             return True
         except FileNotFoundError:
             return True  # removed meanwhile (another shipper, or by hand)
-        result = self._uploader.upload(self.node, path.name, path, st.st_size, digest, st.st_mtime)
+        result = self._uploader.upload(self.node, name, path, st.st_size, digest, st.st_mtime)
         if result.kind == "stored":
-            path.unlink(missing_ok=True)
-            self.stats.held.pop(path.name, None)
+            spool_file.remove()
+            self.stats.held.pop(name, None)
             self.stats.shipped += 1
             self.stats.replays += result.replay
             self.stats.bytes += st.st_size
             if not self.stats.callctl_up:
                 log.info("recordings: shipping to callctl again")
             self.stats.callctl_up = True
-            log.debug("shipped %s: %s (id %s)", path.name, result.detail, result.recording_id)
+            log.debug("shipped %s: %s (id %s)", name, result.detail, result.recording_id)
             return True
         if result.kind == "refused":
             self.stats.refused += 1
-            self.stats.held[path.name] = self._clock() + self._hold_s
+            self.stats.held[name] = self._clock() + self._hold_s
             log.error(
                 "recording %s refused by callctl (%s); kept in the spool, tried again in %.0f s",
-                path.name,
+                name,
                 result.detail,
                 self._hold_s,
             )
@@ -324,7 +328,7 @@ class SpoolShipper:
         if self.stats.callctl_up:
             log.warning(
                 "recording %s not shipped (%s); kept in the spool, retrying",
-                path.name,
+                name,
                 result.detail,
             )
         self.stats.callctl_up = False

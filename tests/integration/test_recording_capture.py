@@ -30,6 +30,7 @@ from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role
 from callctl.db import asyncpg_dsn
 from callctl.lab import sipp
+from callctl.lab.lab import asterisk_paths
 from callctl.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -82,6 +83,28 @@ async def _wait_linked(
             return rows
         await asyncio.sleep(0.5)
     return rows
+
+
+def _marked(spool: Path, since: datetime) -> list[Path]:
+    """Raw recordings started since ``since`` that have their end marker."""
+    return [
+        raw
+        for raw in spool.glob("*.raw")
+        if raw.stat().st_mtime >= since.timestamp()
+        and raw.with_suffix(".end").is_file()
+        and raw.stat().st_size > 0
+    ]
+
+
+async def _wait_marked(spool: Path, since: datetime, calls: int, timeout_s: float) -> list[Path]:
+    deadline = time.monotonic() + timeout_s
+    marked: list[Path] = []
+    while time.monotonic() < deadline:
+        marked = await asyncio.to_thread(_marked, spool, since)
+        if len(marked) >= calls:
+            break
+        await asyncio.sleep(0.5)
+    return marked
 
 
 async def _run_calls(
@@ -187,6 +210,12 @@ async def test_each_party_on_its_own_channel_and_every_call_found_after_a_kill(
         callctl.wait()
         result = await batch
         assert result.successful == 20, result.screen[-800:]
+        # While callctl is down, Asterisk alone marks each ended recording: its hangup
+        # handler's end marker beside the raw file, no renamed .done (no process forked).
+        spool = asterisk_paths(lab).recordings / "callctl"
+        ended = await _wait_marked(spool, since, 20, 15)
+        assert len(ended) >= 20, sorted(p.name for p in spool.iterdir())
+        assert not [p for p in spool.glob("*.done") if p.stat().st_mtime >= since.timestamp()]
         callctl = start_callctl(own_db, tmp_path / "spool", log)
         await wait_healthy()
         rows = await _wait_linked(own_db, since, 21, 60)
@@ -194,6 +223,9 @@ async def test_each_party_on_its_own_channel_and_every_call_found_after_a_kill(
         assert [r["callid"] for r in rows if r["id"] is None] == []
         assert len({r["id"] for r in rows}) == 21
         assert all(r["channels"] == 2 and (store / r["location"]).is_file() for r in rows)
+        # Collected recordings leave nothing behind: neither the raw file nor its marker.
+        left = [p.name for p in ended if p.exists() or p.with_suffix(".end").exists()]
+        assert left == []
     finally:
         if callctl.poll() is None:
             callctl.send_signal(signal.SIGTERM)

@@ -103,6 +103,27 @@ def test_an_orphaned_raw_file_is_shipped_once_old_enough(tmp_path: Path) -> None
     assert fake.calls == [orphan.name] and not orphan.exists()
 
 
+def test_a_raw_file_with_a_settled_end_marker_is_shipped_complete_with_its_marker_removed(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    now = 1_800_000_000.0
+    ended, settling = spool / f"{_stem(6)}.raw", spool / f"{_stem(7)}.raw"
+    for path in (ended, settling):
+        path.write_bytes(b"\1\0" * 32)
+        os.utime(path, (now - 10,) * 2)
+    (spool / f"{_stem(6)}.end").write_text("1799999990")
+    os.utime(spool / f"{_stem(6)}.end", (now - 3,) * 2)
+    (spool / f"{_stem(7)}.end").write_text("1799999999")
+    os.utime(spool / f"{_stem(7)}.end", (now - 1,) * 2)  # the hangup a second ago
+    fake = FakeCallctl()
+    shipper = _shipper(spool, fake, [0.0])
+    assert shipper.ship_once()
+    assert fake.calls == [f"{_stem(6)}.done"]  # uploaded as complete, under its .done name
+    assert sorted(p.name for p in spool.iterdir()) == [f"{_stem(7)}.end", f"{_stem(7)}.raw"]
+
+
 def test_callctl_down_keeps_every_file_and_stops_the_round(tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     paths = [_done(spool, n, 1_700_000_000 + n) for n in (1, 2)]
