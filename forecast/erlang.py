@@ -159,10 +159,13 @@ def erlang_a_figures(
     log_pi_n = log_b - log_norm
 
     x = n * mu / theta
-    u0 = math.exp(-theta * threshold_s)
-    # Negative binomial NB(r = x+1, p = u0) pmf in logs: w_k = C(r+k-1, k) p^r (1-p)^k.
-    log_one_minus_u0 = math.log1p(-u0) if u0 < 1 else -math.inf
-    log_w = (x + 1) * math.log(u0) if u0 > 0 else -math.inf
+    theta_t = theta * threshold_s
+    # Negative binomial NB(r = x+1, p = u0 = e^{-θt}) pmf in logs: w_k = C(r+k-1, k) p^r
+    # (1-p)^k. log p and log(1-p) come from θt itself: e^{-θt} rounds to 1 when callers
+    # are very patient, and 1 - p would lose its digits (the service level drifted 1e-5
+    # from Erlang C at a patience of 1e14 s).
+    log_one_minus_u0 = math.log(-math.expm1(-theta_t)) if theta_t > 0 else -math.inf
+    log_w = -(x + 1) * theta_t
     nb_cdf = 0.0
     served_within = p_free
     mean_queue = 0.0

@@ -148,8 +148,15 @@ def agents_needed(demand: Demand, target: StaffingTarget) -> Staffing:
     model = Model.ERLANG_C if demand.patience_s is None else Model.ERLANG_A
     if demand.calls == 0:
         return Staffing(0, 0, model, None)
-    # Erlang C needs more agents than Erlangs; Erlang A may need fewer.
-    low = max(1, math.floor(demand.load) + 1) if model is Model.ERLANG_C else 1
+    # Erlang C needs more agents than Erlangs. Erlang A may need fewer, but not fewer than
+    # the target's share of them: the answered calls' load A·answer_rate is carried by the
+    # agents, so answer_rate <= n/A, and the service level is at most the answer rate.
+    # Starting there spares summing the long queues of a hopelessly understaffed centre.
+    if model is Model.ERLANG_C:
+        low = max(1, math.floor(demand.load) + 1)
+    else:
+        share = max(target.service_level or 0.0, target.answer_rate or 0.0)
+        low = max(1, math.ceil(share * demand.load - 1e-9))
     if meets(figures_for(demand, target, low), target):
         high = low
     else:

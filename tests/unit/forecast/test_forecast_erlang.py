@@ -8,6 +8,13 @@
 - Erlang C: Westbay Engineers' "The Erlang-C formula" walk-through: 360 calls per
   half hour, 4 minutes each, 55 agents, 15 s: A = 48, occupancy 0.873, P(wait) 0.2387,
   ASA 8.2 s, service level 84.6%.
+- Erlang C: the README of the CRAN package ErlangC 0.1.0
+  (https://stat.ethz.ch/CRAN/web/packages/ErlangC/readme/README.html, also
+  https://rdocumentation.org/packages/ErlangC/versions/0.1.0), the same 100 calls per
+  30 minutes, 180 s, 20 s, printed to R's 7 significant digits: 14 agents,
+  wait_probability 0.1741319, service_level 0.88835, average_speed_of_answer
+  "7.83593701177724s", immediate_answer_probability 0.8258681, occupancy 0.7142857; and
+  the first row of its agent search, 11 agents, 0.6821182 and 0.3896138.
 - Erlang C again: the PyPI package ``erlanglib`` (Decimal arithmetic from the textbook
   formula with factorials), over a grid of agents and loads.
 - Erlang A: a brute-force Markov chain (the generator solved for its stationary law;
@@ -38,6 +45,19 @@ def test_callcentrehelper_worked_example() -> None:
     fourteen = erlang_c_figures(14, rate, handle, threshold)
     assert round(fourteen.service_level * 100, 1) == 88.8
     assert erlang_c_figures(13, rate, handle, threshold).service_level < 0.80
+
+
+def test_cran_erlangc_readme_example() -> None:
+    rate, handle, threshold = 100 / 1800, 180.0, 20.0
+    fourteen = erlang_c_figures(14, rate, handle, threshold)
+    assert fourteen.p_wait == pytest.approx(0.1741319, abs=5e-8)
+    assert fourteen.service_level == pytest.approx(0.88835, abs=5e-8)
+    assert fourteen.asa_s == pytest.approx(7.83593701177724, abs=5e-15)
+    assert 1 - fourteen.p_wait == pytest.approx(0.8258681, abs=5e-8)
+    assert fourteen.occupancy == pytest.approx(0.7142857, abs=5e-8)
+    eleven = erlang_c_figures(11, rate, handle, threshold)
+    assert eleven.p_wait == pytest.approx(0.6821182, abs=5e-8)
+    assert eleven.service_level == pytest.approx(0.3896138, abs=5e-8)
 
 
 def test_westbay_worked_example() -> None:

@@ -44,6 +44,18 @@ def test_abandonment_needs_fewer_agents_than_erlang_c() -> None:
     assert a.model is Model.ERLANG_A and a.agents <= c.agents
 
 
+def test_very_patient_callers_on_a_busy_line_are_staffed() -> None:
+    """A patience of 5e6 s (many answered waits, one abandon) once made the search start
+    at one agent, where the queue of 200 Erlangs was too long to sum: a ValueError, and
+    seconds per interval below that. The search starts at the target's share of the load."""
+    target = StaffingTarget(service_level=0.9, threshold_s=15)
+    demand = Demand(calls=900, interval_s=900, handle_s=200, patience_s=5e6)
+    staffing = agents_needed(demand, target)
+    assert staffing.figures is not None and meets(staffing.figures, target)
+    assert not meets(figures_for(demand, target, staffing.agents - 1), target)
+    assert staffing.agents == agents_needed(Demand(900, 900, 200), target).agents
+
+
 def test_answer_rate_target_alone_with_erlang_a() -> None:
     target = StaffingTarget(service_level=None, answer_rate=0.95)
     demand = Demand(calls=300, interval_s=900, handle_s=150, patience_s=40)
