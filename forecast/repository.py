@@ -38,6 +38,10 @@ async def offered_by_interval(
     return {row[0]: int(row[1]) for row in rows}
 
 
+MAX_PATIENCE_S = 86_400.0
+"""The largest mean patience staffing is computed with (a day)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Handling:
     """Sums over a window of one line's rollups."""
@@ -62,11 +66,14 @@ class Handling:
     def patience_s(self) -> float | None:
         """Mean patience, the exponential's maximum-likelihood estimate: the time callers
         spent waiting (answered callers' waits are censored patience) over the abandons.
-        None without abandons: nobody gave up, Erlang C."""
+        None without abandons: nobody gave up, Erlang C. At most a day
+        (``MAX_PATIENCE_S``): one abandon among weeks of long waits gives estimates in the
+        millions of seconds, where Erlang A equals Erlang C to far below a rounded agent,
+        and past about 2e7 s Erlang A's sums no longer converge in floating point."""
         if not self.abandoned:
             return None
         exposure = self.sum_wait_answered_s + self.sum_wait_abandoned_s
-        return max(1.0, exposure / self.abandoned)
+        return min(MAX_PATIENCE_S, max(1.0, exposure / self.abandoned))
 
 
 async def handling(conn: Any, line: str, start: datetime, end: datetime) -> Handling:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from forecast.repository import MAX_PATIENCE_S, Handling
 from forecast.staffing import (
     Demand,
     Model,
@@ -118,3 +119,21 @@ def test_bad_demand_is_refused(kwargs: dict[str, float], field: str) -> None:
     with pytest.raises(StaffingInputError) as caught:
         Demand(**args)
     assert caught.value.field == field
+
+
+def test_observed_patience_is_capped_at_a_day_so_staffing_always_has_an_answer() -> None:
+    """One abandon after four weeks of long answered waits: an estimate of 3e7 s, where
+    Erlang A's sums no longer converge in floating point. The estimate is capped at a
+    day, and the busy line is staffed as with Erlang C."""
+    handling = Handling(
+        n_handle=0, sum_handle_s=0, n_talk=0, sum_talk_s=0, abandoned=1,
+        sum_wait_answered_s=30_000_000, sum_wait_abandoned_s=40,
+    )  # fmt: skip
+    assert handling.patience_s() == MAX_PATIENCE_S
+    target = StaffingTarget(service_level=0.9, threshold_s=15)
+    demand = Demand(calls=900, interval_s=900, handle_s=200, patience_s=handling.patience_s())
+    assert (
+        agents_needed(demand, target).agents == agents_needed(Demand(900, 900, 200), target).agents
+    )
+    few = Handling(0, 0, 0, 0, abandoned=4, sum_wait_answered_s=100, sum_wait_abandoned_s=20)
+    assert few.patience_s() == 30.0
