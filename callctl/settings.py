@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest raw recording a node's shipper may upload (PUT "
         "/api/v1/recordings/ingest/...; streamed to disk). 2 GiB: 18 h of MixMonitor's "
-        "raw stereo; every other request keeps max_body_bytes.",
+        "raw stereo; every other request but IVR prompt uploads (20 MB) keeps max_body_bytes.",
     )
 
     # The API's guards (README, "API").
