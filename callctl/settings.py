@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     wallboard_acw_target_s: float = Field(
         default=180.0, ge=0, le=3600, description="Wallboard target for the average ACW, s."
     )
+    wallboard_satisfaction_target: float = Field(
+        default=95.0,
+        ge=0,
+        le=100,
+        description="Wallboard target for satisfaction (满意率), %: Haikou 95, Xiaoshan 97, "
+        "Shenyang 98.",
+    )
     forecast_service_level_target: float = Field(
         default=90.0, gt=0, lt=100, description="Staffing target: % answered within the threshold."
     )
