@@ -15,6 +15,7 @@ from ami.events import QueueMember
 from callctl.errors import ReportedError
 from callctl.routing_config.apply import AmiSession, ami_session
 from callctl.routing_config.service import RoutingService
+from callctl.routing_config.target import nodes_config
 from routing.model import Agent, PbxModel
 
 
@@ -44,11 +45,13 @@ class AgentStateService:
             raise AgentStateError(404, "agent.not_found", f"no agent {agent_id!r}") from None
 
     def home(self, agent: Agent) -> AmiNode:
-        """The AMI of the agent's home node (HomeNodeError, 409, when it has none)."""
-        nodes = {
-            t.apply.node.node_id: t.apply.node for t in self.routing.targets(self.routing.settings)
-        }
-        return nodes[home_node(agent, tuple(nodes))]
+        """The AMI of the agent's home node (HomeNodeError, 409, when it has none).
+
+        From the nodes file alone: a node whose config is rendered elsewhere (no
+        ``config_dir``, as in compose.yaml) takes no routing change, but its agents
+        are still commanded."""
+        nodes = {node.node_id: node for node in nodes_config(self.routing.settings).nodes}
+        return nodes[home_node(agent, tuple(nodes))].ami_node()
 
     async def _run(
         self,

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     wallboard_acw_target_s: float = Field(
         default=180.0, ge=0, le=3600, description="Wallboard target for the average ACW, s."
     )
+    wallboard_satisfaction_target: float = Field(
+        default=95.0,
+        ge=0,
+        le=100,
+        description="Wallboard target for satisfaction (满意率), %: Haikou 95, Xiaoshan 97, "
+        "Shenyang 98.",
+    )
     forecast_service_level_target: float = Field(
         default=90.0, gt=0, lt=100, description="Staffing target: % answered within the threshold."
     )
@@ -147,7 +154,7 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest raw recording a node's shipper may upload (PUT "
         "/api/v1/recordings/ingest/...; streamed to disk). 2 GiB: 18 h of MixMonitor's "
-        "raw stereo; every other request keeps max_body_bytes.",
+        "raw stereo; every other request but IVR prompt uploads (20 MB) keeps max_body_bytes.",
     )
 
     # The API's guards (README, "API").

@@ -13,7 +13,7 @@ from ami import actions
 from callctl.errors import ReportedError
 from callctl.routing_config.apply import AmiSession, ami_session
 from callctl.routing_config.service import RoutingService
-from callctl.routing_config.target import node_targets
+from callctl.routing_config.target import nodes_config
 from ivr.compile import NOTICE_FAMILY
 from ivr.flow import NodeKind
 
@@ -51,9 +51,10 @@ async def switch_notice(
         else actions.db_del(NOTICE_FAMILY, flag)
     )
     switched: list[str] = []
-    for target in node_targets(routing.settings):
-        async with session(target.apply.node) as conn:
+    # Every configured node, its config rendered by callctl (config_dir) or elsewhere.
+    for node in nodes_config(routing.settings).nodes:
+        async with session(node.ami_node()) as conn:
             # DBDel of a key that is not there is an error to Asterisk, not to us.
             await conn.action(action, check=on, timeout_s=5)
-        switched.append(target.apply.node.node_id)
+        switched.append(node.node_id)
     return NoticeSwitched(flag, on, switched)

@@ -46,6 +46,7 @@ def wallboard_targets(settings: Settings) -> dict[str, float]:
         "answer_rate": settings.wallboard_answer_rate_target,
         "service_level": settings.wallboard_service_level_target,
         "acw_s": settings.wallboard_acw_target_s,
+        "satisfaction": settings.wallboard_satisfaction_target,
     }
 
 

@@ -1,7 +1,8 @@
 """query_kpis over real PostgreSQL equals the pure arithmetic over the same facts.
 
 Random facts (entries in every state, ACW tied or not, open or closed, lines
-from the entry or its call, lines with different ``acw_max_s``, sessions) are
+from the entry or its call, lines with different ``acw_max_s``, sessions, survey
+answers, some arriving after their entry's interval was rolled up) are
 written through the real writer
 path (``commit_facts``, so the dirty-marking triggers run), then every
 grouping, filter and scheme is compared with ``compute_kpis`` over
@@ -24,7 +25,14 @@ import asyncpg
 import pytest
 
 from callctl.db import asyncpg_dsn, scratch_database
-from callctl.facts.models import AcwEnd, AcwInterval, AgentSession, HangupSide, QueueEntryFact
+from callctl.facts.models import (
+    AcwEnd,
+    AcwInterval,
+    AgentSession,
+    HangupSide,
+    QueueEntryFact,
+    SurveyAnswerFact,
+)
 from callctl.facts.to_kpi import entry_record
 from callctl.ingest.upserts import commit_facts, create_stage_tables
 from kpi.agent_time import AgentTimeCounters, agent_utilisation
@@ -61,8 +69,8 @@ async def pg(kpi_database_url: str) -> AsyncIterator[Any]:
     conn = await asyncpg.connect(asyncpg_dsn(kpi_database_url))
     await create_stage_tables(conn)
     await conn.execute(
-        "TRUNCATE queue_entries, acw_intervals, agent_sessions, calls, kpi_dirty_intervals, "
-        "kpi_queue_rollups, kpi_agent_rollups, kpi_agent_time_rollups"
+        "TRUNCATE queue_entries, acw_intervals, agent_sessions, calls, survey_answers, "
+        "kpi_dirty_intervals, kpi_queue_rollups, kpi_agent_rollups, kpi_agent_time_rollups"
     )
     yield conn
     await conn.close()
@@ -76,6 +84,7 @@ class World:
     acws: dict[tuple[str, str, int], AcwInterval] = field(default_factory=dict)
     sessions: dict[tuple[str, str, str, int], AgentSession] = field(default_factory=dict)
     lines: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
+    surveys: dict[tuple[str, str, str, int], SurveyAnswerFact] = field(default_factory=dict)
 
 
 def random_entry(rng: random.Random, i: int) -> QueueEntryFact:
@@ -129,6 +138,18 @@ def random_acws(rng: random.Random, entry: QueueEntryFact) -> list[AcwInterval]:
     return acws
 
 
+def random_survey(rng: random.Random, entry: QueueEntryFact) -> SurveyAnswerFact | None:
+    """Half the completed answered entries are rated: mostly keys 1-3, now and then
+    another digit (a line's own scale)."""
+    if entry.completed_at is None or entry.outcome is not Outcome.ANSWERED or rng.random() < 0.5:
+        return None
+    answer = rng.choice((1, 1, 1, 2, 2, 3, 3, 0, 5, 9))
+    return SurveyAnswerFact(
+        entry.node, entry.callid, entry.queue, entry.seq, answer,
+        entry.completed_at + rng.randrange(3, 30), entry.agent,
+    )  # fmt: skip
+
+
 def random_world(rng: random.Random, n: int) -> World:
     world = World()
     for i in range(n):
@@ -136,6 +157,8 @@ def random_world(rng: random.Random, n: int) -> World:
         world.entries[entry.key] = entry
         for acw in random_acws(rng, entry):
             world.acws[acw.key] = acw
+        if (survey := random_survey(rng, entry)) is not None:
+            world.surveys[survey.key] = survey
         if rng.random() < 0.6:
             world.lines[entry.key] = rng.choice(LINES)
     for _ in range(10):  # ACW with no entry tied
@@ -276,7 +299,8 @@ def expected_rows(world: World, q: KpiQuery) -> dict[str | None, Any]:
     for entry in world.entries.values():
         if not _selected(world, q, entry):
             continue
-        record = entry_record(entry, acws.get(entry.key))
+        survey = world.surveys.get(entry.key)
+        record = entry_record(entry, acws.get(entry.key), None if survey is None else survey.answer)
         if record is not None:
             record = replace(record, line=_line_of(world, entry))
             records.setdefault(_group(world, q, entry), []).append(record)
@@ -312,6 +336,7 @@ def queries(rng: random.Random, caps: AcwCaps) -> Iterator[KpiQuery]:
     schemes = [
         KpiParams(acw_caps=caps),
         KpiParams(service_level_s=20, short_abandon_s=5, acw_caps=caps),
+        KpiParams(acw_caps=caps, satisfied_keys=frozenset({1})),
         KpiParams(acw_caps=other),  # other caps than the rollups': facts only
     ]
     for start, end in windows:
@@ -345,7 +370,8 @@ async def check_all(pg: Any, world: World, rng: random.Random, caps: AcwCaps = C
 
 
 def advance(rng: random.Random, world: World) -> list[Any]:
-    """Later snapshots: waiting callers get an outcome, talks end, ACWs close, new calls."""
+    """Later snapshots: waiting callers get an outcome, talks end, ACWs close, new calls,
+    and survey answers for entries already rolled up."""
     facts: list[Any] = []
     for key, entry in list(world.entries.items()):
         if rng.random() < 0.5:
@@ -358,9 +384,16 @@ def advance(rng: random.Random, world: World) -> list[Any]:
             talk = rng.randrange(900)
             entry = replace(entry, talk_s=talk, completed_at=entry.ended_wait_at + talk)
         else:
+            # An entry unchanged, rated only now: the answer alone must dirty its interval.
+            if key not in world.surveys and (survey := random_survey(rng, entry)) is not None:
+                world.surveys[survey.key] = survey
+                facts.append(survey)
             continue
         world.entries[key] = entry
         facts.append(entry)
+        if (survey := random_survey(rng, entry)) is not None:
+            world.surveys[survey.key] = survey
+            facts.append(survey)
     for key, acw in list(world.acws.items()):
         if acw.ended_at is None and rng.random() < 0.5:
             world.acws[key] = replace(acw, ended_at=acw.started_at + rng.randrange(400))
@@ -377,7 +410,8 @@ async def test_query_kpis_equals_pure_arithmetic_dirty_clean_and_mixed(pg: Any, 
     rng = random.Random(seed)
     world = random_world(rng, 400)
     await write(pg, world, [*world.entries.values(), *world.acws.values(),
-                            *world.sessions.values()])  # fmt: skip
+                            *world.sessions.values(), *world.surveys.values()])  # fmt: skip
+    assert world.surveys
 
     # Every interval dirty: the answer comes from the facts alone.
     assert await pg.fetchval("SELECT count(*) FROM kpi_dirty_intervals") > 0

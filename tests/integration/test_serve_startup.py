@@ -147,4 +147,6 @@ async def test_a_node_refusing_the_login_shows_in_health_and_logs(
         proc.wait(timeout=15)
     text = log.read_text()
     assert "node refused: AMI authentication failed for user 'callctl'" in text
+    # Neither secret is logged: the refused one nor the one that logged in.
     assert "not-the-secret" not in text
+    assert good.secret and good.secret not in text

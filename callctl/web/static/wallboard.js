@@ -12,7 +12,7 @@
       title: "实时监控大屏", waiting: "排队数", longest_wait: "最长等待",
       answer_rate: "今日接通率", service_level: "15秒接通率", avg_acw: "平均事后处理",
       answer_rate_short: "接通率", offered: "呼入", answered: "接通", abandoned: "放弃",
-      lost: "丢失（系统重启）",
+      lost: "丢失（系统重启）", satisfaction: "今日满意率", survey_take_up: "参评率",
       agents: "坐席状态", chart_title: "今日话务（每15分钟）", token_label: "访问令牌",
       sign_in: "进入", connected: "已连接", disconnected: "未连接", target: "目标",
       bad_token: "令牌无效或已过期", forbidden: "当前角色无权查看大屏", seconds: "秒",
@@ -31,6 +31,7 @@
       answer_rate: "Answer rate today", service_level: "15-second rate", avg_acw: "Average ACW",
       answer_rate_short: "Answer rate", offered: "Offered", answered: "Answered",
       abandoned: "Abandoned", lost: "Lost (node restarted)", agents: "Agents",
+      satisfaction: "Satisfaction today", survey_take_up: "survey take-up",
       chart_title: "Today by 15 minutes",
       token_label: "Access token", sign_in: "Open", connected: "Connected",
       disconnected: "Disconnected", target: "target", bad_token: "Invalid or expired token",
@@ -71,7 +72,7 @@
     try {
       return JSON.parse(document.body.dataset.targets);
     } catch (e) {
-      return { answer_rate: 90, service_level: 90, acw_s: 180 };
+      return { answer_rate: 90, service_level: 90, acw_s: 180, satisfaction: 95 };
     }
   }
 
@@ -287,6 +288,13 @@
     $("answer-rate-target").textContent = t("target") + " ≥ " + targets.answer_rate + "%";
     $("service-level-target").textContent = t("target") + " ≥ " + targets.service_level + "%";
     $("acw-target").textContent = t("target") + " ≤ " + targets.acw_s + t("seconds");
+    // 满意率 and 参评率 (kpi-definitions.md): no answer yet shows "—", never 0 %.
+    setFigure("satisfaction", "fig-satisfaction", percent(total.satisfaction),
+      band(total.satisfaction, targets.satisfaction, true, 2));
+    $("satisfaction-target").textContent = t("target") + " ≥ " + targets.satisfaction + "%";
+    $("survey-take-up").textContent = percent(total.survey_take_up);
+    $("survey-counts").textContent =
+      "(" + (total.survey_satisfied ?? 0) + "/" + (total.survey_answers ?? 0) + ")";
     $("offered").textContent = total.offered;
     $("answered").textContent = total.answered;
     $("abandoned").textContent = total.abandoned;

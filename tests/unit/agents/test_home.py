@@ -3,14 +3,19 @@ and whom a node's restorer leaves to another node."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agents.home import HomeNodeError, check_home_nodes, home_node, homed_elsewhere
 from agents.restore import KnownMember, MemberBook, restore_actions
+from agents.service import AgentStateService
 from ami.events import QueueMember, parse_event
 from ami.frames import Frame
 from callctl.lab.lab_model import lab_model
 from callctl.routing_config.convert import Deployment, InvalidConfigError, from_model, to_model
+from callctl.routing_config.service import RoutingService
+from callctl.settings import Settings
 from routing.model import Agent, ConfigValueError
 
 PASSWORD = "agent-password-0123"
@@ -116,3 +121,23 @@ def test_a_restart_does_not_log_in_again_an_agent_homed_on_another_node() -> Non
     # 1001 (homed here) is logged in again; 1002 (homed elsewhere) is not; 1003's
     # pause is still put back: a paused member is offered no call.
     assert sent == [("QueueAdd", "PJSIP/1001"), ("QueuePause", "PJSIP/1003")]
+
+
+def test_commands_reach_a_home_node_whose_config_is_rendered_elsewhere(tmp_path: Path) -> None:
+    # compose.yaml's nodes have no config_dir: no routing change reaches them, but
+    # their agents' commands must (they answered 503 config.no_target before).
+    secret = tmp_path / "ami"
+    secret.write_text("home-test-secret-0123\n")
+    nodes = tmp_path / "nodes.toml"
+    nodes.write_text(
+        "".join(
+            f'[[node]]\nid = "{n}"\nami_host = "10.0.0.1{i}"\nsecret_file = "{secret}"\n'
+            'queue_log = { mode = "shipped" }\n'
+            for i, n in enumerate(("a", "b"))
+        )
+    )
+    service = AgentStateService(RoutingService(None, Settings(nodes_file=nodes)))
+    ami = service.home(agent("b"))
+    assert (ami.node_id, ami.host) == ("b", "10.0.0.11")
+    with pytest.raises(HomeNodeError):
+        service.home(agent())
