@@ -30,35 +30,34 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import httpx
 
 from benchmarks import proc_cpu
+from benchmarks.lab_harness import (
+    CLUSTER_TRUNK_IP,
+    BenchNode,
+    ClusterRun,
+    callers_via_proxy,
+    free_tcp_port,
+    lab_cluster_nodes,
+    lab_up,
+    metric,
+    scrape,
+    settle,
+    spawn_callctl,
+    wait_connected,
+)
 from callctl.db import asyncpg_dsn, resolve_database_url, scratch_database
 from callctl.settings import Settings
 
 TARGET_RATIO = 0.5
-CLUSTER_TRUNK_IP = "127.0.0.2"  # the callers' address in front of Kamailio
 _NODE = re.compile(r"(?P<id>[A-Za-z0-9_.-]{1,64})=(?P<pid>\d+)@(?P<host>[0-9.]+):(?P<port>\d+)")
-
-
-@dataclass(frozen=True, slots=True)
-class BenchNode:
-    """One Asterisk node: its id, its process (tree root) and where its SIP listens."""
-
-    node_id: str
-    pid: int
-    sip_host: str
-    sip_port: int
 
 
 def parse_node(text: str) -> BenchNode:
@@ -66,155 +65,6 @@ def parse_node(text: str) -> BenchNode:
     if match is None:
         raise argparse.ArgumentTypeError(f"--node {text!r}: expected ID=PID@HOST:PORT")
     return BenchNode(match["id"], int(match["pid"]), match["host"], int(match["port"]))
-
-
-@dataclass(frozen=True, slots=True)
-class LabRun:
-    """The lab (brought up or reused): its node, its PostgreSQL's pid and the settings
-    ``lab up`` produced for the service (database URL, nodes file, initial routing)."""
-
-    node: BenchNode
-    postgres_pid: int | None
-    env: dict[str, str]
-
-
-def lab_up(settings: Settings) -> LabRun:
-    from callctl.lab import asterisk, postgres
-    from callctl.lab import lab as lab_module
-
-    report = lab_module.up(settings)
-    pid = asterisk.running(lab_module.asterisk_paths(settings))
-    if pid is None:
-        raise SystemExit("bench: the lab's Asterisk is not running after `lab up`")
-    node = BenchNode(settings.node_id, pid, settings.sip_host, settings.sip_port)
-    return LabRun(node, postgres.running(lab_module.embedded_pg(settings)), report.env)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterRun:
-    """The cluster's side of a run: callctl's settings for both nodes, where the callers
-    send (Kamailio) and Kamailio's pid (its CPU is shown apart)."""
-
-    env: dict[str, str]
-    proxy: str
-    proxy_pid: int | None
-    agents: list[tuple[str, int]] = field(default_factory=list)
-
-
-@contextmanager
-def lab_cluster_nodes(settings: Settings) -> Iterator[tuple[list[BenchNode], ClusterRun]]:
-    """The two-node cluster's nodes (brought up unless running, and then brought down at
-    the end) and what callctl and the callers need to use it."""
-    from callctl.lab import cluster as lab_cluster
-    from callctl.lab import node as lab_node
-    from callctl.lab import process
-
-    cluster = lab_cluster.lab_cluster(settings)
-    started = not all(lab_node.running(n) for n in cluster.nodes)
-    if started:
-        lab_cluster.up(settings, cluster)
-    try:
-        nodes = []
-        for n in cluster.nodes:
-            pid = lab_node.running(n)
-            if pid is None:
-                raise SystemExit(f"bench: cluster node {n.node_id} is not running")
-            nodes.append(BenchNode(n.node_id, pid, n.ip, n.sip_port))
-        env = {
-            "CALLCTL_NODES_FILE": str(lab_cluster.nodes_file(cluster)),
-            # The live view's lines and queues: node a's document (same lines and queues
-            # on both nodes; only the agents' contact addresses differ).
-            "CALLCTL_INITIAL_ROUTING_FILE": str(cluster.a.work_dir / "routing.json"),
-        }
-        yield (
-            nodes,
-            ClusterRun(
-                env=env,
-                proxy=f"{lab_cluster.KAMAILIO_IP}:5060",
-                proxy_pid=process.running_pid(cluster.front.pid_file, "kamailio"),
-                agents=[(n.agents_ip, 5060) for n in cluster.nodes],
-            ),
-        )
-    finally:
-        if started:
-            lab_cluster.down(cluster)
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-# --- callctl, the process under test ----------------------------------------------------------
-
-
-async def spawn_callctl(
-    url: str, work: Path, http_port: int, extra_env: dict[str, str]
-) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        **extra_env,
-        "CALLCTL_DATABASE_URL": url,
-        "CALLCTL_SPOOL_DIR": str(work / "spool"),
-        "CALLCTL_HTTP_PORT": str(http_port),
-        "CALLCTL_METRICS_TOKEN": SCRAPE_TOKEN,
-    }
-    log = await asyncio.to_thread((work / "callctl.log").open, "ab")
-    try:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "callctl.cli", "serve", env=env, stdout=log, stderr=log
-        )
-    finally:
-        log.close()
-
-
-def metric(text: str, name: str) -> list[float]:
-    """Values of one Prometheus metric, every label set (pure)."""
-    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", re.M)
-    return [float(value) for value in pattern.findall(text)]
-
-
-SCRAPE_TOKEN = "bench-scrape-token-0123456789abcdef"  # /metrics needs one
-
-
-async def scrape(client: httpx.AsyncClient, base: str) -> str:
-    headers = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
-    return (await client.get(f"{base}/metrics", headers=headers)).text
-
-
-async def wait_connected(
-    client: httpx.AsyncClient, base: str, nodes: int, timeout_s: float
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            health = (await client.get(f"{base}/health")).json()
-            connected = metric(await scrape(client, base), "callctl_ami_connected")
-            if health.get("status") == "ok" and len(connected) >= nodes and all(connected):
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        await asyncio.sleep(0.2)
-    raise TimeoutError("callctl did not come up with every AMI node connected")
-
-
-async def settle(pid: int, quiet_s: float, limit_s: float = 60) -> None:
-    """Wait until callctl's start-up work (reconcile of queue_log, seeding) is over: its
-    CPU below 2% of a core for ``quiet_s`` in a row."""
-    deadline = time.monotonic() + limit_s
-    quiet_since = time.monotonic()
-    last = proc_cpu.sample({"callctl": [pid]}, time.monotonic())
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        now = proc_cpu.sample({"callctl": [pid]}, time.monotonic())
-        if proc_cpu.percent_of_core(last, now)["callctl"] > 2.0:
-            quiet_since = now.at
-        elif now.at - quiet_since >= quiet_s:
-            return
-        last = now
-    print(f"note: callctl was still busy {limit_s:.0f} s after start")
 
 
 # --- the load ---------------------------------------------------------------------------------
@@ -238,24 +88,18 @@ async def place_calls(
 
 
 async def place_calls_via_proxy(
-    proxy: str, nodes: int, args: argparse.Namespace, work: Path
+    cluster: ClusterRun, nodes: int, args: argparse.Namespace, work: Path
 ) -> tuple[int, int, int]:
     """(calls, answered, failed) for callers sending every node's rate through Kamailio."""
     from callctl.lab import sipp
 
     rate = args.calls_per_s * nodes
     calls = int(rate * args.seconds)
-    result = await sipp.run_callers(
-        sipp.CallerRun(
-            calls=calls,
-            rate_per_s=rate,
-            patience_s=30,
-            talk_s=600,
-            scenario="caller_via_proxy.xml",
-        ),
-        work_dir=work / "callers-proxy",
-        local_ip=args.trunk_ip,
-        remote=proxy,
+    result = await callers_via_proxy(
+        sipp.CallerRun(calls=calls, rate_per_s=rate, patience_s=30, talk_s=600),
+        cluster,
+        trunk_ip=args.trunk_ip,
+        work=work,
         timeout_s=args.seconds + 90,
     )
     return calls, result.counts.get("200 in", 0), result.failed
@@ -336,7 +180,7 @@ async def run_load(
     seeds_before = count_seeds(work)
     before = proc_cpu.sample(groups, time.monotonic())
     if cluster is not None:
-        results = [await place_calls_via_proxy(cluster.proxy, len(nodes), args, work)]
+        results = [await place_calls_via_proxy(cluster, len(nodes), args, work)]
     else:
         results = await asyncio.gather(*(place_calls(n, args, work) for n in nodes))
     await asyncio.sleep(1.0)  # the last events through the pipeline and the writers

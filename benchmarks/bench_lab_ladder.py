@@ -1,7 +1,7 @@
 """A rate ladder on the real lab: ``bench_lab_load`` at rising calls/s, one table.
 
     .venv/bin/python -m benchmarks.bench_lab_ladder \
-        [--rates 10,20,25,30,35,40] [--seconds 60] [--talk-s 5] [--agents 340]
+        [--rates 10,20,25,30,35,40] [--seconds 60] [--talk-s 5] [--agents 340] [--cluster]
 
 Each rung is one ``bench_lab_load`` run (its own callctl, scratch database and lab
 model), taken under the lab lock (``flock -o /tmp/callctl-lab.lock``) and released
@@ -10,7 +10,9 @@ ladder. A rung *holds* when it has 0 failed calls, 0 ``verify`` differences and 
 event → fact commit p99 under ``--fact-p99-ms`` (1,000 ms). The ladder stops at the
 first rung that does not hold (``--keep-going`` runs every rung) and prints the
 highest rate that held. The load average next to each row is the machine's at the
-start and the end of the rung's load (other work included).
+start and the end of the rung's load (other work included). ``--cluster`` runs every
+rung over the lab's two nodes behind Kamailio (``bench_lab_load --cluster``: the rate
+in total, ``--agents`` per node, Asterisk's CPU summed over the nodes).
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ def run_rung(rate: float, args: argparse.Namespace, work: Path) -> Rung:
         "--seconds", f"{args.seconds:g}", "--talk-s", f"{args.talk_s:g}",
         "--json", str(out),
     ]  # fmt: skip
+    if args.cluster:
+        command.append("--cluster")
     print(f"rung {rate:g} calls/s: {' '.join(command)}", flush=True)
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     log = work / f"rung-{rate:g}.log"
@@ -119,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=340)
     parser.add_argument("--fact-p99-ms", type=float, default=1000.0)
     parser.add_argument("--keep-going", action="store_true", help="run every rung")
+    parser.add_argument(
+        "--cluster", action="store_true", help="each rung over the lab's two nodes (Kamailio)"
+    )
     parser.add_argument("--lock", default=LAB_LOCK)
     parser.add_argument("--keep-logs", type=Path, help="keep each rung's output here")
     args = parser.parse_args(argv)
@@ -132,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not holds(rung.figures, args.fact_p99_ms) and not args.keep_going:
                 break
     print(
-        f"\nladder: {args.seconds:g} s per rung, talk {args.talk_s:g} s, {args.agents} agents; "
+        f"\nladder: {args.seconds:g} s per rung, talk {args.talk_s:g} s, {args.agents} agents"
+        f"{' per node, two nodes behind Kamailio' if args.cluster else ''}; "
         f"holds = 0 failed, 0 verify differences, event → fact p99 < {args.fact_p99_ms:g} ms"
     )
     print(HEADER)

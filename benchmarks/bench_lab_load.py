@@ -1,7 +1,8 @@
 """Load on the real lab: calls/s through the trunk, N agents answering, recording on.
 
     flock -o /tmp/callctl-lab.lock .venv/bin/python -m benchmarks.bench_lab_load \
-        [--calls-per-s 5] [--talk-s 60] [--agents 340] [--seconds 120] [--patience-s 60]
+        [--calls-per-s 5] [--talk-s 60] [--agents 340] [--seconds 120] [--patience-s 60] \
+        [--cluster]
 
 The lab (``callctl lab up``) with callctl running as in production (``callctl serve``,
 settings alone, a scratch database of its own). ``--agents`` other than the lab's 20
@@ -22,6 +23,22 @@ commit p50/p99 (the writer's own measure, /metrics); AMI event at callctl → wa
 websocket frame p50/p99 (a real websocket client, each delta's ``at`` against its
 arrival); and ``verify`` for the window (queue_log against the stored entries; 0
 differences expected, retried while the facts converge).
+
+``--cluster`` runs the same load over the lab's two nodes behind Kamailio (the cluster
+of ``callctl.lab.cluster``, started when not running and stopped again afterwards if
+the bench started it): callctl serves both from the cluster's nodes file, the callers
+send ``--calls-per-s`` in total to Kamailio (its round-robin gives each node half), and
+each node has ``--agents`` agents. The routing API renders the one document on every
+node, agents and their static contact included: after a change both nodes ring the
+agents at node a's UAS address (a UAS runs at each node's agents address all the same,
+for the cluster's own model). Asterisk's CPU is summed over the nodes (each shown too);
+Kamailio's is shown apart, out of the ratio; ``verify`` runs for each node. A cluster
+the bench did not start gets each node's own model back at the end (the node restarted
+from ``config render``). Recordings are made on the nodes, but callctl does not collect
+them there (the cluster's nodes file names no recordings directory; after a change
+through the API they land in the lab node's spool directory, and are removed at the
+end). Not with
+``--audio`` (no caller scenario sends RTP through the proxy).
 """
 
 from __future__ import annotations
@@ -42,15 +59,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import websockets
 
 from benchmarks import proc_cpu
-from benchmarks.bench_cpu_ratio import (
+from benchmarks.lab_harness import (
+    CLUSTER_TRUNK_IP,
+    BenchNode,
+    ClusterRun,
     LabRun,
+    callers_via_proxy,
     free_tcp_port,
+    lab_cluster_nodes,
     lab_up,
     metric,
     scrape,
@@ -60,6 +82,10 @@ from benchmarks.bench_cpu_ratio import (
 )
 from callctl.db import scratch_database
 from callctl.settings import Settings
+
+if TYPE_CHECKING:
+    from callctl.ingest.queue_log.source import QueueLogSource
+    from callctl.lab.sipp import SippResult
 
 LAB_AGENTS = 20
 _LIVE_TYPES = frozenset({"queue", "agent", "kpi", "node_link"})
@@ -133,6 +159,19 @@ def lab_doc(settings: Settings, agents: int) -> dict[str, Any]:
     return doc
 
 
+def cluster_doc(cluster: ClusterRun, agents: int) -> dict[str, Any]:
+    """Node a's routing model (the cluster's initial document) with ``agents`` agents."""
+    from dataclasses import replace
+
+    from callctl.lab import node as lab_node
+    from callctl.routing_config.convert import from_model
+
+    node_a = replace(cluster.lab.a, agents=agents)
+    secret = (node_a.work_dir / "ami_secret").read_text(encoding="utf-8").removesuffix("\n")
+    doc: dict[str, Any] = from_model(lab_node.routing_model(node_a, secret)).model_dump(mode="json")
+    return doc
+
+
 async def admin_token(url: str) -> str:
     from callctl.auth.provision import provision_user
     from callctl.auth.roles import Role
@@ -141,19 +180,19 @@ async def admin_token(url: str) -> str:
 
 
 async def apply_agents(
-    client: httpx.AsyncClient, base: str, token: str, settings: Settings, agents: int
+    client: httpx.AsyncClient, base: str, token: str, doc: dict[str, Any], members: int
 ) -> None:
+    """Put ``doc`` in force through the routing API (every node callctl serves gets it)
+    and wait until the live view holds ``members`` queue members over all nodes."""
     headers = {"Authorization": f"Bearer {token}"}
-    r = await client.put(
-        f"{base}/api/v1/routing/config", json=lab_doc(settings, agents), headers=headers, timeout=60
-    )
+    r = await client.put(f"{base}/api/v1/routing/config", json=doc, headers=headers, timeout=60)
     if r.status_code != 200:
-        raise SystemExit(f"bench: applying {agents} agents failed: {r.status_code} {r.text}")
+        raise SystemExit(f"bench: applying the agents failed: {r.status_code} {r.text}")
     # Until the live view has every member (the reload's QueueMemberAdded events).
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         live = (await client.get(f"{base}/api/v1/live", headers=headers)).json()
-        if sum(live["summary"]["agents"].values()) >= agents:
+        if sum(live["summary"]["agents"].values()) >= members:
             return
         await asyncio.sleep(0.5)
     print(f"note: the live view shows {sum(live['summary']['agents'].values())} agents")
@@ -230,28 +269,53 @@ async def sample_live(
         await asyncio.sleep(1.0)
 
 
-async def run_verify(url: str, settings: Settings, since: datetime, result: LoadResult) -> None:
+def queue_logs(settings: Settings, cluster: ClusterRun | None) -> list[tuple[str, QueueLogSource]]:
+    """(node id, its queue_log) for each node callctl serves: the lab's node, or every
+    node of the cluster's nodes file (read as ``callctl verify --node ID`` reads it)."""
+    if cluster is None:
+        return [(settings.node_id, settings.queue_log_file)]
+    from callctl.ingest.queue_log.node_source import node_and_source
+    from callctl.nodes import load_nodes
+
+    nodes = load_nodes(Path(cluster.env["CALLCTL_NODES_FILE"]))
+    return [
+        node_and_source(
+            nodes,
+            node_id,
+            None,
+            fallback_node=settings.node_id,
+            fallback_path=settings.queue_log_file,
+        )
+        for node_id in nodes.node_ids
+    ]
+
+
+async def run_verify(
+    url: str, logs: Sequence[tuple[str, QueueLogSource]], since: datetime, result: LoadResult
+) -> None:
+    """``verify`` for every node, again until all agree or a minute has gone; the
+    differences summed over the nodes."""
     from callctl.ingest.verify import format_report, verify
 
     deadline = time.monotonic() + 60
     while True:
-        report = await verify(url, settings.queue_log_file, settings.node_id, since)
-        result.verify_differences = report.comparison.differences
-        result.verify_line = format_report(report, details=5)
-        if report.ok or time.monotonic() > deadline:
+        reports = [await verify(url, source, node, since) for node, source in logs]
+        result.verify_differences = sum(report.comparison.differences for report in reports)
+        result.verify_line = "\n".join(format_report(report, details=5) for report in reports)
+        if all(report.ok for report in reports) or time.monotonic() > deadline:
             return
         await asyncio.sleep(2)
 
 
 async def place_calls(
-    args: argparse.Namespace, settings: Settings, work: Path
+    args: argparse.Namespace, settings: Settings, work: Path, cluster: ClusterRun | None
 ) -> tuple[int, int, int, str]:
     """Placed, answered, failed, and why SIPp did not finish ("" when it did)."""
     from callctl.lab import sipp
 
     calls = int(args.calls_per_s * args.seconds)
     try:
-        run = await sipp_callers(args, settings, work, calls)
+        run = await sipp_callers(args, settings, work, calls, cluster)
     except sipp.SippError as exc:  # e.g. Asterisk stopped answering: every call counts failed
         print(f"SIPp callers did not finish: {exc}")
         lines = str(exc).splitlines() or ["SIPp error"]
@@ -262,23 +326,33 @@ async def place_calls(
     return calls, run.counts.get("200 in", 0), run.failed, ""
 
 
-async def sipp_callers(args: argparse.Namespace, settings: Settings, work: Path, calls: int) -> Any:
+async def sipp_callers(
+    args: argparse.Namespace, settings: Settings, work: Path, calls: int, cluster: ClusterRun | None
+) -> SippResult:
+    """The callers into the lab's node through its trunk, or into the cluster through
+    Kamailio."""
     from callctl.lab import sipp
 
+    run = sipp.CallerRun(
+        calls=calls,
+        rate_per_s=args.calls_per_s,
+        patience_s=args.patience_s,
+        talk_s=args.talk_s + 600,  # the agents hang up first
+        concurrency=max(500, int(args.calls_per_s * (args.talk_s + args.patience_s) * 2)),
+        scenario="caller_audio.xml" if args.audio else "caller.xml",
+        audio=tone_wav(work / "caller-1000.wav", 1000) if args.audio else None,
+    )
+    timeout_s = args.seconds + args.talk_s + args.patience_s + 120
+    if cluster is not None:
+        return await callers_via_proxy(
+            run, cluster, trunk_ip=CLUSTER_TRUNK_IP, work=work, timeout_s=timeout_s
+        )
     return await sipp.run_callers(
-        sipp.CallerRun(
-            calls=calls,
-            rate_per_s=args.calls_per_s,
-            patience_s=args.patience_s,
-            talk_s=args.talk_s + 600,  # the agents hang up first
-            concurrency=max(500, int(args.calls_per_s * (args.talk_s + args.patience_s) * 2)),
-            scenario="caller_audio.xml" if args.audio else "caller.xml",
-            audio=tone_wav(work / "caller-1000.wav", 1000) if args.audio else None,
-        ),
+        run,
         work_dir=work / "callers",
         local_ip=settings.trunk_ip,
         remote=f"{settings.sip_host}:{settings.sip_port}",
-        timeout_s=args.seconds + args.talk_s + args.patience_s + 120,
+        timeout_s=timeout_s,
     )
 
 
@@ -301,8 +375,57 @@ async def stop_profiler(profiler: asyncio.subprocess.Process | None) -> None:
     await asyncio.wait_for(profiler.wait(), 30)
 
 
+def cpu_groups(
+    callctl_pid: int, nodes: Sequence[BenchNode], lab: LabRun, cluster: ClusterRun | None
+) -> dict[str, list[int]]:
+    """The process trees whose CPU is measured: one node's Asterisk as ``asterisk``,
+    several as ``asterisk:<node id>`` each (summed by :func:`with_asterisk_total`)."""
+    groups = {"callctl": [callctl_pid]}
+    if len(nodes) == 1:
+        groups["asterisk"] = [nodes[0].pid]
+    else:
+        groups |= {f"asterisk:{node.node_id}": [node.pid] for node in nodes}
+    if lab.postgres_pid is not None:
+        groups["postgresql"] = [lab.postgres_pid]
+    if cluster is not None and cluster.proxy_pid is not None:
+        groups["kamailio"] = [cluster.proxy_pid]
+    return groups
+
+
+def with_asterisk_total(cpu: dict[str, float]) -> dict[str, float]:
+    """``cpu`` with ``asterisk`` the sum over the nodes when measured per node (pure)."""
+    if "asterisk" in cpu:
+        return cpu
+    return {**cpu, "asterisk": sum(v for k, v in cpu.items() if k.startswith("asterisk:"))}
+
+
+async def start_agents_uas(
+    args: argparse.Namespace, settings: Settings, work: Path, cluster: ClusterRun | None
+) -> list[asyncio.subprocess.Process]:
+    """One SIPp UAS answering for the agents at each node's agents address."""
+    from callctl.lab import sipp
+
+    addresses = cluster.agents if cluster is not None else [(settings.agents_ip, 5060)]
+    return [
+        await sipp.start_agents(
+            work_dir=work / ("agents" if cluster is None else f"agents-{ip}"),
+            local_ip=ip,
+            port=port,
+            ring_s=args.ring_s,
+            talk_s=args.talk_s,
+            audio=tone_wav(work / "agent-400.wav", 400) if args.audio else None,
+        )
+        for ip, port in addresses
+    ]
+
+
 async def measure(
-    url: str, lab: LabRun, settings: Settings, args: argparse.Namespace
+    url: str,
+    lab: LabRun,
+    settings: Settings,
+    args: argparse.Namespace,
+    nodes: Sequence[BenchNode],
+    cluster: ClusterRun | None,
 ) -> LoadResult:
     from callctl.lab import sipp
 
@@ -311,28 +434,24 @@ async def measure(
         work = Path(tmp)
         http_port = free_tcp_port()
         base = f"http://127.0.0.1:{http_port}"
-        agents_uas = await sipp.start_agents(
-            work_dir=work / "agents",
-            local_ip=settings.agents_ip,
-            port=5060,
-            ring_s=args.ring_s,
-            talk_s=args.talk_s,
-            audio=tone_wav(work / "agent-400.wav", 400) if args.audio else None,
-        )
-        callctl = await spawn_callctl(url, work, http_port, {})
+        agents_uas = await start_agents_uas(args, settings, work, cluster)
+        callctl = await spawn_callctl(url, work, http_port, cluster.env if cluster else {})
         token = await admin_token(url)
         stop = asyncio.Event()
         try:
             async with httpx.AsyncClient(timeout=10) as client:
-                await wait_connected(client, base, 1, timeout_s=60)
+                await wait_connected(client, base, len(nodes), timeout_s=60)
                 if args.agents != LAB_AGENTS:
                     began = time.monotonic()
-                    await apply_agents(client, base, token, settings, args.agents)
+                    doc = (
+                        lab_doc(settings, args.agents)
+                        if cluster is None
+                        else cluster_doc(cluster, args.agents)
+                    )
+                    await apply_agents(client, base, token, doc, args.agents * len(nodes))
                     print(f"{args.agents} agents applied in {time.monotonic() - began:.1f} s")
                 await settle(callctl.pid, args.settle_s)
-                groups = {"callctl": [callctl.pid], "asterisk": [lab.node.pid]}
-                if lab.postgres_pid is not None:
-                    groups["postgresql"] = [lab.postgres_pid]
+                groups = cpu_groups(callctl.pid, nodes, lab, cluster)
                 watchers = [
                     asyncio.create_task(watch_wallboard(base, token, result.frame_lags, stop)),
                     asyncio.create_task(sample_live(client, base, token, result, stop)),
@@ -356,7 +475,7 @@ async def measure(
                     result.answered,
                     result.failed,
                     result.sipp_error,
-                ) = await place_calls(args, settings, work)
+                ) = await place_calls(args, settings, work, cluster)
                 await asyncio.sleep(2.0)  # the last events through the pipeline
                 after = proc_cpu.sample(groups, time.monotonic())
                 await stop_profiler(profiler)
@@ -377,22 +496,27 @@ async def measure(
                 stop.set()
                 await asyncio.gather(*watchers, return_exceptions=True)
                 result.window_s = after.at - before.at
-                result.cpu = proc_cpu.percent_of_core(before, after)
-                await run_verify(url, settings, since, result)
+                result.cpu = with_asterisk_total(proc_cpu.percent_of_core(before, after))
+                await run_verify(url, queue_logs(settings, cluster), since, result)
         finally:
             stop.set()
             callctl.send_signal(signal.SIGTERM)
             await asyncio.wait_for(callctl.wait(), 30)
-            await sipp.stop_agents(agents_uas)
+            for uas in agents_uas:
+                await sipp.stop_agents(uas)
             if result.failed:
-                screen = work / "agents" / "agents-screen.log"
-                if screen.exists():
-                    print(f"SIPp agents:\n{screen.read_text(errors='replace')[-3000:]}")
+                print_agents_screens(work)
             log_text = (work / "callctl.log").read_text(errors="replace")
             result.warnings = warnings_of(log_text)
             if "Traceback" in log_text[-3000:]:
                 print(log_text[-3000:])
     return result
+
+
+def print_agents_screens(work: Path) -> None:
+    """The end of each agents' UAS screen (why calls failed, from their side)."""
+    for screen in sorted(work.glob("agents*/agents-screen.log")):
+        print(f"SIPp agents:\n{screen.read_text(errors='replace')[-3000:]}")
 
 
 def tone_wav(path: Path, hz: int) -> Path:
@@ -424,6 +548,12 @@ def report(result: LoadResult, args: argparse.Namespace) -> None:
         f"{args.agents} agents, patience {args.patience_s:g} s, recording on, "
         f"{'RTP both ways' if args.audio else 'no RTP'}"
     )
+    if args.cluster:
+        nodes = sorted(k.removeprefix("asterisk:") for k in cpu if k.startswith("asterisk:"))
+        print(
+            f"cluster: {len(nodes)} nodes [{','.join(nodes)}] behind Kamailio, "
+            f"{args.calls_per_s:g} calls/s in total through it, {args.agents} agents per node"
+        )
     print(
         f"calls: {result.placed} placed, {result.answered} answered, {result.failed} failed; "
         f"most in the system at once {result.max_in_system} (waiting {result.max_waiting}, "
@@ -439,10 +569,17 @@ def report(result: LoadResult, args: argparse.Namespace) -> None:
     asterisk = cpu.get("asterisk", 0.0)
     ratio = cpu["callctl"] / asterisk if asterisk > 0 else math.inf
     pg = f"{cpu['postgresql']:.1f}" if "postgresql" in cpu else "n/a"
-    print(
-        f"CPU, % of one core: asterisk {asterisk:.1f}  callctl {cpu['callctl']:.1f}  "
-        f"postgresql {pg}  ratio callctl ÷ asterisk {ratio:.2f}"
+    per_node = "  ".join(
+        f"{k.removeprefix('asterisk:')} {v:.1f}"
+        for k, v in cpu.items()
+        if k.startswith("asterisk:")
     )
+    print(
+        f"CPU, % of one core: asterisk {asterisk:.1f}{f' ({per_node})' if per_node else ''}  "
+        f"callctl {cpu['callctl']:.1f}  postgresql {pg}  ratio callctl ÷ asterisk {ratio:.2f}"
+    )
+    if "kamailio" in cpu:
+        print(f"CPU, % of one core: kamailio {cpu['kamailio']:.1f} (not in the ratio)")
     growth = 100 * (result.rss_end_kib - result.rss_start_kib) / max(result.rss_start_kib, 1)
     print(
         f"callctl RSS: {result.rss_start_kib / 1024:.1f} MiB at the start, "
@@ -487,6 +624,7 @@ def summary(result: LoadResult, args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "talk_s": args.talk_s,
         "agents": args.agents,
+        "cluster": args.cluster,
         "placed": result.placed,
         "answered": result.answered,
         "failed": result.failed,
@@ -523,6 +661,52 @@ def restore_lab(settings: Settings) -> None:
     print(f"lab back to its own model (Asterisk restarted: {report_.asterisk_started})")
 
 
+def restore_cluster(cluster: ClusterRun) -> None:
+    """Each node of a cluster the bench did not start gets its own model back: restarted
+    from ``config render`` with its own agents' address and its own directories (the
+    routing API's render gave both nodes node a's agents and the default directories).
+    A failure is printed, not raised, as in :func:`restore_lab`."""
+    from callctl.lab import node as lab_node
+    from callctl.lab.errors import LabError
+
+    try:
+        for node in cluster.lab.nodes:
+            lab_node.restart(node)
+    except LabError as exc:
+        print(f"cluster NOT back to its own model: {exc}")
+        return
+    print("cluster back to its own model (both nodes restarted)")
+
+
+def remove_stray_recordings(cluster: ClusterRun) -> None:
+    """The recordings the cluster's nodes made in the default spool directory (where the
+    routing API's render points them), removed: it is the lab node's recordings
+    directory, which the lab's callctl collects. Theirs are told apart by the node id
+    their UNIQUEIDs begin with (``a-…``); the lab node sets no ``systemname``."""
+    from routing.node import NodeLayout
+
+    spool = cluster.lab.a.in_rootfs(NodeLayout().spool_dir) / "monitor" / "callctl"
+    prefixes = tuple(f"{node.node_id}-" for node in cluster.lab.nodes)
+    stray = [p for p in spool.glob("*") if p.is_file() and p.name.startswith(prefixes)]
+    for path in stray:
+        path.unlink(missing_ok=True)
+    if stray:
+        print(f"removed {len(stray)} recording files the nodes wrote to {spool}")
+
+
+def run_cluster(settings: Settings, lab: LabRun, args: argparse.Namespace) -> LoadResult:
+    """The load over the lab's two nodes behind Kamailio (``--cluster``)."""
+    with lab_cluster_nodes(settings) as (nodes, cluster):
+        try:
+            with scratch_database(settings.database_url or "", "bench_load") as url:
+                return asyncio.run(measure(url, lab, settings, args, nodes, cluster))
+        finally:
+            if args.agents != LAB_AGENTS:
+                if not cluster.started:
+                    restore_cluster(cluster)
+                remove_stray_recordings(cluster)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls-per-s", type=float, default=5.0)
@@ -544,11 +728,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the figures here (JSON)")
     parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the lab's two nodes behind Kamailio; --calls-per-s in total, --agents per node",
+    )
+    parser.add_argument(
         "--py-spy", type=Path, help="record callctl with py-spy over the load (collapsed stacks)"
     )
     args = parser.parse_args(argv)
     if not 1 <= args.agents <= 999:
         parser.error("--agents: 1..999 (agent ids 1001..1999)")
+    if args.cluster and args.audio:
+        parser.error("--cluster and --audio exclude each other (no RTP through the proxy)")
     settings = Settings()
     lab = lab_up(settings)
     settings = settings.model_copy(
@@ -556,12 +747,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for name, value in lab.env.items():
         os.environ.setdefault(name, value)
-    try:
-        with scratch_database(settings.database_url or "", "bench_load") as url:
-            result = asyncio.run(measure(url, lab, settings, args))
-    finally:
-        if args.agents != LAB_AGENTS:
-            restore_lab(Settings())
+    if args.cluster:
+        result = run_cluster(settings, lab, args)
+    else:
+        try:
+            with scratch_database(settings.database_url or "", "bench_load") as url:
+                result = asyncio.run(measure(url, lab, settings, args, [lab.node], None))
+        finally:
+            if args.agents != LAB_AGENTS:
+                restore_lab(Settings())
     report(result, args)
     if args.json is not None:
         args.json.write_text(json.dumps(summary(result, args), indent=1))

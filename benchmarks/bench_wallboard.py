@@ -30,7 +30,7 @@ import websockets
 
 from ami.frames import parse_frames
 from ami.testing import FakeAmiServer, load_transcript
-from benchmarks.bench_cpu_ratio import SCRAPE_TOKEN, free_tcp_port, metric, scrape
+from benchmarks.lab_harness import SCRAPE_TOKEN, free_tcp_port, metric, scrape
 from callctl.app import create_app
 from callctl.auth.provision import provision_user
 from callctl.auth.roles import Role

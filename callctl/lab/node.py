@@ -17,7 +17,7 @@ from callctl.lab.errors import AsteriskStartError
 from callctl.lab.lab_model import lab_model
 from callctl.lab.rootfs import sync_hosts
 from callctl.routing_config.convert import from_model
-from routing.model import Network
+from routing.model import Network, PbxModel
 from routing.node import NodeLayout
 
 
@@ -85,14 +85,10 @@ class LabNode:
         ]
 
 
-def write_inputs(node: LabNode, ami_secret: str) -> tuple[Path, Path]:
-    """The routing document and the AMI secret file ``config render`` reads."""
-    node.work_dir.mkdir(parents=True, exist_ok=True)
-    secret_file = node.work_dir / "ami_secret"
-    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(ami_secret + "\n")
-    model = lab_model(
+def routing_model(node: LabNode, ami_secret: str) -> PbxModel:
+    """The lab's PBX as this node serves it: its addresses, its agents' UAS, Kamailio as
+    the trunk."""
+    return lab_model(
         ami_secret,
         agents=node.agents,
         trunk_ip=node.trunk_ip,
@@ -100,8 +96,19 @@ def write_inputs(node: LabNode, ami_secret: str) -> tuple[Path, Path]:
         max_wait_s=node.max_wait_s,
         network=Network(ami_bind=node.ip, sip_bind=node.ip),
     )
+
+
+def write_inputs(node: LabNode, ami_secret: str) -> tuple[Path, Path]:
+    """The routing document and the AMI secret file ``config render`` reads."""
+    node.work_dir.mkdir(parents=True, exist_ok=True)
+    secret_file = node.work_dir / "ami_secret"
+    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(ami_secret + "\n")
     model_file = node.work_dir / "routing.json"
-    model_file.write_text(from_model(model).model_dump_json(indent=1), encoding="utf-8")
+    model_file.write_text(
+        from_model(routing_model(node, ami_secret)).model_dump_json(indent=1), encoding="utf-8"
+    )
     return model_file, secret_file
 
 
