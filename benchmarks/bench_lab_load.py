@@ -34,11 +34,10 @@ agents at node a's UAS address (a UAS runs at each node's agents address all the
 for the cluster's own model). Asterisk's CPU is summed over the nodes (each shown too);
 Kamailio's is shown apart, out of the ratio; ``verify`` runs for each node. A cluster
 the bench did not start gets each node's own model back at the end (the node restarted
-from ``config render``). Recordings are made on the nodes, but callctl does not collect
-them there (the cluster's nodes file names no recordings directory; after a change
-through the API they land in the lab node's spool directory, and are removed at the
-end). Not with
-``--audio`` (no caller scenario sends RTP through the proxy).
+from ``config render``). Each node records into its own spool (its ``[node.layout]`` in
+the cluster's nodes file, kept by a change through the API), and callctl collects them
+from there (``recordings_dir``), as in the single-node run. Not with ``--audio`` (no
+caller scenario sends RTP through the proxy).
 """
 
 from __future__ import annotations
@@ -664,7 +663,7 @@ def restore_lab(settings: Settings) -> None:
 def restore_cluster(cluster: ClusterRun) -> None:
     """Each node of a cluster the bench did not start gets its own model back: restarted
     from ``config render`` with its own agents' address and its own directories (the
-    routing API's render gave both nodes node a's agents and the default directories).
+    routing API's render gave both nodes node a's agents).
     A failure is printed, not raised, as in :func:`restore_lab`."""
     from callctl.lab import node as lab_node
     from callctl.lab.errors import LabError
@@ -678,22 +677,6 @@ def restore_cluster(cluster: ClusterRun) -> None:
     print("cluster back to its own model (both nodes restarted)")
 
 
-def remove_stray_recordings(cluster: ClusterRun) -> None:
-    """The recordings the cluster's nodes made in the default spool directory (where the
-    routing API's render points them), removed: it is the lab node's recordings
-    directory, which the lab's callctl collects. Theirs are told apart by the node id
-    their UNIQUEIDs begin with (``a-…``); the lab node sets no ``systemname``."""
-    from routing.node import NodeLayout
-
-    spool = cluster.lab.a.in_rootfs(NodeLayout().spool_dir) / "monitor" / "callctl"
-    prefixes = tuple(f"{node.node_id}-" for node in cluster.lab.nodes)
-    stray = [p for p in spool.glob("*") if p.is_file() and p.name.startswith(prefixes)]
-    for path in stray:
-        path.unlink(missing_ok=True)
-    if stray:
-        print(f"removed {len(stray)} recording files the nodes wrote to {spool}")
-
-
 def run_cluster(settings: Settings, lab: LabRun, args: argparse.Namespace) -> LoadResult:
     """The load over the lab's two nodes behind Kamailio (``--cluster``)."""
     with lab_cluster_nodes(settings) as (nodes, cluster):
@@ -701,10 +684,8 @@ def run_cluster(settings: Settings, lab: LabRun, args: argparse.Namespace) -> Lo
             with scratch_database(settings.database_url or "", "bench_load") as url:
                 return asyncio.run(measure(url, lab, settings, args, nodes, cluster))
         finally:
-            if args.agents != LAB_AGENTS:
-                if not cluster.started:
-                    restore_cluster(cluster)
-                remove_stray_recordings(cluster)
+            if args.agents != LAB_AGENTS and not cluster.started:
+                restore_cluster(cluster)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,14 @@ One ``[[node]]`` table per node, and the trunks every node accepts calls from::
     cert_file_in_asterisk = "/etc/asterisk/keys/ami.crt"
     key_file_in_asterisk = "/etc/asterisk/keys/ami.key"
     plain_ami_port = 5038            # the plain listener kept beside TLS, default 5038
+    [node.layout]                    # how a routing change renders this node's own place
+    system_name = "a"                # asterisk.conf systemname (UNIQUEIDs "a-..."), default none
+    var_lib_dir = "/var/lib/asterisk"    # these four as Asterisk sees them, defaults shown
+    spool_dir = "/var/spool/asterisk"
+    run_dir = "/var/run/asterisk"
+    log_dir = "/var/log/asterisk"
+    rtp_start = 10000                # the node's RTP ports, default 10000-19999
+    rtp_end = 19999
 
     [[trunk]]
     name = "trunk"
@@ -49,6 +57,7 @@ from typing import Any, Final, Literal
 from ami.connection import AmiNode
 from callctl.errors import SettingError
 from routing.model import AmiTlsListener, AmiUser, ConfigValueError, Network, Trunk
+from routing.node import NodeLayout
 
 SETTING: Final = "CALLCTL_NODES_FILE"
 NODE_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -112,6 +121,10 @@ class NodeSettings:
     sip_port: int = 5060
     ami_bind: str = "127.0.0.1"
     ami_permit: str = "127.0.0.1"
+    layout: NodeLayout = field(default_factory=NodeLayout)
+    """The node's own directories, RTP range and systemname, as a routing change renders
+    them (its ``etc_dir`` is ``config_dir_in_asterisk``): nodes sharing a host or a
+    rootfs must differ here, or a change would give them each other's spool and ports."""
 
     def ami_node(self, **timing: Any) -> AmiNode:
         """The AMI connection settings (timings such as ``ping_interval`` passed through)."""
@@ -236,8 +249,11 @@ _NODE_KEYS: Final = frozenset(
         "sip_port",
         "ami_bind",
         "ami_permit",
+        "layout",
     }
 )
+_LAYOUT_DIRS: Final = ("var_lib_dir", "spool_dir", "run_dir", "log_dir")
+_LAYOUT_KEYS: Final = frozenset({*_LAYOUT_DIRS, "rtp_start", "rtp_end", "system_name"})
 
 
 class _Fields:
@@ -338,7 +354,32 @@ def _node(
         sip_port=f.integer("sip_port", 5060, 1, 65535),
         ami_bind=f.ipv4("ami_bind", host if _is_ipv4(host) else "0.0.0.0"),
         ami_permit=f.ipv4("ami_permit", "127.0.0.1"),
+        layout=_layout(table.get("layout"), f, config_in_asterisk),
     )
+
+
+def _layout(value: object, node: _Fields, etc_dir: str) -> NodeLayout:
+    if value is None:
+        return NodeLayout(etc_dir=etc_dir)
+    if not isinstance(value, dict):
+        raise node.fail("layout", "must be a table")
+    f = _Fields(value, f"{node.where}: layout")
+    f.check_keys(_LAYOUT_KEYS)
+    default = NodeLayout()
+    dirs = {name: f.text(name, getattr(default, name)) for name in _LAYOUT_DIRS}
+    rtp_start = f.integer("rtp_start", default.rtp_start, 1024, 65534)
+    rtp_end = f.integer("rtp_end", default.rtp_end, rtp_start + 1, 65535)
+    system_name = f.optional_text("system_name")
+    try:
+        return NodeLayout(
+            etc_dir=etc_dir,
+            rtp_start=rtp_start,
+            rtp_end=rtp_end,
+            system_name=system_name,
+            **dirs,
+        )
+    except ConfigValueError as exc:
+        raise f.fail(exc.field.removeprefix("node."), exc.why) from None
 
 
 def _is_ipv4(host: str) -> bool:

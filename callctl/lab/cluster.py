@@ -14,6 +14,7 @@ from pathlib import Path
 
 from callctl.lab import kamailio, node, rootfs
 from callctl.settings import Settings
+from routing.node import NodeLayout
 
 KAMAILIO_IP = "127.0.0.9"
 
@@ -66,11 +67,29 @@ def nodes_file_text(cluster: Cluster) -> str:
             f'queue_log = {{ mode = "file", path = "{n.queue_log}" }}\n'
             f'config_dir = "{n.etc}"\n'
             f'config_dir_in_asterisk = "{n.layout.etc_dir}"\n'
+            f'recordings_dir = "{n.in_rootfs(n.layout.spool_dir) / "monitor" / "callctl"}"\n'
             f'sip_host = "{n.ip}"\n'
             f"sip_port = {n.sip_port}\n"
+            f"{layout_table(n.layout)}"
         )
     rows.append(f'[[trunk]]\nname = "trunk"\nmatch_ip = "{KAMAILIO_IP}"\n')
     return "\n".join(rows)
+
+
+def layout_table(layout: NodeLayout) -> str:
+    """The node's ``[node.layout]``: a routing change through callctl renders each node
+    with its own directories, RTP range and systemname (both run from one rootfs)."""
+    system_name = "" if layout.system_name is None else f'system_name = "{layout.system_name}"\n'
+    return (
+        "[node.layout]\n"
+        f"{system_name}"
+        f'var_lib_dir = "{layout.var_lib_dir}"\n'
+        f'spool_dir = "{layout.spool_dir}"\n'
+        f'run_dir = "{layout.run_dir}"\n'
+        f'log_dir = "{layout.log_dir}"\n'
+        f"rtp_start = {layout.rtp_start}\n"
+        f"rtp_end = {layout.rtp_end}\n"
+    )
 
 
 def nodes_file(cluster: Cluster) -> Path:

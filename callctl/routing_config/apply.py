@@ -25,6 +25,7 @@ from ami.events import AmiEvent, QueueParams
 from ami.state import ConnectionState
 from callctl.errors import ReportedError
 from routing.model import PbxModel
+from routing.node import NodeLayout
 from routing.render import render
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ class ApplyTarget:
     etc_in_asterisk: str
     node: AmiNode
     reload_modules: tuple[str, ...] = RELOAD_MODULES
+    layout: NodeLayout | None = None
+    """The node's own directories, ports and systemname; None: the defaults, with
+    ``etc_in_asterisk`` as its config directory."""
 
     @property
     def previous_dir(self) -> Path:
@@ -224,7 +228,10 @@ async def apply_to_nodes(
     rendered = []
     for change in changes:
         files = render(
-            change.model, change.target.config_dir, etc_dir=change.target.etc_in_asterisk
+            change.model,
+            change.target.config_dir,
+            etc_dir=change.target.etc_in_asterisk,
+            layout=change.target.layout,
         )
         check_rendered(files)
         rendered.append(files)

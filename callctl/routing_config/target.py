@@ -87,6 +87,7 @@ def node_targets(settings: Settings) -> list[NodeTarget]:
                     etc_dir=node.config_dir,
                     etc_in_asterisk=node.config_dir_in_asterisk,
                     node=node.ami_node(),
+                    layout=node.layout,
                 ),
                 deployment=node_deployment(nodes, node),
             )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from callctl.nodes import NodesConfigError, QueueLogSource, load_nodes, parse_nodes
+from routing.node import NodeLayout
 
 BASE = Path("/etc/callctl")
 SECRETS = {BASE / "ami_a": "s3cret-a\n", Path("/run/secrets/b"): "s3cret-b"}
@@ -164,3 +165,47 @@ def test_load_nodes_names_the_setting_when_unset_or_missing(tmp_path: Path) -> N
         'queue_log = { mode = "shipped" }\n'
     )
     assert load_nodes(tmp_path / "nodes.toml").nodes[0].secret == "pw"
+
+
+LAYOUT_A = TWO_NODES.replace(
+    'config_dir_in_asterisk = "/etc/callctl-asterisk"\n',
+    'config_dir_in_asterisk = "/etc/callctl-asterisk"\n'
+    "[node.layout]\n"
+    'system_name = "a"\n'
+    'spool_dir = "/var/spool/asterisk-a"\n'
+    'log_dir = "/var/log/asterisk-a"\n'
+    "rtp_start = 20000\n"
+    "rtp_end = 24999\n",
+)
+
+
+def test_a_nodes_own_layout_is_read_and_defaults_otherwise() -> None:
+    a, b = parse(LAYOUT_A, {"AMI_B": "x"}).nodes
+    assert a.layout == NodeLayout(
+        etc_dir="/etc/callctl-asterisk",
+        spool_dir="/var/spool/asterisk-a",
+        log_dir="/var/log/asterisk-a",
+        rtp_start=20000,
+        rtp_end=24999,
+        system_name="a",
+    )
+    assert b.layout == NodeLayout(etc_dir="/etc/asterisk")  # its config_dir_in_asterisk
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("rtp_end = 24999", "rtp_end = 19999"), 'node "a": layout: rtp_end 19999 is not in'),
+        (
+            ('spool_dir = "/var/spool/asterisk-a"', 'spool_dir = "/var/../etc"'),
+            'node "a": layout: spool_dir',
+        ),
+        (('system_name = "a"', 'system_name = "A\\nB"'), 'node "a": layout: system_name'),
+        (("rtp_start = 20000", "rtp_begin = 20000"), "layout: unknown field 'rtp_begin'"),
+    ],
+)
+def test_a_wrong_layout_field_is_named(change: tuple[str, str], message: str) -> None:
+    old, new = change
+    with pytest.raises(NodesConfigError) as caught:
+        parse(LAYOUT_A.replace(old, new, 1), {"AMI_B": "x"})
+    assert message in str(caught.value) and "\n" not in str(caught.value)
