@@ -63,3 +63,29 @@ def test_the_image_installs_a_wheel_and_leaves_the_lab_out() -> None:
     copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
     assert not any(src.startswith(("sipp", "tests", "benchmarks", ".")) for src in copied)
     assert {"sipp", "tests", "secrets"} <= set(ignored)
+
+
+def test_callctl_can_apply_routing_changes_to_each_node_as_rendered() -> None:
+    """Each node has a config directory callctl writes (mounted into callctl from the
+    directory its Asterisk reads) and its own layout (systemname, RTP range), the ones
+    the render commands above give it; uploaded prompts reach both nodes."""
+    compose = _compose()
+    config = parse_nodes(
+        compose["configs"]["nodes"]["content"],
+        read_text=lambda _path: "compose-test-secret-0123",
+        environ={},
+        base_dir=Path("/etc/callctl"),
+    )
+    callctl_volumes = compose["services"]["callctl"]["volumes"]
+    ranges = []
+    for node in config.nodes:
+        asterisk_volumes = compose["services"][f"asterisk-{node.node_id}"]["volumes"]
+        [host_dir] = [v.split(":")[0] for v in asterisk_volumes if v.endswith(":/etc/asterisk:ro")]
+        assert f"{host_dir}:{node.config_dir}" in callctl_volumes
+        assert node.layout.system_name == node.node_id
+        assert node.layout.etc_dir == node.config_dir_in_asterisk == "/etc/asterisk"
+        ranges.append(range(node.layout.rtp_start, node.layout.rtp_end + 1))
+        assert "prompts:/var/lib/asterisk/sounds/callctl:ro" in asterisk_volumes
+    assert not set(ranges[0]) & set(ranges[1])  # one host: RTP ranges apart
+    prompts_dir = compose["services"]["callctl"]["environment"]["CALLCTL_PROMPTS_DIR"]
+    assert f"prompts:{prompts_dir}/callctl" in callctl_volumes
