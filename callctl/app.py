@@ -97,6 +97,7 @@ def create_app(
                 acw_caps=app.state.acw_caps,
                 acw_limits=routing_acw_limits(app.state.db, settings),
                 lines=routing_lines(app.state.db, settings),
+                satisfied_keys=app.state.satisfied_keys,
                 homed_elsewhere=routing_homed_elsewhere(app.state.db, settings),
             )
             if watched is not None

@@ -15,7 +15,7 @@ from agents.restore_watch import HomesLoader, RestartRestorer
 from ami.connection import AmiNode, Gap, NodeConnection
 from ami.state import ConnectionState, StateChange
 from callctl.ingest.pipeline import IngestPipeline
-from callctl.live.service import LinesLoader, LiveService, build_live_hub
+from callctl.live.service import LinesLoader, LiveService, SatisfiedKeysLoader, build_live_hub
 from callctl.nodes import NodesConfig
 from callctl.settings import Settings
 from kpi.inputs import AcwCapsLoader
@@ -178,6 +178,7 @@ def build_runtime(
     acw_caps: AcwCapsLoader,
     acw_limits: LimitsLoader | None = None,
     lines: LinesLoader | None = None,
+    satisfied_keys: SatisfiedKeysLoader | None = None,
     homed_elsewhere: Callable[[str], HomesLoader] | None = None,
 ) -> Runtime:
     # Nodes whose queue_log is shipped have no file here (see the queue_log follower).
@@ -195,7 +196,14 @@ def build_runtime(
         reconcile_max_call=timedelta(seconds=settings.reconcile_max_call_s),
         acw_caps=acw_caps,
     )
-    live = LiveService(build_live_hub(settings), pipeline, database_url, acw_caps, lines=lines)
+    live = LiveService(
+        build_live_hub(settings),
+        pipeline,
+        database_url,
+        acw_caps,
+        lines=lines,
+        satisfied_keys=satisfied_keys,
+    )
     return Runtime(
         settings=settings,
         pipeline=pipeline,

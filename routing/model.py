@@ -263,11 +263,20 @@ class Survey:
         check_range("line.survey.attempts", self.attempts, 1, 5)
 
 
+SURVEY_REQUIRED = (
+    "满意度测评须开启：本线路的考核计满意率 (survey_required) · "
+    "the survey must be on: the line's assessment scores satisfaction (survey_required)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """A service line: a dialed number (DNIS) that lands in a queue.
 
-    ``survey``: the post-call survey, off when ``None``. ``flow``: the IVR flow its
+    ``survey``: the post-call survey, off when ``None``; ``survey_required``: the
+    line's contract scores 满意率 (its assessment scheme does, see
+    ``kpi.assessment.scheme.Scheme.requires_survey``), so a config that leaves the
+    survey off is refused. ``flow``: the IVR flow its
     callers walk (``ivr.flow``; it decides hours itself), else straight to ``queue``.
     No ``hours``: open around the clock. ``holidays`` close the line all day, in its
     time zone. ACW: the agent is paused with reason ``acw`` when the call ends, and
@@ -285,9 +294,12 @@ class Line:
     after_hours_sound: str = "ss-noservice"
     survey: Survey | None = None
     flow: str | None = None
+    survey_required: bool = False
 
     def __post_init__(self) -> None:
         check_digits("line.number", self.number)
+        if self.survey_required and self.survey is None:
+            raise ConfigValueError("line.survey", None, SURVEY_REQUIRED)
         check_display("line.name", self.name)
         check_name("line.queue", self.queue)
         check_range("line.acw_max_s", self.acw_max_s, 1, 7200)

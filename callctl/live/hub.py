@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +143,9 @@ class LiveHub:
 
     def set_acw_caps(self, caps: AcwCaps) -> None:
         self._guarded(lambda: self.state.set_acw_caps(caps))
+
+    def set_satisfied_keys(self, by_line: Mapping[str, frozenset[int]]) -> None:
+        self._guarded(lambda: self.state.set_satisfied_keys(by_line))
 
     def put_extra(self, key: str, value: Any) -> None:
         """Set a panel's value; a delta goes out only when it changed."""

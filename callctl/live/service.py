@@ -4,7 +4,9 @@ Seeding waits for the pipeline's startup reconcile (facts of the time callctl wa
 down land in the database first), then loads today's facts; it is done again
 after each later reconcile, which fills in what an AMI gap hid from the live view.
 The line caps (``acw_max_s``) of the routing config in force are read before the
-first seed and every ``caps_every_s`` after, so a changed cap recounts today.
+first seed and every ``caps_every_s`` after, so a changed cap recounts today; the
+surveyed lines' satisfied keys likewise every ``satisfied_every_s``, so a changed
+setting re-reads today's 满意率 (``LiveState.set_satisfied_keys``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 
 LinesLoader = Callable[[], Awaitable[Mapping[str, str]]]
 """Each queue's service line, from the routing config in force."""
+
+SatisfiedKeysLoader = Callable[[], Awaitable[Mapping[str, frozenset[int]]]]
+"""Each surveyed line's satisfied keys, from the routing config in force."""
 
 
 def build_live_hub(
@@ -84,10 +89,14 @@ class LiveService:
         caps_every_s: float = 10.0,
         lines: LinesLoader | None = None,
         lines_every_s: float = 10.0,
+        satisfied_keys: SatisfiedKeysLoader | None = None,
+        satisfied_every_s: float = 10.0,
     ) -> None:
         self.hub = hub
         self._lines = lines
         self._lines_due = _Every(lines_every_s)
+        self._satisfied_keys = satisfied_keys
+        self._satisfied_due = _Every(satisfied_every_s)
         self._pipeline = pipeline
         self._url = database_url
         self._acw_caps = acw_caps
@@ -126,9 +135,21 @@ class LiveService:
             self.hub.state.lines = lines
             log.info("live: lines from the routing config: %s", lines)
 
+    async def refresh_satisfied_keys(self) -> None:
+        """满意率's satisfied keys, per surveyed line, from the routing config in force."""
+        if self._satisfied_keys is None or not self._satisfied_due():
+            return
+        try:
+            by_line = await self._satisfied_keys()
+        except _ROUTING_READ_ERRORS as exc:  # the live view keeps its last keys
+            log.warning("live: reading the lines' satisfied survey keys failed (%s)", exc)
+            return
+        self.hub.set_satisfied_keys(by_line)
+
     async def _run(self) -> None:
         while True:
             await self.refresh_lines()
+            await self.refresh_satisfied_keys()
             self.hub.tick()
             await self._read_caps()
             reconciles = self._pipeline.stats.reconciles

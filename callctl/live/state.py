@@ -6,7 +6,9 @@ the facts the normalizer made of it, and returns the deltas the change produced;
 today's facts read from the database at start (facts already seen live win);
 ``tick`` rolls the day over at local midnight; ``set_acw_caps`` takes the line
 caps of the routing config in force (each answered entry's ACW is capped by its
-line's ``acw_max_s``, as in ``kpi.query``). ``snapshot`` is the whole picture.
+line's ``acw_max_s``, as in ``kpi.query``); ``set_satisfied_keys`` takes each
+surveyed line's ``satisfied_keys`` (满意率 read as ``/kpis`` reads it, see
+``_params_for``). ``snapshot`` is the whole picture.
 
 Deltas are JSON-able dicts with a ``type``; each replaces a whole item (a queue's
 waiting figures, an agent's state, a queue's/line's/interval's figures), so
@@ -40,6 +42,7 @@ from callctl.facts.models import Fact, QueueEntryFact
 from callctl.live.board import AgentLiveState, NodeBoard
 from callctl.live.today import Figures, KpiChange, TodayKpis, figures
 from callctl.live.window import day_window
+from ivr.survey import satisfied_keys_for
 from kpi.inputs import AcwCaps, KpiParams
 
 Delta = dict[str, Any]
@@ -51,6 +54,8 @@ class LiveState:
 
     ``lines`` maps each queue to its service line (DNIS): a line's figures are the
     sums of its queues' counters, so they agree with the queues' by construction.
+    ``satisfied_keys`` maps each surveyed line to the survey keys its 满意率 counts
+    as satisfied (the routing config's ``line.survey.satisfied_keys``).
     """
 
     def __init__(
@@ -61,10 +66,14 @@ class LiveState:
         lines: Mapping[str, str] | None = None,
         params: KpiParams | None = None,
         acw_reason: str = "acw",
+        satisfied_keys: Mapping[str, frozenset[int]] | None = None,
     ) -> None:
         self.timezone = timezone
         self.lines = dict(lines or {})
         self.params = params or KpiParams()
+        self.satisfied_keys = dict(satisfied_keys or {})
+        # The figures' params for one line (None: several lines), built once per setting.
+        self._read_params: dict[str | None, KpiParams] = {}
         self.acw_reason = acw_reason
         self.today = TodayKpis(day_window(now, timezone), self.params)
         self.seeded = False
@@ -147,7 +156,35 @@ class LiveState:
         known = self.today
         self.today = TodayKpis(known.window, self.params)
         self.today.apply([*known.acw_intervals, *known.entries, *known.survey_answers])
+        self._read_params.clear()
         return [{"type": "today", "today": self.today_json()}]
+
+    def set_satisfied_keys(self, by_line: Mapping[str, frozenset[int]]) -> list[Delta]:
+        """The surveyed lines' satisfied keys in force changed (or were first read).
+
+        The counters keep the answers per key (``KpiCounters.survey_by_key``) and the
+        keys are applied only when figures are read, so nothing is recounted: today's
+        figures, every answer of the day included, are re-read with the new keys (as
+        ``/kpis`` reads a window with the setting in force at the request), and one
+        ``today`` delta carries them.
+        """
+        by_line = dict(by_line)
+        if by_line == self.satisfied_keys:
+            return []
+        self.satisfied_keys = by_line
+        self._read_params.clear()
+        return [{"type": "today", "today": self.today_json()}]
+
+    def _params_for(self, line: str | None) -> KpiParams:
+        """The params figures of ``line`` (``None``: a queue, an interval, all lines) are
+        read with: its satisfied keys, else those all surveyed lines share, else 1 and 2
+        (``ivr.survey.satisfied_keys_for``, the rule ``/kpis`` applies to ``line=``)."""
+        params = self._read_params.get(line)
+        if params is None:
+            keys = satisfied_keys_for(self.satisfied_keys, line)
+            params = replace(self.params, satisfied_keys=keys)
+            self._read_params[line] = params
+        return params
 
     def tick(self, now: float) -> list[Delta]:
         """Roll over to a new day once local midnight has passed."""
@@ -191,12 +228,15 @@ class LiveState:
         if not changes:
             return []
         today = self.today
-        params = self.params
+        params = self._params_for(None)
         total = figures(today.total(), params)
         lines = today.by_line(self.lines)
         deltas: list[Delta] = []
         for change in changes:
             line = self.lines.get(change.queue)
+            line_today = None
+            if line is not None:
+                line_today = figures(lines[line], self._params_for(line))
             deltas.append(
                 {
                     "type": "kpi",
@@ -204,7 +244,7 @@ class LiveState:
                     "queue": change.queue,
                     "queue_today": figures(today.by_queue[change.queue], params),
                     "line": line,
-                    "line_today": None if line is None else figures(lines[line], params),
+                    "line_today": line_today,
                     "total": total,
                     "interval": {
                         "start": change.interval,
@@ -218,7 +258,7 @@ class LiveState:
 
     def today_json(self) -> dict[str, Any]:
         today = self.today
-        params = self.params
+        params = self._params_for(None)
         intervals: list[dict[str, Any]] = [
             {"start": start, "total": figures(counters, params)}
             for start, counters in sorted(today.by_interval.items())
@@ -227,7 +267,7 @@ class LiveState:
             queue: figures(counters, params) for queue, counters in sorted(today.by_queue.items())
         }
         lines: dict[str, Figures] = {
-            line: figures(counters, params)
+            line: figures(counters, self._params_for(line))
             for line, counters in sorted(today.by_line(self.lines).items())
         }
         return {

@@ -137,6 +137,7 @@ def _line(doc: LineDoc) -> Line:
         after_hours_sound=doc.after_hours_sound,
         survey=_survey(doc.survey),
         flow=doc.flow,
+        survey_required=doc.survey_required,
     )
 
 
@@ -251,6 +252,7 @@ def from_model(model: PbxModel) -> RoutingDoc:
                 after_hours_sound=ln.after_hours_sound,
                 survey=_survey_doc(ln.survey),
                 flow=ln.flow,
+                survey_required=ln.survey_required,
             )
             for ln in model.lines
         ],

@@ -99,6 +99,11 @@ class LineDoc(_Doc):
     after_hours_sound: str = Field(default="ss-noservice", max_length=128)
     survey: SurveyDoc | None = Field(default=None, description="off when null")
     flow: str | None = Field(default=None, max_length=40, description="IVR flow, else the queue")
+    survey_required: bool = Field(
+        default=False,
+        description="须开满意度测评 · the line's assessment scores satisfaction (满意率): "
+        "a survey of null is refused (422 naming line.survey)",
+    )
 
 
 class AgentSkillDoc(_Doc):

@@ -262,6 +262,12 @@ class Scheme(_Frozen):
     """Annual score → tail payment lost, progressive like tax brackets."""
     exclusions: Exclusions = Exclusions()
 
+    @property
+    def requires_survey(self) -> bool:
+        """A rule scores satisfaction (满意率): a line assessed by this scheme needs its
+        post-call survey on (the routing config's ``line.survey_required``)."""
+        return any(rule.kpi is CallKpi.SATISFACTION for rule in self.rules)
+
     @model_validator(mode="after")
     def _consistent(self) -> Scheme:
         check_month(self.valid_from)

@@ -79,6 +79,25 @@ async def test_malicious_agent_name_is_422_and_running_config_untouched(
     assert read_set(etc) == before
 
 
+async def test_a_line_that_requires_the_survey_is_422_without_one_and_config_untouched(
+    lab_config_restored: Settings, api_client: httpx.AsyncClient, make_token: object
+) -> None:
+    """``survey_required`` (the line's assessment scores 满意率) with ``survey: null``."""
+    assert callable(make_token)
+    token = await make_token(Role.OPS)
+    etc = node_targets(lab_config_restored)[0].apply.etc_dir
+    before = read_set(etc)
+    body = {"number": "12346", "name": "12346 测评线", "queue": "hotline", "survey": None,
+            "survey_required": True}  # fmt: skip
+    r = await api_client.put("/api/v1/routing/lines/12346", json=body, headers=bearer(token))
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["id"] == "config.invalid_value"
+    assert (error["detail"]["where"], error["detail"]["field"]) == ("lines[12346]", "line.survey")
+    assert "满意度测评须开启" in error["message"] and "the survey must be on" in error["message"]
+    assert read_set(etc) == before
+
+
 async def test_agent_role_may_not_change_routing(
     lab_config_restored: Settings, api_client: httpx.AsyncClient, make_token: object
 ) -> None:
