@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from callctl.db_types import Pool
 from callctl.errors import ReportedError
 from callctl.live.board import AgentLiveState
 from callctl.live.hub import LiveHub
@@ -236,7 +237,7 @@ class StaffingWatch:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         hub: LiveHub,
         settings: Settings,
         *,

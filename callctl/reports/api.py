@@ -11,20 +11,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, Reader, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
 from callctl.api.openapi import error_responses
 from callctl.assessment.service import UnknownScheme
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
+from callctl.auth.roles import Role
+from callctl.db_types import Connection
 from callctl.reports.periods import ReportKind, period_start
 from callctl.reports.service import FORMATS, build_report, file_name, render, write_report
 
 router = APIRouter(prefix="/api/v1", tags=["reports"], responses=error_responses(404, 503))
 
-Pool = Annotated[Any, Depends(db_pool)]
-Reader = Annotated[Principal, Depends(require(*READERS))]
 Editor = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
 Format = Literal["xlsx", "html"]
 MEDIA = {
@@ -52,7 +51,7 @@ class GenerateIn(BaseModel):
     scheme: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
 
 
-async def _build(request: Request, conn: Any, body: GenerateIn) -> Any:
+async def _build(request: Request, conn: Connection, body: GenerateIn) -> Any:
     caps = await request.app.state.acw_caps()
     tz = request.app.state.settings.timezone
     start = period_start(body.kind, body.start)
@@ -70,7 +69,7 @@ async def _build(request: Request, conn: Any, body: GenerateIn) -> Any:
 @router.get("/reports/render", response_class=Response, responses=error_responses(404))
 async def render_report(
     request: Request,
-    pool: Pool,
+    pool: DbPool,
     principal: Reader,
     kind: ReportKind,
     start: date,
@@ -104,7 +103,7 @@ def _folder(request: Request) -> Path:
     responses=error_responses(503),
 )
 async def generate_report(
-    request: Request, body: GenerateIn, pool: Pool, principal: Editor
+    request: Request, body: GenerateIn, pool: DbPool, principal: Editor
 ) -> list[ReportFileOut]:
     """Generate a report now into the report folder (XLSX and HTML)."""
     folder = _folder(request)
@@ -130,7 +129,7 @@ def _file_out(row: Any) -> ReportFileOut:
 
 @router.get("/reports", response_model=list[ReportFileOut])
 async def list_reports(
-    pool: Pool,
+    pool: DbPool,
     principal: Reader,
     kind: ReportKind | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -147,7 +146,7 @@ async def list_reports(
 
 
 @router.get("/reports/{report_id}/file", response_class=Response)
-async def report_file(report_id: int, pool: Pool, principal: Reader) -> Response:
+async def report_file(report_id: int, pool: DbPool, principal: Reader) -> Response:
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM report_files WHERE id = $1", report_id)
     if row is None:
