@@ -40,3 +40,8 @@ def test_dependencies_are_annotated_aliases() -> None:
     # FastAPI dependencies are named once as Annotated aliases, never Depends() defaults.
     assert _hits(r"noqa: B008") == []
     assert _hits(r"=\s*Depends\(") == []
+
+
+def test_metrics_are_exposed_by_prometheus_client() -> None:
+    # No hand-written exposition: families from callctl.kit.prometheus, one registry per app.
+    assert _hits(r"[\"']# (TYPE|HELP) ") == []
