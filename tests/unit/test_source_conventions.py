@@ -9,10 +9,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("callctl", "agents", "ami", "forecast", "ivr", "kpi", "recording", "routing")
 
 
-def _sources() -> list[Path]:
+def _sources(packages: tuple[str, ...] = PACKAGES) -> list[Path]:
     files = [
         path
-        for package in PACKAGES
+        for package in packages
         for path in (ROOT / package).rglob("*.py")
         if "migrations" not in path.parts
     ]
@@ -20,11 +20,11 @@ def _sources() -> list[Path]:
     return files
 
 
-def _hits(pattern: str) -> list[str]:
+def _hits(pattern: str, packages: tuple[str, ...] = PACKAGES) -> list[str]:
     found = re.compile(pattern)
     return [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-        for path in _sources()
+        for path in _sources(packages)
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if found.search(line)
     ]
@@ -45,3 +45,15 @@ def test_dependencies_are_annotated_aliases() -> None:
 def test_metrics_are_exposed_by_prometheus_client() -> None:
     # No hand-written exposition: families from callctl.kit.prometheus, one registry per app.
     assert _hits(r"[\"']# (TYPE|HELP) ") == []
+
+
+def test_csv_is_written_by_one_helper() -> None:
+    # callctl.api.csv_export: BOM, header row, None as an empty cell, text/csv declared.
+    writers = _hits(r"^\s*import csv\b|csv\.(writer|DictWriter)\(")
+    assert writers and all(hit.startswith("callctl/api/csv_export.py:") for hit in writers)
+
+
+def test_no_comment_cites_an_issue_number() -> None:
+    # A comment says what it means; an issue number means nothing to the next reader.
+    cited = r"\b[Ii]ssues? ?#?\d+\b|\(#\d+\)|\bGH-\d+"
+    assert _hits(cited, (*PACKAGES, "benchmarks", "scripts", "tests")) == []
