@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from callctl.api.deps import Admin, DbPool, Reader, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.api.window import Day
 from callctl.assessment import repository
 from callctl.assessment.schemas import (
     AnnualOut,
@@ -305,7 +306,7 @@ async def get_outages(
 
 
 @router.put("/outage-days/day/{day}", response_model=OutageOut, status_code=201)
-async def mark_outage(day: date, body: OutageIn, pool: DbPool, principal: Editor) -> OutageOut:
+async def mark_outage(day: Day, body: OutageIn, pool: DbPool, principal: Editor) -> OutageOut:
     """Mark a day as a platform outage (系统原因、停电), with the reason."""
     async with pool.acquire() as conn:
         await repository.mark_outage(conn, day, body.reason, True, principal.username)
@@ -314,7 +315,7 @@ async def mark_outage(day: date, body: OutageIn, pool: DbPool, principal: Editor
 
 
 @router.delete("/outage-days/day/{day}", response_model=OutageOut)
-async def withdraw_outage(day: date, body: OutageIn, pool: DbPool, principal: Editor) -> OutageOut:
+async def withdraw_outage(day: Day, body: OutageIn, pool: DbPool, principal: Editor) -> OutageOut:
     """Withdraw a day's outage mark (kept in the history, with the reason)."""
     async with pool.acquire() as conn:
         marks = await repository.outage_marks(conn, day, day + timedelta(days=1))

@@ -15,6 +15,7 @@ from callctl.api.deps import DbPool, Reader, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
 from callctl.api.openapi import error_responses
+from callctl.api.window import Day
 from callctl.assessment.service import UnknownScheme
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
@@ -46,7 +47,7 @@ class ReportFileOut(BaseModel):
 class GenerateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     kind: ReportKind
-    start: date = Field(description="any day of the period (a week starts on Monday)")
+    start: Day = Field(description="any day of the period (a week starts on Monday), 2000-2099")
     line: str | None = Field(default=None, pattern=ID_PATTERN)
     scheme: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
 
@@ -72,7 +73,7 @@ async def render_report(
     pool: DbPool,
     principal: Reader,
     kind: ReportKind,
-    start: date,
+    start: Annotated[Day, Query(description="any day of the period, 2000-2099")],
     format: Format = "xlsx",
     line: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     scheme: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_-]{0,39}$")] = None,

@@ -222,6 +222,18 @@ async def test_out_of_range_dates_and_integers_are_422(
         assert r.status_code == 422, (path, r.text)
     r = await api_client.get("/api/v1/kpis", headers=sup, params={"start": "0001-01-01"})
     assert r.status_code == 422
+    # Days too: a report's first day, an outage day (an overflow at the zone's midnight).
+    for day in ("0001-01-01", "9999-12-31", "2100-01-01"):
+        params = {"kind": "daily", "start": day}
+        r = await api_client.get("/api/v1/reports/render", headers=sup, params=params)
+        assert r.status_code == 422, (day, r.text)
+        assert r.json()["error"]["detail"][0]["loc"] == ["query", "start"]
+    admin = bearer(await make_token(Role.ADMIN))
+    for day in ("0001-01-01", "9999-12-31"):
+        r = await api_client.put(
+            f"/api/v1/outage-days/day/{day}", headers=admin, json={"reason": "停电"}
+        )
+        assert r.status_code == 422, (day, r.text)
 
 
 async def test_an_unhandled_error_is_a_json_500_with_a_request_id(
