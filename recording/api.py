@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import DbPool, require
 from callctl.api.errors import ApiError
-from callctl.api.filters import ID_PATTERN, agent_scope
+from callctl.api.filters import ID_PATTERN, MAX_ROW_ID, agent_scope
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
@@ -194,7 +194,7 @@ async def search(
 async def audit_trail(
     who: Auditor,
     pool: DbPool,
-    recording_id: Annotated[int | None, Query(ge=1)] = None,
+    recording_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditOut]:
     """The access audit trail (审计日志), auditors only; append-only."""

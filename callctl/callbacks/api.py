@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import DbPool, Reader, require
 from callctl.api.errors import ApiError
+from callctl.api.filters import MAX_OFFSET
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
@@ -191,7 +192,7 @@ async def list_tasks(
     pool: DbPool,
     status: Annotated[TaskStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[TaskOut]:
     rows = await repository.list_tasks(
         pool, None if status is None else status.value, limit, offset

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import DbPool, Reader, db_pool, require
 from callctl.api.errors import ApiError
-from callctl.api.filters import ID_PATTERN
+from callctl.api.filters import ID_PATTERN, MAX_ROW_ID
 from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
@@ -275,7 +275,9 @@ async def conference(
     response_model=ConferenceAuditOut,
     responses=error_responses(404),
 )
-async def conference_audit(conference_id: int, who: Supervisor, pool: DbPool) -> ConferenceAuditOut:
+async def conference_audit(
+    conference_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], who: Supervisor, pool: DbPool
+) -> ConferenceAuditOut:
     """A three-way call's audit: who started it, when, the target, and each member's
     join and leave times."""
     row = await repository.conference(pool, conference_id)

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from callctl.api.deps import DbPool, Reader, require
 from callctl.api.errors import ApiError
-from callctl.api.filters import ID_PATTERN
+from callctl.api.filters import ID_PATTERN, MAX_ROW_ID
 from callctl.api.openapi import error_responses
 from callctl.api.window import Day
 from callctl.assessment.service import UnknownScheme
@@ -147,7 +148,9 @@ async def list_reports(
 
 
 @router.get("/reports/{report_id}/file", response_class=Response)
-async def report_file(report_id: int, pool: DbPool, principal: Reader) -> Response:
+async def report_file(
+    report_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)], pool: DbPool, principal: Reader
+) -> Response:
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM report_files WHERE id = $1", report_id)
     if row is None:

@@ -228,6 +228,16 @@ async def test_out_of_range_dates_and_integers_are_422(
         r = await api_client.get("/api/v1/reports/render", headers=sup, params=params)
         assert r.status_code == 422, (day, r.text)
         assert r.json()["error"]["detail"][0]["loc"] == ["query", "start"]
+    huge = str(2**63)
+    for path in (
+        f"/api/v1/conferences/{huge}",
+        f"/api/v1/reports/{huge}/file",
+        f"/api/v1/callbacks?offset={huge}",
+        f"/api/v1/recordings/audit?recording_id={huge}",
+    ):
+        auditor = bearer(await make_token(Role.AUDITOR)) if "recordings" in path else sup
+        r = await api_client.get(path, headers=auditor)
+        assert r.status_code == 422, (path, r.text)
     admin = bearer(await make_token(Role.ADMIN))
     for day in ("0001-01-01", "9999-12-31"):
         r = await api_client.put(
