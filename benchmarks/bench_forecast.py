@@ -1,4 +1,4 @@
-"""Forecast backtest on a generated month: MAPE per day (issue #17).
+"""Forecast backtest on a generated month: MAPE per day of the seasonal per-interval forecast.
 
     .venv/bin/python benchmarks/bench_forecast.py [--month 2026-10] [--weeks 4] [--calls 12000]
 

@@ -12,23 +12,19 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import Reader, db_pool
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
 from callctl.api.openapi import error_responses
-from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS
 from callctl.settings import Settings
 from forecast.calendar import DAY_KIND_LABELS, china_calendar
 from forecast.service import DayPlan, IntervalPlan, PlanSettings, plan_day
 from forecast.staffing import StaffingInputError, StaffingTarget
 
 router = APIRouter(prefix="/api/v1", tags=["forecast"], responses=error_responses(404))
-
-Reader = Annotated[Principal, Depends(require(*READERS))]
 
 
 class IntervalOut(BaseModel):

@@ -23,8 +23,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from prometheus_client.core import Metric
 
+from callctl.db_types import Pool
 from callctl.errors import ReportedError
+from callctl.kit.prometheus import Sample, gauge
 from callctl.live.board import AgentLiveState
 from callctl.live.hub import LiveHub
 from callctl.live.state import LiveState
@@ -181,44 +184,51 @@ def staffing_panel(
     return {"lines": lines, "warnings": warnings}
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def staffing_metrics(panel: Mapping[str, Any] | None) -> list[str]:
+def staffing_metrics(panel: Mapping[str, Any] | None) -> list[Metric]:
     """Prometheus gauges of the panel (pure)."""
     if panel is None:
         return []
-    lines = [
-        "# HELP callctl_staffing_forecast_calls Forecast calls of the interval.",
-        "# TYPE callctl_staffing_forecast_calls gauge",
-        "# HELP callctl_staffing_agents_needed Agents the interval's forecast needs.",
-        "# TYPE callctl_staffing_agents_needed gauge",
-        "# HELP callctl_staffing_agents_logged_in Agents logged in to the line's queues.",
-        "# TYPE callctl_staffing_agents_logged_in gauge",
-        "# HELP callctl_peak_warning 1 when the forecast or the live rate needs more agents"
-        " than are logged in.",
-        "# TYPE callctl_peak_warning gauge",
-    ]
-    calls: list[str] = []
-    needed: list[str] = []
-    logged: list[str] = []
+    calls: list[Sample] = []
+    needed: list[Sample] = []
+    logged: list[Sample] = []
+    peaks: list[Sample] = []
     warned = {(w["line"], w["source"]) for w in panel["warnings"]}
-    peaks: list[str] = []
     for line, entry in panel["lines"].items():
-        name = _label(line)
-        logged.append(f'callctl_staffing_agents_logged_in{{line="{name}"}} {entry["logged_in"]}')
+        logged.append(((line,), entry["logged_in"]))
         for interval in ("current", "next"):
             slot = entry[interval]
-            if slot is None:
-                continue
-            labels = f'line="{name}",interval="{interval}"'
-            calls.append(f"callctl_staffing_forecast_calls{{{labels}}} {slot['calls']}")
-            needed.append(f"callctl_staffing_agents_needed{{{labels}}} {slot['agents']}")
+            if slot is not None:
+                calls.append(((line, interval), slot["calls"]))
+                needed.append(((line, interval), slot["agents"]))
         for source in ("forecast", "live"):
-            flag = int((line, source) in warned)
-            peaks.append(f'callctl_peak_warning{{line="{name}",source="{source}"}} {flag}')
-    return [*lines[:2], *calls, *lines[2:4], *needed, *lines[4:6], *logged, *lines[6:], *peaks]
+            peaks.append(((line, source), int((line, source) in warned)))
+    by_interval = ("line", "interval")
+    return [
+        gauge(
+            "callctl_staffing_forecast_calls",
+            "Forecast calls of the interval.",
+            calls,
+            labels=by_interval,
+        ),
+        gauge(
+            "callctl_staffing_agents_needed",
+            "Agents the interval's forecast needs.",
+            needed,
+            labels=by_interval,
+        ),
+        gauge(
+            "callctl_staffing_agents_logged_in",
+            "Agents logged in to the line's queues.",
+            logged,
+            labels=("line",),
+        ),
+        gauge(
+            "callctl_peak_warning",
+            "1 when the forecast or the live rate needs more agents than are logged in.",
+            peaks,
+            labels=("line", "source"),
+        ),
+    ]
 
 
 _READ_ERRORS = (
@@ -236,7 +246,7 @@ class StaffingWatch:
 
     def __init__(
         self,
-        pool: Any,
+        pool: Pool,
         hub: LiveHub,
         settings: Settings,
         *,

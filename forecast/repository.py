@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from callctl.db_types import Queryable, fetch_one
 
 OFFERED = (
     "r.answered + r.abandoned + r.timed_out + r.no_agents + r.exited_with_key"
@@ -31,7 +32,7 @@ WHERE r.line = $1 AND r.interval_start >= $2 AND r.interval_start < $3
 
 
 async def offered_by_interval(
-    conn: Any, line: str, start: datetime, end: datetime
+    conn: Queryable, line: str, start: datetime, end: datetime
 ) -> dict[datetime, int]:
     """Offered entries of ``line`` per interval start in ``[start, end)`` (intervals with any)."""
     rows = await conn.fetch(_OFFERED_BY_INTERVAL, line, start, end)
@@ -76,6 +77,6 @@ class Handling:
         return min(MAX_PATIENCE_S, max(1.0, exposure / self.abandoned))
 
 
-async def handling(conn: Any, line: str, start: datetime, end: datetime) -> Handling:
-    row = await conn.fetchrow(_HANDLING, line, start, end)
+async def handling(conn: Queryable, line: str, start: datetime, end: datetime) -> Handling:
+    row = await fetch_one(conn, _HANDLING, line, start, end)
     return Handling(*(int(v) for v in row))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from callctl.db_types import Queryable
 from forecast import repository
 from forecast.calendar import HolidayCalendar
 from forecast.model import INTERVALS_PER_DAY, DayForecast, forecast_day
@@ -112,7 +113,7 @@ def staff_day(
 
 
 async def plan_day(
-    conn: object,
+    conn: Queryable,
     calendar: HolidayCalendar,
     settings: PlanSettings,
     *,

@@ -34,6 +34,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from callctl.db_types import Queryable
 from kpi.counters import WAIT_BUCKETS, KpiCounters
 from kpi.fold import EntryAggregate, fold_aggregates
 from kpi.inputs import MAX_THRESHOLD_S, AcwCaps, SlClock
@@ -139,7 +140,7 @@ def fold_with_system(rows: Iterable[tuple[Any, int | None, EntryAggregate]]) -> 
     return Folded(counters, hists)
 
 
-async def compute_corrections(conn: Any, spans: list[Span], caps: AcwCaps) -> Folded:
+async def compute_corrections(conn: Queryable, spans: list[Span], caps: AcwCaps) -> Folded:
     """The corrections anchored in ``spans``, from the facts, keyed by ``CorrectionKey``."""
     p = SqlParams()
     sql = corrections_sql(spans, caps, p)
@@ -160,7 +161,7 @@ DayCorrection = dict[date, tuple[KpiCounters, KpiCounters]]
 
 
 async def read_corrections(
-    conn: Any, start: datetime, end: datetime, f: EntryFilter, caps: AcwCaps,
+    conn: Queryable, start: datetime, end: datetime, f: EntryFilter, caps: AcwCaps,
     sl_clock: SlClock, tz: str, *, use_stored: bool,
 ) -> DayCorrection:  # fmt: skip
     """The corrections of the calls first seen in ``[start, end)`` per local day of

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from callctl.db_types import Connection
 from kpi.figures import FIGURE_OUTCOMES, Figure, entry_in_figure
 from kpi.inputs import EntryRecord
 from kpi.outcome import Outcome
@@ -42,7 +42,7 @@ class DrilledEntry:
 
 
 async def drill_down(
-    conn: Any, q: KpiQuery, figure: Figure, *, limit: int, offset: int = 0,
+    conn: Connection, q: KpiQuery, figure: Figure, *, limit: int, offset: int = 0,
     per_call: bool = False,
 ) -> list[DrilledEntry]:  # fmt: skip
     """Entries of ``q``'s window and filters that count toward ``figure``, in arrival order;

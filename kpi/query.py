@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callctl.db_types import Connection, Queryable
 from kpi.agent_time import AgentTimeCounters, agent_utilisation
 from kpi.counters import KpiCounters
 from kpi.definitions import KpiSet, kpis_from_counters
@@ -181,7 +182,7 @@ def counters_from_rollup(values: Iterable[Any]) -> KpiCounters:
 
 
 @contextlib.asynccontextmanager
-async def snapshot(conn: Any) -> AsyncIterator[None]:
+async def snapshot(conn: Connection) -> AsyncIterator[None]:
     """One consistent snapshot for marks, rollups and facts (the caller's, if any)."""
     if conn.is_in_transaction():
         yield
@@ -192,7 +193,7 @@ async def snapshot(conn: Any) -> AsyncIterator[None]:
         yield
 
 
-async def rollup_acw_caps(conn: Any) -> AcwCaps | None:
+async def rollup_acw_caps(conn: Queryable) -> AcwCaps | None:
     """The line caps the rollups were last rebuilt for (``kpi.rollups.rebase_rollups``).
 
     Not a setting: the caps are the routing config's; this records which caps the
@@ -203,7 +204,7 @@ async def rollup_acw_caps(conn: Any) -> AcwCaps | None:
 
 
 async def _counters(
-    conn: Any, q: KpiQuery, raw: list[Span], rolled: RolledSpans
+    conn: Queryable, q: KpiQuery, raw: list[Span], rolled: RolledSpans
 ) -> dict[GroupKey, KpiCounters]:
     parts: list[tuple[GroupKey, KpiCounters]] = []
     f = q.entry_filter
@@ -233,7 +234,7 @@ async def _counters(
 
 
 async def _agent_time(
-    conn: Any, q: KpiQuery, raw: list[Span], rolled: RolledSpans, as_of: datetime
+    conn: Queryable, q: KpiQuery, raw: list[Span], rolled: RolledSpans, as_of: datetime
 ) -> dict[GroupKey, AgentTimeCounters]:
     by_agent = q.group_by is GroupBy.AGENT
     cap = q.params.acw_caps
@@ -297,7 +298,7 @@ def _rolled_spans(q: KpiQuery, spans: tuple[Span, ...]) -> RolledSpans:
     return RolledSpans(days, rest)
 
 
-async def query_kpis(conn: Any, q: KpiQuery) -> list[KpiRow]:
+async def query_kpis(conn: Connection, q: KpiQuery) -> list[KpiRow]:
     """KPI rows of ``q``, one per group (sorted; unknown group first).
 
     ``conn`` is an asyncpg connection; kpi/ opens none itself.
@@ -340,7 +341,7 @@ async def query_kpis(conn: Any, q: KpiQuery) -> list[KpiRow]:
     return rows
 
 
-async def query_agent_time(conn: Any, q: KpiQuery) -> AgentTimeCounters:
+async def query_agent_time(conn: Connection, q: KpiQuery) -> AgentTimeCounters:
     """All agents' logged-in, talking and ACW time in ``q``'s window (utilisation's
     parts, the sum of ``query_kpis``'s per-agent rows) without the entry counters."""
     async with snapshot(conn):

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from callctl.db_types import Connection, Queryable
 from kpi.call_corrections import Folded, compute_corrections, fold_with_system
 from kpi.counters import KpiCounters
 from kpi.fold import EntryAggregate
@@ -66,7 +67,7 @@ def _by_day(starts: Sequence[datetime]) -> list[list[datetime]]:
     return list(days.values())
 
 
-async def rebase_rollups(conn: Any, caps: AcwCaps) -> int:
+async def rebase_rollups(conn: Queryable, caps: AcwCaps) -> int:
     """Make ``caps`` the rollups' basis; returns how many intervals it marked dirty.
 
     Call it inside a transaction: the basis row is locked until it ends, so that
@@ -102,7 +103,7 @@ async def rebase_rollups(conn: Any, caps: AcwCaps) -> int:
     return marked
 
 
-async def refresh_intervals(conn: Any, starts: Sequence[datetime], caps: AcwCaps) -> None:
+async def refresh_intervals(conn: Connection, starts: Sequence[datetime], caps: AcwCaps) -> None:
     """Rebuild the rollups of the intervals starting at ``starts`` with the line caps
     ``caps`` (in one transaction, rebasing the rollups on ``caps`` first)."""
     if not starts:
@@ -194,7 +195,7 @@ def _records(folded: Folded) -> list[tuple[Any, ...]]:
     ]
 
 
-async def refresh_dirty(conn: Any, caps: AcwCaps, *, limit: int = 96) -> int:
+async def refresh_dirty(conn: Connection, caps: AcwCaps, *, limit: int = 96) -> int:
     """Refresh up to ``limit`` dirty intervals (oldest first) with the line caps ``caps``;
     returns how many."""
     async with conn.transaction():
@@ -211,7 +212,7 @@ async def refresh_dirty(conn: Any, caps: AcwCaps, *, limit: int = 96) -> int:
     return len(marks)
 
 
-async def refresh_all(conn: Any, caps: AcwCaps, *, batch: int = 96) -> int:
+async def refresh_all(conn: Connection, caps: AcwCaps, *, batch: int = 96) -> int:
     """Refresh until no interval is dirty (e.g. after a bulk load); returns how many."""
     total = 0
     while done := await refresh_dirty(conn, caps, limit=batch):

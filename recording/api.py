@@ -22,12 +22,13 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, require
 from callctl.api.errors import ApiError
-from callctl.api.filters import ID_PATTERN, agent_scope
+from callctl.api.filters import ID_PATTERN, MAX_ROW_ID, agent_scope
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
+from callctl.db_types import Pool
 from callctl.privacy import mask_number
 from recording import export_api, page, qa_api, retention_api, upload_api
 from recording.naming import is_safe_location
@@ -48,7 +49,7 @@ HOLDERS = (Role.SUPERVISOR, Role.AUDITOR)
 Listener = Annotated[Principal, Depends(require(*LISTENERS))]
 Holder = Annotated[Principal, Depends(require(*HOLDERS))]
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
-Pool = Annotated[Any, Depends(db_pool)]
+Keeper = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
 RecordingId = Annotated[int, PathParam(ge=1, le=2**62, description="the recording's id")]
 CHUNK = 64 * 1024
 
@@ -140,7 +141,7 @@ def _client(request: Request) -> str | None:
 async def search(
     request: Request,
     who: Listener,
-    pool: Pool,
+    pool: DbPool,
     start: Annotated[str | None, Query(description="ISO 8601; default today")] = None,
     end: Annotated[str | None, Query()] = None,
     line: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -192,8 +193,8 @@ async def search(
 @router.get("/audit", response_model=list[AuditOut])
 async def audit_trail(
     who: Auditor,
-    pool: Pool,
-    recording_id: Annotated[int | None, Query(ge=1)] = None,
+    pool: DbPool,
+    recording_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditOut]:
     """The access audit trail (审计日志), auditors only; append-only."""
@@ -210,7 +211,7 @@ async def audit_trail(
 
 @router.get("/{recording_id}", response_model=RecordingOut)
 async def metadata(
-    request: Request, recording_id: RecordingId, who: Listener, pool: Pool
+    request: Request, recording_id: RecordingId, who: Listener, pool: DbPool
 ) -> RecordingOut:
     async with pool.acquire() as conn:
         row = await _fetch(conn, recording_id)
@@ -235,7 +236,7 @@ async def audio(
     request: Request,
     recording_id: RecordingId,
     who: Listener,
-    pool: Pool,
+    pool: DbPool,
     download: Annotated[bool, Query(description="as an attachment (下载)")] = False,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> StreamingResponse:
@@ -289,7 +290,7 @@ async def audio(
 
 async def _set_flag(
     request: Request,
-    pool: Any,
+    pool: Pool,
     who: Principal,
     recording_id: int,
     action: str,
@@ -314,7 +315,7 @@ async def _set_flag(
 
 @router.put("/{recording_id}/hold", response_model=RecordingOut)
 async def hold(
-    request: Request, recording_id: RecordingId, body: ReasonIn, who: Holder, pool: Pool
+    request: Request, recording_id: RecordingId, body: ReasonIn, who: Holder, pool: DbPool
 ) -> RecordingOut:
     """Legal hold (冻结): never deleted while held. A reason is required."""
     return await _set_flag(
@@ -330,7 +331,7 @@ async def hold(
 
 @router.post("/{recording_id}/hold/release", response_model=RecordingOut)
 async def release(
-    request: Request, recording_id: RecordingId, body: ReasonIn, who: Holder, pool: Pool
+    request: Request, recording_id: RecordingId, body: ReasonIn, who: Holder, pool: DbPool
 ) -> RecordingOut:
     return await _set_flag(
         request,
@@ -348,8 +349,8 @@ async def permanent(
     request: Request,
     recording_id: RecordingId,
     body: ReasonIn,
-    who: Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))],
-    pool: Pool,
+    who: Keeper,
+    pool: DbPool,
 ) -> RecordingOut:
     """Keep for ever (重要录音永久保存). A reason is required."""
     return await _set_flag(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, require
 from callctl.api.errors import ApiError
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
@@ -20,7 +20,6 @@ from recording.repository import write_audit
 
 router = APIRouter()
 Exporter = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR))]
-Pool = Annotated[Any, Depends(db_pool)]
 
 
 class ExportIn(BaseModel):
@@ -30,7 +29,9 @@ class ExportIn(BaseModel):
 
 
 @router.post("/export")
-async def export(request: Request, body: ExportIn, who: Exporter, pool: Pool) -> StreamingResponse:
+async def export(
+    request: Request, body: ExportIn, who: Exporter, pool: DbPool
+) -> StreamingResponse:
     ids = sorted(set(body.recording_ids))
     store: Path = request.app.state.settings.recordings_root
     client = request.client.host if request.client is not None else None

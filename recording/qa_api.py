@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, ReaderOrAgent, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import agent_scope
 from callctl.api.openapi import error_responses
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
+from callctl.auth.roles import Role
+from callctl.db_types import fetch_one
 from recording.qa import (
     Item,
     QaError,
@@ -36,8 +37,6 @@ from recording.qa_sampling import sample_recordings
 
 router = APIRouter(prefix="/qa", responses=error_responses(409))
 Scorer = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
-Reader = Annotated[Principal, Depends(require(*READERS, Role.AGENT))]
-Pool = Annotated[Any, Depends(db_pool)]
 
 
 def _bad(exc: QaError) -> ApiError:
@@ -121,7 +120,7 @@ class SampleOut(BaseModel):
 
 
 @router.post("/rules", response_model=RuleOut, status_code=201)
-async def add_rule(body: RuleIn, who: Scorer, pool: Pool) -> RuleOut:
+async def add_rule(body: RuleIn, who: Scorer, pool: DbPool) -> RuleOut:
     try:
         check_rule(
             SamplingRule(
@@ -151,7 +150,7 @@ async def add_rule(body: RuleIn, who: Scorer, pool: Pool) -> RuleOut:
 
 
 @router.get("/rules", response_model=list[RuleOut])
-async def rules(who: Reader, pool: Pool) -> list[RuleOut]:
+async def rules(who: ReaderOrAgent, pool: DbPool) -> list[RuleOut]:
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT id, kind, line, share, agent, threshold_s, dissatisfied_keys, enabled"
@@ -161,7 +160,7 @@ async def rules(who: Reader, pool: Pool) -> list[RuleOut]:
 
 
 @router.post("/sample", response_model=list[SampleOut])
-async def run_sampling(request: Request, who: Scorer, pool: Pool) -> list[SampleOut]:
+async def run_sampling(request: Request, who: Scorer, pool: DbPool) -> list[SampleOut]:
     """Apply every enabled rule to the recent recordings now (the collector also does
     it after each scan); returns the newly sampled."""
     by_line = await request.app.state.dissatisfied_keys()
@@ -187,7 +186,7 @@ async def _samples(
 
 
 @router.get("/samples", response_model=list[SampleOut])
-async def samples(who: Scorer, pool: Pool) -> list[SampleOut]:
+async def samples(who: Scorer, pool: DbPool) -> list[SampleOut]:
     async with pool.acquire() as conn:
         return await _samples(conn)
 
@@ -198,7 +197,7 @@ async def samples(who: Scorer, pool: Pool) -> list[SampleOut]:
     status_code=201,
     responses=error_responses(409),
 )
-async def add_scorecard(body: ScorecardIn, who: Scorer, pool: Pool) -> ScorecardOut:
+async def add_scorecard(body: ScorecardIn, who: Scorer, pool: DbPool) -> ScorecardOut:
     card = Scorecard(
         tuple(Item(i.id, i.label, i.weight, i.fatal) for i in body.items), body.pass_mark
     )
@@ -239,7 +238,7 @@ async def _scorecard(conn: asyncpg.Connection, card_id: int) -> Scorecard:
 
 
 @router.post("/scores", response_model=ScoreOut, status_code=201)
-async def add_score(request: Request, body: ScoreIn, who: Scorer, pool: Pool) -> ScoreOut:
+async def add_score(request: Request, body: ScoreIn, who: Scorer, pool: DbPool) -> ScoreOut:
     """Score one recorded call with a scorecard (one score per call and card; scoring
     again replaces it)."""
     async with pool.acquire() as conn, conn.transaction():
@@ -291,8 +290,8 @@ async def add_score(request: Request, body: ScoreIn, who: Scorer, pool: Pool) ->
 async def agent_result(
     request: Request,
     agent: Annotated[str, PathParam(pattern=r"^[0-9]{2,10}$")],
-    who: Reader,
-    pool: Pool,
+    who: ReaderOrAgent,
+    pool: DbPool,
     start: Annotated[str | None, Query()] = None,
     end: Annotated[str | None, Query()] = None,
 ) -> AgentResultOut:
@@ -301,7 +300,8 @@ async def agent_result(
     agent_scope(who, agent)
     window = parse_window(start, end, request.app.state.settings.timezone)
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
+        row = await fetch_one(
+            conn,
             "SELECT count(*) AS scored, avg(s.score) AS average, count(*) FILTER"
             " (WHERE s.error) AS errors FROM qa_scores s JOIN recordings r"
             " ON r.id = s.recording_id WHERE s.agent = $1 AND r.started_at >= $2"

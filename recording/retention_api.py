@@ -7,21 +7,16 @@ line's class re-dates the line's recordings that are not deleted yet.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import Admin, DbPool, Reader
 from callctl.api.errors import ApiError
-from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
 
 router = APIRouter(prefix="/retention")
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
-Reader = Annotated[Principal, Depends(require(*READERS))]
-Pool = Annotated[Any, Depends(db_pool)]
 ClassName = Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 LineNumber = Annotated[str, PathParam(pattern=r"^[0-9]{3,20}$")]
 
@@ -60,7 +55,7 @@ WHERE r.deleted_at IS NULL
 
 
 @router.get("/classes", response_model=list[RetentionClass])
-async def classes(who: Reader, pool: Pool) -> list[RetentionClass]:
+async def classes(who: Reader, pool: DbPool) -> list[RetentionClass]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT name, days, label_zh FROM recording_retention_classes")
     return [RetentionClass(**dict(r)) for r in rows]
@@ -68,7 +63,7 @@ async def classes(who: Reader, pool: Pool) -> list[RetentionClass]:
 
 @router.put("/classes/{name}", response_model=RetentionClass)
 async def put_class(
-    name: ClassName, body: RetentionClassIn, who: Admin, pool: Pool
+    name: ClassName, body: RetentionClassIn, who: Admin, pool: DbPool
 ) -> RetentionClass:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
@@ -84,7 +79,7 @@ async def put_class(
 
 @router.put("/lines/{line}", response_model=LineRetention)
 async def put_line(
-    line: LineNumber, body: LineRetentionIn, who: Admin, pool: Pool
+    line: LineNumber, body: LineRetentionIn, who: Admin, pool: DbPool
 ) -> LineRetention:
     async with pool.acquire() as conn, conn.transaction():
         known = await conn.fetchval(

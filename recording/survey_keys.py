@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Final
 
+from callctl.db_types import Pool
+
 DEFAULT_DISSATISFIED_KEYS: Final = frozenset({3})
 
 DissatisfiedKeys = Callable[[], Awaitable[dict[str, frozenset[int]]]]
@@ -26,7 +28,7 @@ def keys_for_line(by_line: Mapping[str, frozenset[int]], line: str | None) -> fr
     return DEFAULT_DISSATISFIED_KEYS
 
 
-def routing_dissatisfied_keys(pool: Any, settings: Any) -> DissatisfiedKeys:
+def routing_dissatisfied_keys(pool: Pool, settings: Any) -> DissatisfiedKeys:
     """A loader over the routing config in force (as ``routing_satisfied_keys``)."""
     from callctl.routing_config.service import RoutingService
 

@@ -37,11 +37,12 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, require
 from callctl.api.errors import ApiError
 from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
 from callctl.auth.roles import Role
+from callctl.db_types import Pool
 from recording.audio import ConversionError
 from recording.naming import (
     NODE_ID,
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ingest", tags=["recordings"])
 Shipper = Annotated[Principal, Depends(require(Role.OPS, Role.ADMIN))]
-Pool = Annotated[Any, Depends(db_pool)]
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 _WRITE_BLOCK = 1 << 20
 CONVERSIONS_AT_ONCE = 2  # sox is CPU-bound: at most this many uploads convert at once
@@ -117,7 +117,7 @@ def _check_node(request: Request, node: str, file_name: str) -> RawName:
     return name
 
 
-async def _existing(pool: Any, node: str, file_key: str) -> asyncpg.Record | None:
+async def _existing(pool: Pool, node: str, file_key: str) -> asyncpg.Record | None:
     try:
         async with pool.acquire() as conn:
             row: asyncpg.Record | None = await conn.fetchrow(
@@ -218,7 +218,7 @@ async def ingest(
     node: Annotated[str, PathParam(max_length=32, description="the node's id")],
     file_name: Annotated[str, PathParam(max_length=255, description="the spool file's name")],
     who: Shipper,
-    pool: Pool,
+    pool: DbPool,
     content_sha256: Annotated[
         str, Header(alias="X-Content-SHA256", pattern=SHA256_PATTERN, description="raw file")
     ],
@@ -279,7 +279,7 @@ async def ingest(
 
 async def _store(
     request: Request,
-    pool: Any,
+    pool: Pool,
     store: Path,
     who: Principal,
     node: str,
@@ -336,7 +336,7 @@ def _conversions(request: Request) -> asyncio.Semaphore:
     return semaphore
 
 
-async def _link_soon(request: Request, pool: Any) -> None:
+async def _link_soon(request: Request, pool: Pool) -> None:
     """Link the recording to its entry now if that is stored; else the collector's
     periodic link does it once the entry comes."""
     try:

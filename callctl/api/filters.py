@@ -52,6 +52,9 @@ TimeParam = Annotated[
 Lang = Annotated[Literal["zh-CN", "en"], Query(description="CSV headers' language")]
 MAX_OFFSET = 1_000_000
 """Largest ``offset`` a list accepts (larger ones overflow nothing, but page nowhere)."""
+MAX_ROW_ID = 2**62
+"""Largest row id a path or query accepts: within PostgreSQL's bigint, so that a huge
+id is a 422 rather than an overflow in the driver."""
 
 
 def fact_filter(

@@ -22,6 +22,7 @@ from callctl.api.errors import ApiError
 from callctl.api.filters import MAX_OFFSET, FactFilter, Facts, Lang
 from callctl.auth.principal import Principal
 from callctl.callbacks.repository import callback_kpis
+from callctl.db_types import Pool
 from callctl.privacy import mask_number
 from ivr.survey import satisfied_keys_for
 from kpi.drilldown import drill_down
@@ -253,7 +254,7 @@ async def kpis(
 
 
 async def callback_figures(
-    pool: Any, start: datetime, end: datetime, line: str | None, agent: str | None
+    pool: Pool, start: datetime, end: datetime, line: str | None, agent: str | None
 ) -> CallbackFiguresOut:
     row = await callback_kpis(pool, start, end, line, agent)
     due, reached, within = int(row["due"]), int(row["reached"]), int(row["reached_24h"])

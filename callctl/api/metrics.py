@@ -1,4 +1,6 @@
-"""Prometheus ``/metrics``: ingest counters, writer and spool state, AMI state per node."""
+"""Prometheus ``/metrics`` through prometheus-client: ingest counters, writer and spool
+state, AMI state per node, the live board, staffing, latency histograms, and the API's
+authentication failures; behind the scrape token or an API token."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from ami.state import ConnectionState
@@ -18,8 +20,8 @@ from callctl.api.deps import BearerCredentials, authenticate
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
 from callctl.auth.roles import Role
-from callctl.ingest.metrics import LatencyHistogram
 from callctl.ingest.queue_log.metrics import queue_log_metrics
+from callctl.kit.prometheus import NodeFilter, counter, exposition, gauge, histogram
 from callctl.live.state import LiveState
 from callctl.runtime import Runtime
 from callctl.settings import Settings
@@ -28,131 +30,135 @@ from forecast.live import staffing_metrics
 router = APIRouter()
 
 
-def render_metrics(runtime: Runtime, now: float, node: str | None = None) -> str:
-    """The Prometheus text exposition of the runtime's counters (pure); ``node``: the
-    per-node series of that node only."""
+def runtime_metrics(runtime: Runtime, now: float) -> list[Metric]:
+    """Ingest counters, writer and spool state, AMI state per node (pure)."""
     writer = runtime.pipeline.writer.metrics
     stats = runtime.pipeline.stats
-    lines = [
-        "# HELP callctl_ami_events_total AMI events received.",
-        "# TYPE callctl_ami_events_total counter",
-        f"callctl_ami_events_total {stats.events}",
-        "# HELP callctl_facts_submitted_total Facts handed to the writer.",
-        "# TYPE callctl_facts_submitted_total counter",
-        f"callctl_facts_submitted_total {writer.facts_submitted}",
-        "# HELP callctl_facts_committed_total Facts committed to PostgreSQL.",
-        "# TYPE callctl_facts_committed_total counter",
-        f"callctl_facts_committed_total {writer.facts_committed}",
-        "# HELP callctl_spool_pending Facts waiting in the on-disk spool.",
-        "# TYPE callctl_spool_pending gauge",
-        f"callctl_spool_pending {writer.spool_pending}",
-        "# HELP callctl_spooled_records_total Facts ever written to the spool.",
-        "# TYPE callctl_spooled_records_total counter",
-        f"callctl_spooled_records_total {writer.spooled_records}",
-        "# HELP callctl_writer_rollback_retries_total Batches PostgreSQL rolled back"
-        " (deadlock, serialization failure) and the writer tried again.",
-        "# TYPE callctl_writer_rollback_retries_total counter",
-        f"callctl_writer_rollback_retries_total {writer.rollback_retries}",
-        "# HELP callctl_writer_queue_depth Facts in the writer's memory queue.",
-        "# TYPE callctl_writer_queue_depth gauge",
-        f"callctl_writer_queue_depth {writer.queue_depth}",
-        "# HELP callctl_database_up 1 when the writer last reached PostgreSQL.",
-        "# TYPE callctl_database_up gauge",
-        f"callctl_database_up {int(writer.db_available)}",
-        "# HELP callctl_fact_commit_seconds Fact submit (its AMI event handled) to commit,"
-        " over the writer's latest facts.",
-        "# TYPE callctl_fact_commit_seconds gauge",
-        *(
-            f'callctl_fact_commit_seconds{{quantile="{q / 100:g}"}} {value:.6f}'
-            for q in (50, 99)
-            if (value := writer.latency.percentile(q)) is not None
-        ),
-        f"callctl_fact_commit_samples {len(writer.latency)}",
-        "# HELP callctl_ingest_lag_seconds Seconds since the last AMI event arrived.",
-        "# TYPE callctl_ingest_lag_seconds gauge",
+    quantiles = [
+        ((f"{q / 100:g}",), value)
+        for q in (50, 99)
+        if (value := writer.latency.percentile(q)) is not None
     ]
-    if stats.last_event_at is not None:
-        lines.append(f"callctl_ingest_lag_seconds {max(0.0, now - stats.last_event_at):.3f}")
-    lines += [
-        "# HELP callctl_ami_connected 1 when the node's AMI link is connected and in sync.",
-        "# TYPE callctl_ami_connected gauge",
+    lag = [] if stats.last_event_at is None else [((), max(0.0, now - stats.last_event_at))]
+    connected = [
+        ((node_id,), int(conn.state is ConnectionState.CONNECTED))
+        for node_id, conn in sorted(runtime.connections.items())
     ]
-    for node_id, conn in sorted(runtime.connections.items()):
-        if node is not None and node_id != node:
-            continue
-        up = int(conn.state is ConnectionState.CONNECTED)
-        lines.append(f'callctl_ami_connected{{node="{_label(node_id)}"}} {up}')
     pipeline = runtime.pipeline
-    lines += queue_log_metrics(pipeline.shippers, pipeline.followers, stats.reconciles)
-    if runtime.live is not None:
-        lines += live_metrics(runtime.live.hub.state, node)
-    return "\n".join(lines) + "\n"
-
-
-def _label(value: str) -> str:
-    """A Prometheus label value: backslash, quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def live_metrics(state: LiveState, only: str | None = None) -> list[str]:
-    """Callers waiting per queue and agents per state, now (pure); ``only``: one node."""
-    lines = [
-        "# HELP callctl_calls_waiting Callers waiting in the queue now.",
-        "# TYPE callctl_calls_waiting gauge",
+    return [
+        counter("callctl_ami_events", "AMI events received.", [((), stats.events)]),
+        counter(
+            "callctl_facts_submitted", "Facts handed to the writer.", [((), writer.facts_submitted)]
+        ),
+        counter(
+            "callctl_facts_committed",
+            "Facts committed to PostgreSQL.",
+            [((), writer.facts_committed)],
+        ),
+        gauge(
+            "callctl_spool_pending",
+            "Facts waiting in the on-disk spool.",
+            [((), writer.spool_pending)],
+        ),
+        counter(
+            "callctl_spooled_records",
+            "Facts ever written to the spool.",
+            [((), writer.spooled_records)],
+        ),
+        counter(
+            "callctl_writer_rollback_retries",
+            "Batches PostgreSQL rolled back (deadlock, serialization failure) and the writer"
+            " tried again.",
+            [((), writer.rollback_retries)],
+        ),
+        gauge(
+            "callctl_writer_queue_depth",
+            "Facts in the writer's memory queue.",
+            [((), writer.queue_depth)],
+        ),
+        gauge(
+            "callctl_database_up",
+            "1 when the writer last reached PostgreSQL.",
+            [((), int(writer.db_available))],
+        ),
+        gauge(
+            "callctl_fact_commit_seconds",
+            "Fact submit (its AMI event handled) to commit, over the writer's latest facts.",
+            quantiles,
+            labels=("quantile",),
+        ),
+        gauge(
+            "callctl_fact_commit_samples",
+            "Facts behind callctl_fact_commit_seconds.",
+            [((), len(writer.latency))],
+        ),
+        gauge("callctl_ingest_lag_seconds", "Seconds since the last AMI event arrived.", lag),
+        gauge(
+            "callctl_ami_connected",
+            "1 when the node's AMI link is connected and in sync.",
+            connected,
+            labels=("node",),
+        ),
+        *queue_log_metrics(pipeline.shippers, pipeline.followers, stats.reconciles),
     ]
-    for (node, queue), waiting in sorted(state.waiting_by_queue().items()):
-        if only is not None and node != only:
-            continue
-        lines.append(
-            f'callctl_calls_waiting{{node="{_label(node)}",queue="{_label(queue)}"}} {waiting}'
-        )
-    lines += [
-        "# HELP callctl_agents Agents logged in, by state now.",
-        "# TYPE callctl_agents gauge",
+
+
+def live_metrics(state: LiveState) -> list[Metric]:
+    """Callers waiting per queue and agents per state, now (pure)."""
+    return [
+        gauge(
+            "callctl_calls_waiting",
+            "Callers waiting in the queue now.",
+            (((node, queue), n) for (node, queue), n in sorted(state.waiting_by_queue().items())),
+            labels=("node", "queue"),
+        ),
+        gauge(
+            "callctl_agents",
+            "Agents logged in, by state now.",
+            (((node, st), n) for (node, st), n in sorted(state.agents_by_state().items())),
+            labels=("node", "state"),
+        ),
     ]
-    for (node, agent_state), count in sorted(state.agents_by_state().items()):
-        if only is not None and node != only:
-            continue
-        lines.append(f'callctl_agents{{node="{_label(node)}",state="{agent_state}"}} {count}')
-    return lines
 
 
-def histogram_family(name: str, doc: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(name, doc, unit="seconds")
-    buckets: list[tuple[str, float]] = [(b, float(n)) for b, n in histogram.cumulative()]
-    family.add_metric([], buckets, histogram.sum)
-    return family
-
-
-class LatencyCollector(Collector):
-    """The event → fact and event → wallboard frame histograms, read at each scrape."""
+class StateCollector(Collector):
+    """Everything ``/metrics`` reads from the app's state at each scrape: the runtime's
+    counters, the live board, the staffing panel, and the event → fact and event →
+    wallboard frame histograms."""
 
     def __init__(self, app_state: Any) -> None:
         self.app_state = app_state
 
     def collect(self) -> Iterator[Metric]:
-        runtime = getattr(self.app_state, "runtime", None)
-        if runtime is not None:
-            yield histogram_family(
-                "callctl_event_to_fact",
-                "From an AMI event's arrival to the commit of its facts in PostgreSQL.",
-                runtime.pipeline.writer.metrics.event_to_fact,
-            )
         hub = getattr(self.app_state, "live", None)
         if hub is not None:
-            yield histogram_family(
+            yield histogram(
                 "callctl_event_to_wallboard_frame",
                 "From an AMI event's arrival to a wallboard frame of its change being sent.",
                 hub.stats.event_to_frame,
             )
+        runtime: Runtime | None = getattr(self.app_state, "runtime", None)
+        if runtime is None:  # the API alone, without ingest
+            return
+        yield histogram(
+            "callctl_event_to_fact",
+            "From an AMI event's arrival to the commit of its facts in PostgreSQL.",
+            runtime.pipeline.writer.metrics.event_to_fact,
+        )
+        yield from runtime_metrics(runtime, time.time())
+        if runtime.live is not None:
+            yield from live_metrics(runtime.live.hub.state)
+        watch = getattr(self.app_state, "staffing", None)
+        yield from staffing_metrics(watch.panel if watch is not None else None)
 
 
 class ApiMetrics:
-    """The API process's own series (prometheus-client, one registry per app)."""
+    """The app's registry (one per app: tests build several in one process): the state
+    read at each scrape, and the API's own counters."""
 
     def __init__(self, app_state: Any) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(LatencyCollector(app_state))
+        self.registry.register(StateCollector(app_state))
         self.auth_failures = Counter(
             "callctl_auth_failures",
             "Failed authentications, by reason (missing_token, invalid_token, throttled).",
@@ -162,8 +168,9 @@ class ApiMetrics:
         for reason in ("missing_token", "invalid_token", "throttled"):
             self.auth_failures.labels(reason=reason)
 
-    def exposition(self) -> str:
-        return generate_latest(self.registry).decode()
+    def exposition(self, node: str | None = None) -> str:
+        """The text format; ``node``: the per-node series of that node only."""
+        return exposition(NodeFilter(self.registry, node))
 
 
 async def scraper(request: Request, credentials: BearerCredentials) -> None:
@@ -204,10 +211,7 @@ async def metrics(
 ) -> str:
     """Prometheus exposition; needs the scrape token (``CALLCTL_METRICS_TOKEN``) or an
     API token of ops, admin or auditor."""
-    runtime = request.app.state.runtime
-    own: str = request.app.state.metrics.exposition()
-    if runtime is None:  # the API alone, without ingest
-        return "# callctl: ingest is off in this process\n" + own
-    watch = getattr(request.app.state, "staffing", None)
-    staffing = staffing_metrics(watch.panel if watch is not None else None)
-    return render_metrics(runtime, time.time(), node) + "".join(f"{s}\n" for s in staffing) + own
+    text: str = request.app.state.metrics.exposition(node)
+    if request.app.state.runtime is None:
+        return "# callctl: ingest is off in this process\n" + text
+    return text

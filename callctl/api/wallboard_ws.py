@@ -59,9 +59,12 @@ def live_hub(request: Request) -> LiveHub:
     return hub
 
 
+Hub = Annotated[LiveHub, Depends(live_hub)]
+
+
 @router.get("/api/v1/live")
 async def live_snapshot(
-    hub: Annotated[LiveHub, Depends(live_hub)],
+    hub: Hub,
     principal: Reader,
     node: Annotated[
         str | None,

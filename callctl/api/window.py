@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from annotated_types import Interval
 
 from callctl.api.errors import ApiError
 
 MAX_WINDOW = timedelta(days=400)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+Day = Annotated[date, Interval(ge=EARLIEST.date(), lt=LATEST.date())]
+"""A day in a path, query or body: 2000-2099, so that its zone's midnight and the day
+after it are always dates (a year 1 or 9999 is a 422, not an overflow)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import Admin, DbPool, Reader, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN
+from callctl.api.window import Day
 from callctl.assessment import repository
 from callctl.assessment.schemas import (
     AnnualOut,
@@ -39,16 +40,13 @@ from callctl.assessment.service import (
     assess_year,
 )
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
+from callctl.auth.roles import Role
 from kpi.assessment.query import local_days, month_window
 from kpi.assessment.scheme import Scheme, check_month
 
 router = APIRouter(prefix="/api/v1", tags=["assessment"])
 
-Pool = Annotated[Any, Depends(db_pool)]
-Reader = Annotated[Principal, Depends(require(*READERS))]
 Editor = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 SchemeName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 Month = Annotated[str, Path(description="YYYY-MM")]
 
@@ -142,7 +140,7 @@ async def get_assessment(
     request: Request,
     scheme: SchemeName,
     month: Month,
-    pool: Pool,
+    pool: DbPool,
     principal: Reader,
     line: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> AssessmentOut:
@@ -166,7 +164,7 @@ async def get_annual(
     request: Request,
     scheme: SchemeName,
     year: Annotated[int, Path(ge=2000, le=2100)],
-    pool: Pool,
+    pool: DbPool,
     principal: Reader,
     line: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     through: Annotated[str | None, Query(description="last month counted, YYYY-MM")] = None,
@@ -219,13 +217,13 @@ async def get_annual(
 
 
 @router.get("/assessment-schemes")
-async def list_schemes(pool: Pool, principal: Reader) -> dict[str, list[str]]:
+async def list_schemes(pool: DbPool, principal: Reader) -> dict[str, list[str]]:
     async with pool.acquire() as conn:
         return {"schemes": await repository.scheme_names(conn)}
 
 
 @router.get("/assessment-schemes/{scheme}/{month}")
-async def get_scheme(scheme: SchemeName, month: Month, pool: Pool, principal: Reader) -> Any:
+async def get_scheme(scheme: SchemeName, month: Month, pool: DbPool, principal: Reader) -> Any:
     """The version of a scheme in force in a month (a preset until one is stored)."""
     month = _month(month)
     async with pool.acquire() as conn:
@@ -242,7 +240,7 @@ async def get_scheme(scheme: SchemeName, month: Month, pool: Pool, principal: Re
 
 @router.put("/assessment-schemes/{scheme}", status_code=201)
 async def put_scheme(
-    scheme: SchemeName, body: dict[str, Any], pool: Pool, principal: Admin
+    scheme: SchemeName, body: dict[str, Any], pool: DbPool, principal: Admin
 ) -> dict[str, Any]:
     """A new version of a scheme, in force from its ``valid_from`` month."""
     try:
@@ -256,7 +254,7 @@ async def put_scheme(
 
 
 @router.get("/assessment-inputs/{month}", response_model=InputsOut)
-async def get_inputs(month: Month, pool: Pool, principal: Reader) -> InputsOut:
+async def get_inputs(month: Month, pool: DbPool, principal: Reader) -> InputsOut:
     month = _month(month)
     async with pool.acquire() as conn:
         current = await repository.current_inputs(conn, month)
@@ -278,7 +276,7 @@ def vars_of(entry: repository.InputEntry) -> dict[str, Any]:
 
 
 @router.put("/assessment-inputs/{month}", response_model=InputsOut)
-async def put_inputs(month: Month, body: InputsIn, pool: Pool, principal: Editor) -> InputsOut:
+async def put_inputs(month: Month, body: InputsIn, pool: DbPool, principal: Editor) -> InputsOut:
     """QA error rate, complaints, returned orders, ranking, dispatch accuracy … of a month."""
     month = _month(month)
     async with pool.acquire() as conn, conn.transaction():
@@ -287,7 +285,9 @@ async def put_inputs(month: Month, body: InputsIn, pool: Pool, principal: Editor
 
 
 @router.get("/outage-days/{month}", response_model=OutagesOut)
-async def get_outages(request: Request, month: Month, pool: Pool, principal: Reader) -> OutagesOut:
+async def get_outages(
+    request: Request, month: Month, pool: DbPool, principal: Reader
+) -> OutagesOut:
     """Marked outage days of a month, their history, and days proposed from callctl's gaps."""
     month = _month(month)
     tz = request.app.state.settings.timezone
@@ -306,7 +306,7 @@ async def get_outages(request: Request, month: Month, pool: Pool, principal: Rea
 
 
 @router.put("/outage-days/day/{day}", response_model=OutageOut, status_code=201)
-async def mark_outage(day: date, body: OutageIn, pool: Pool, principal: Editor) -> OutageOut:
+async def mark_outage(day: Day, body: OutageIn, pool: DbPool, principal: Editor) -> OutageOut:
     """Mark a day as a platform outage (系统原因、停电), with the reason."""
     async with pool.acquire() as conn:
         await repository.mark_outage(conn, day, body.reason, True, principal.username)
@@ -315,7 +315,7 @@ async def mark_outage(day: date, body: OutageIn, pool: Pool, principal: Editor) 
 
 
 @router.delete("/outage-days/day/{day}", response_model=OutageOut)
-async def withdraw_outage(day: date, body: OutageIn, pool: Pool, principal: Editor) -> OutageOut:
+async def withdraw_outage(day: Day, body: OutageIn, pool: DbPool, principal: Editor) -> OutageOut:
     """Withdraw a day's outage mark (kept in the history, with the reason)."""
     async with pool.acquire() as conn:
         marks = await repository.outage_marks(conn, day, day + timedelta(days=1))

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from callctl.db_types import Queryable
 from kpi.assessment.presets import PRESETS
 from kpi.assessment.scheme import ExternalInput, Scheme
 
@@ -21,7 +22,7 @@ class SchemeVersion:
     created_at: datetime | None
 
 
-async def scheme_for_month(conn: Any, name: str, month: str) -> SchemeVersion | None:
+async def scheme_for_month(conn: Queryable, name: str, month: str) -> SchemeVersion | None:
     """The version of ``name`` in force in ``month``: the latest stored with ``valid_from``
     ≤ month, else the preset of that name, else ``None``."""
     row = await conn.fetchrow(
@@ -37,12 +38,12 @@ async def scheme_for_month(conn: Any, name: str, month: str) -> SchemeVersion | 
     return None if preset is None else SchemeVersion(preset, preset.valid_from, None, None)
 
 
-async def scheme_names(conn: Any) -> list[str]:
+async def scheme_names(conn: Queryable) -> list[str]:
     rows = await conn.fetch("SELECT DISTINCT name FROM assessment_schemes")
     return sorted({*PRESETS, *(r["name"] for r in rows)})
 
 
-async def scheme_versions(conn: Any, name: str) -> list[dict[str, Any]]:
+async def scheme_versions(conn: Queryable, name: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT id, valid_from, created_by, created_at FROM assessment_schemes "
         "WHERE name = $1 ORDER BY valid_from, id",
@@ -51,7 +52,7 @@ async def scheme_versions(conn: Any, name: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def store_scheme(conn: Any, scheme: Scheme, user: str) -> int:
+async def store_scheme(conn: Queryable, scheme: Scheme, user: str) -> int:
     body = json.dumps(scheme.model_dump(mode="json"), ensure_ascii=False)
     value: int = await conn.fetchval(
         "INSERT INTO assessment_schemes (name, valid_from, body, created_by) "
@@ -72,7 +73,7 @@ class InputEntry:
     entered_at: datetime
 
 
-async def current_inputs(conn: Any, month: str) -> dict[ExternalInput, Decimal]:
+async def current_inputs(conn: Queryable, month: str) -> dict[ExternalInput, Decimal]:
     rows = await conn.fetch(
         "SELECT DISTINCT ON (key) key, value FROM assessment_inputs WHERE month = $1 "
         "ORDER BY key, id DESC",
@@ -81,7 +82,7 @@ async def current_inputs(conn: Any, month: str) -> dict[ExternalInput, Decimal]:
     return {ExternalInput(r["key"]): r["value"] for r in rows if r["value"] is not None}
 
 
-async def input_history(conn: Any, month: str) -> list[InputEntry]:
+async def input_history(conn: Queryable, month: str) -> list[InputEntry]:
     rows = await conn.fetch(
         "SELECT key, value, entered_by, entered_at FROM assessment_inputs WHERE month = $1 "
         "ORDER BY key, id",
@@ -91,7 +92,7 @@ async def input_history(conn: Any, month: str) -> list[InputEntry]:
 
 
 async def store_inputs(
-    conn: Any, month: str, values: dict[ExternalInput, Decimal | None], user: str
+    conn: Queryable, month: str, values: dict[ExternalInput, Decimal | None], user: str
 ) -> None:
     """One row per key whose value changes; an unchanged value adds nothing."""
     current = await current_inputs(conn, month)
@@ -116,7 +117,7 @@ class OutageMark:
     marked_at: datetime
 
 
-async def outage_marks(conn: Any, start: date, end: date) -> list[OutageMark]:
+async def outage_marks(conn: Queryable, start: date, end: date) -> list[OutageMark]:
     """Every mark of the days in ``[start, end)``, oldest first (the history)."""
     rows = await conn.fetch(
         "SELECT day, reason, active, marked_by, marked_at FROM outage_days "
@@ -135,7 +136,7 @@ def active_outages(marks: list[OutageMark]) -> dict[date, OutageMark]:
     return {day: m for day, m in latest.items() if m.active}
 
 
-async def mark_outage(conn: Any, day: date, reason: str, active: bool, user: str) -> None:
+async def mark_outage(conn: Queryable, day: date, reason: str, active: bool, user: str) -> None:
     await conn.execute(
         "INSERT INTO outage_days (day, reason, active, marked_by) VALUES ($1, $2, $3, $4)",
         day,
@@ -145,7 +146,9 @@ async def mark_outage(conn: Any, day: date, reason: str, active: bool, user: str
     )
 
 
-async def gap_days(conn: Any, start: datetime, end: datetime, tz: str) -> list[dict[str, Any]]:
+async def gap_days(
+    conn: Queryable, start: datetime, end: datetime, tz: str
+) -> list[dict[str, Any]]:
     """Days on which callctl itself saw a gap (AMI cut, Asterisk or callctl down)."""
     rows = await conn.fetch(
         "SELECT date_trunc('day', started_at, $3::text) AS day, node, reason, "

@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from callctl.assessment import repository
 from callctl.assessment.repository import OutageMark, SchemeVersion
+from callctl.db_types import Connection
 from kpi.agent_time import AgentTimeCounters
 from kpi.assessment.curves import annual_score, tail_loss
 from kpi.assessment.evaluate import Assessment, Measured, evaluate
@@ -61,7 +61,7 @@ def scheme_params(scheme: Scheme, acw_caps: AcwCaps) -> KpiParams:
 
 
 async def _surges(
-    conn: Any, scheme: Scheme, month: str, days: dict[date, KpiCounters], params: KpiParams,
+    conn: Connection, scheme: Scheme, month: str, days: dict[date, KpiCounters], params: KpiParams,
     f: EntryFilter, tz: str,
 ) -> dict[date, tuple[int, KpiCounters]]:  # fmt: skip
     """Days above ``surge_ratio`` × the same day last year: (last year's entries, counters
@@ -85,7 +85,7 @@ async def _surges(
 
 
 async def assess_month(
-    conn: Any, name: str, month: str, *, line: str | None, acw_caps: AcwCaps, tz: str
+    conn: Connection, name: str, month: str, *, line: str | None, acw_caps: AcwCaps, tz: str
 ) -> MonthAssessment:
     check_month(month)
     version = await repository.scheme_for_month(conn, name, month)
@@ -169,7 +169,7 @@ def year_months(year: int, through: str | None, today: date) -> list[str]:
 
 
 async def assess_year(
-    conn: Any, name: str, year: int, *, through: str | None, line: str | None,
+    conn: Connection, name: str, year: int, *, through: str | None, line: str | None,
     acw_caps: AcwCaps, tz: str, today: date,
 ) -> YearAssessment:  # fmt: skip
     """Each month's assessment, the year's mean score and its tail payment lost, with the

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, Reader, require
 from callctl.api.errors import ApiError
+from callctl.api.filters import MAX_OFFSET
 from callctl.api.window import parse_window
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
+from callctl.auth.roles import Role
 from callctl.callbacks import repository
 from callctl.callbacks.calendar import PRESETS, CalendarError, CallbackCalendar
 from callctl.callbacks.scheduler import RESULT_LABELS, AttemptResult, TaskStatus
@@ -27,8 +28,6 @@ router = APIRouter(prefix="/api/v1/callbacks", tags=["callbacks"])
 WRITERS = (Role.SUPERVISOR, Role.OPS, Role.ADMIN)
 
 Writer = Annotated[Principal, Depends(require(*WRITERS))]
-Reader = Annotated[Principal, Depends(require(*READERS))]
-Pool = Annotated[Any, Depends(db_pool)]
 LineNumber = Annotated[str, Path(pattern=r"^[0-9]{3,20}$")]
 
 
@@ -144,7 +143,7 @@ def _task_out(row: Any, who: Principal, attempts: list[Any] | None = None) -> Ta
 
 
 @router.post("", response_model=TaskCreated, status_code=201)
-async def create_task(body: TaskIn, who: Writer, pool: Pool, request: Request) -> TaskCreated:
+async def create_task(body: TaskIn, who: Writer, pool: DbPool, request: Request) -> TaskCreated:
     """A callback task for a work order; the same work order again returns the first."""
     _, doc = await routing_service(request).in_force()
     if body.line not in {line.number for line in doc.lines}:
@@ -190,10 +189,10 @@ async def create_task(body: TaskIn, who: Writer, pool: Pool, request: Request) -
 @router.get("", response_model=list[TaskOut])
 async def list_tasks(
     who: Reader,
-    pool: Pool,
+    pool: DbPool,
     status: Annotated[TaskStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[TaskOut]:
     rows = await repository.list_tasks(
         pool, None if status is None else status.value, limit, offset
@@ -204,7 +203,7 @@ async def list_tasks(
 @router.get("/kpis", response_model=CallbackKpis)
 async def kpis(
     who: Reader,
-    pool: Pool,
+    pool: DbPool,
     start: Annotated[str | None, Query()] = None,
     end: Annotated[str | None, Query()] = None,
 ) -> CallbackKpis:
@@ -228,7 +227,7 @@ async def kpis(
 
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(
-    who: Reader, pool: Pool, task_id: Annotated[int, Path(ge=1, le=2**62)]
+    who: Reader, pool: DbPool, task_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> TaskOut:
     row = await repository.get_task(pool, task_id)
     if row is None:
@@ -237,7 +236,9 @@ async def get_task(
 
 
 @router.put("/calendars/{line}", response_model=CalendarOut)
-async def put_calendar(body: CalendarIn, line: LineNumber, who: Writer, pool: Pool) -> CalendarOut:
+async def put_calendar(
+    body: CalendarIn, line: LineNumber, who: Writer, pool: DbPool
+) -> CalendarOut:
     """A line's forbidden hours: a preset (``haikou``) or windows ``HH:MM-HH:MM``."""
     try:
         if body.preset is not None:
@@ -255,7 +256,7 @@ async def put_calendar(body: CalendarIn, line: LineNumber, who: Writer, pool: Po
 
 
 @router.get("/calendars/{line}", response_model=CalendarOut)
-async def get_calendar(line: LineNumber, who: Reader, pool: Pool) -> CalendarOut:
+async def get_calendar(line: LineNumber, who: Reader, pool: DbPool) -> CalendarOut:
     calendar = (await repository.calendars(pool)).get(line, CallbackCalendar())
     return CalendarOut(
         line=line, timezone=calendar.timezone, forbidden=[str(w) for w in calendar.forbidden]

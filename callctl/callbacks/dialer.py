@@ -39,6 +39,7 @@ from callctl.callbacks.scheduler import (
     pacing_slots,
     start_attempt,
 )
+from callctl.db_types import Pool
 from callctl.nodes import NodesConfig
 from callctl.settings import Settings
 from routing.model import OutboundTrunk
@@ -89,7 +90,7 @@ class CallbackDialer:
     outbound trunk, read each round by ``trunk_of`` (its ``max_channels`` caps the
     pacing; none configured: nothing is dialled)."""
 
-    pool: object
+    pool: Pool
     node: AmiNode
     trunk: str
     trunk_host: str | None = None
@@ -278,7 +279,7 @@ class CallbackDialer:
 
 
 def callback_dialer(
-    settings: Settings, pool: object, nodes: NodesConfig | None, trunk_of: TrunkLoader | None = None
+    settings: Settings, pool: Pool, nodes: NodesConfig | None, trunk_of: TrunkLoader | None = None
 ) -> CallbackDialer | None:
     """The dialer when ingest runs and an outbound trunk is set (CALLCTL_CALLBACK_TRUNK,
     or CALLCTL_CALLBACK_DIALER with the routing config's); callbacks go through the

@@ -13,6 +13,7 @@ from typing import Any
 
 from callctl.callbacks.calendar import CallbackCalendar, ForbiddenWindow
 from callctl.callbacks.scheduler import AttemptResult, CallbackTask, TaskStatus
+from callctl.db_types import Pool
 
 DEFAULT_WINDOW = timedelta(hours=24)
 
@@ -40,7 +41,7 @@ class NewTask:
     retry_after_s: int
 
 
-async def create_task(pool: Any, task: NewTask) -> tuple[int, bool]:
+async def create_task(pool: Pool, task: NewTask) -> tuple[int, bool]:
     """(id, created): the same (source, source_ref) again returns the first task."""
     row = await pool.fetchrow(
         "INSERT INTO callback_tasks (source, source_ref, line, number, created_at, work_order, "
@@ -85,7 +86,7 @@ def to_task(row: Any) -> CallbackTask:
     )
 
 
-async def open_tasks(pool: Any, limit: int = 500) -> list[CallbackTask]:
+async def open_tasks(pool: Pool, limit: int = 500) -> list[CallbackTask]:
     rows = await pool.fetch(
         f"SELECT {_TASK_COLUMNS} FROM callback_tasks WHERE status IN ('pending', 'retry') "
         "ORDER BY COALESCE(due_from, created_at), id LIMIT $1",
@@ -94,7 +95,7 @@ async def open_tasks(pool: Any, limit: int = 500) -> list[CallbackTask]:
     return [to_task(r) for r in rows]
 
 
-async def list_tasks(pool: Any, status: str | None, limit: int, offset: int) -> list[Any]:
+async def list_tasks(pool: Pool, status: str | None, limit: int, offset: int) -> list[Any]:
     rows = await pool.fetch(
         f"SELECT {_TASK_COLUMNS} FROM callback_tasks "
         "WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2 OFFSET $3",
@@ -105,11 +106,11 @@ async def list_tasks(pool: Any, status: str | None, limit: int, offset: int) -> 
     return list(rows)
 
 
-async def get_task(pool: Any, task_id: int) -> Any:
+async def get_task(pool: Pool, task_id: int) -> Any:
     return await pool.fetchrow(f"SELECT {_TASK_COLUMNS} FROM callback_tasks WHERE id = $1", task_id)
 
 
-async def attempts_of(pool: Any, task_id: int) -> list[Any]:
+async def attempts_of(pool: Pool, task_id: int) -> list[Any]:
     rows = await pool.fetch(
         "SELECT attempt, started_at, ended_at, agent, result FROM callback_attempts "
         "WHERE task_id = $1 ORDER BY attempt",
@@ -118,7 +119,7 @@ async def attempts_of(pool: Any, task_id: int) -> list[Any]:
     return list(rows)
 
 
-async def in_flight(pool: Any) -> int:
+async def in_flight(pool: Pool) -> int:
     count: int = await pool.fetchval(
         "SELECT count(*) FROM callback_tasks WHERE status = 'dialling'"
     )
@@ -126,7 +127,7 @@ async def in_flight(pool: Any) -> int:
 
 
 async def start_attempt(
-    pool: Any, task: CallbackTask, agent: str, channel_id: str | None = None
+    pool: Pool, task: CallbackTask, agent: str, channel_id: str | None = None
 ) -> bool:
     """Claim ``task`` (already moved to dialling in memory) and log its attempt; False if
     another dialer took it first."""
@@ -154,7 +155,7 @@ async def start_attempt(
 
 
 async def finish_attempt(
-    pool: Any, task: CallbackTask, attempt: int, result: AttemptResult, at: datetime
+    pool: Pool, task: CallbackTask, attempt: int, result: AttemptResult, at: datetime
 ) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
@@ -186,7 +187,7 @@ class LeftDialling:
     started_at: datetime
 
 
-async def left_dialling(pool: Any) -> list[LeftDialling]:
+async def left_dialling(pool: Pool) -> list[LeftDialling]:
     rows = await pool.fetch(
         f"SELECT {_TASK_COLUMNS}, a.attempt_channel AS channel_id, a.attempt_started_at, "
         "  a.attempt_agent "
@@ -208,7 +209,7 @@ async def left_dialling(pool: Any) -> list[LeftDialling]:
     ]
 
 
-async def recorded_outcome(pool: Any, channel_id: str, since: datetime) -> tuple[str, str] | None:
+async def recorded_outcome(pool: Pool, channel_id: str, since: datetime) -> tuple[str, str] | None:
     """(Status, Cause) of the ``CallctlCallback`` user event the attempt's agent leg sent,
     if ingest stored it among the raw AMI events (the leg's Linkedid is its own id)."""
     row = await pool.fetchrow(
@@ -223,11 +224,11 @@ async def recorded_outcome(pool: Any, channel_id: str, since: datetime) -> tuple
     return row["status"] or "", row["cause"] or ""
 
 
-async def set_status(pool: Any, task_id: int, status: TaskStatus) -> None:
+async def set_status(pool: Pool, task_id: int, status: TaskStatus) -> None:
     await pool.execute("UPDATE callback_tasks SET status = $2 WHERE id = $1", task_id, status.value)
 
 
-async def calendars(pool: Any) -> dict[str, CallbackCalendar]:
+async def calendars(pool: Pool) -> dict[str, CallbackCalendar]:
     rows = await pool.fetch("SELECT line, timezone, forbidden FROM callback_calendars")
     out: dict[str, CallbackCalendar] = {}
     for row in rows:
@@ -240,7 +241,7 @@ async def calendars(pool: Any) -> dict[str, CallbackCalendar]:
     return out
 
 
-async def put_calendar(pool: Any, line: str, calendar: CallbackCalendar) -> None:
+async def put_calendar(pool: Pool, line: str, calendar: CallbackCalendar) -> None:
     await pool.execute(
         "INSERT INTO callback_calendars (line, timezone, forbidden) VALUES ($1, $2, $3::jsonb) "
         "ON CONFLICT (line) DO UPDATE SET timezone = EXCLUDED.timezone, "
@@ -252,7 +253,7 @@ async def put_calendar(pool: Any, line: str, calendar: CallbackCalendar) -> None
 
 
 async def callback_kpis(
-    pool: Any, start: datetime, end: datetime, line: str | None = None, agent: str | None = None
+    pool: Pool, start: datetime, end: datetime, line: str | None = None, agent: str | None = None
 ) -> Any:
     """回访率 and 24-hour timeliness over the tasks whose due window opened in [start, end)
     (of one line, or dialled by one agent, when given)."""

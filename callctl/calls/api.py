@@ -6,17 +6,17 @@ call; also the call's own agent); ``GET /api/v1/monitors`` (sessions in progress
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, Reader, db_pool, require
 from callctl.api.errors import ApiError
-from callctl.api.filters import ID_PATTERN
+from callctl.api.filters import ID_PATTERN, MAX_ROW_ID
 from callctl.api.openapi import error_responses
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
+from callctl.auth.roles import Role
 from callctl.calls import repository
 from callctl.calls.conference import ROLE_LABELS, ConferenceKind, Member, MemberRole
 from callctl.calls.conference_watch import ConferenceWatches
@@ -24,6 +24,7 @@ from callctl.calls.monitor import MODE_LABELS, MonitorMode
 from callctl.calls.service import CallControlService
 from callctl.calls.transfer import TransferKind, TransferTarget
 from callctl.calls.watch import MonitorWatches
+from callctl.db_types import Pool
 from callctl.routing_config.api import routing_service
 
 router = APIRouter(
@@ -32,12 +33,10 @@ router = APIRouter(
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
 
 Supervisor = Annotated[Principal, Depends(require(*SUPERVISORS))]
-Reader = Annotated[Principal, Depends(require(*READERS))]
 # The agent on the call may transfer it too (checked against the facts).
 Transferrer = Annotated[Principal, Depends(require(Role.AGENT, *SUPERVISORS))]
 NodeId = Annotated[str, Path(pattern=ID_PATTERN)]
 CallId = Annotated[str, Path(pattern=ID_PATTERN)]
-Pool = Annotated[Any, Depends(db_pool)]
 
 
 class MonitorIn(BaseModel):
@@ -132,7 +131,7 @@ class MonitorSessionOut(BaseModel):
     started_at: datetime
 
 
-def monitor_watches_for(pool: Any) -> MonitorWatches:
+def monitor_watches_for(pool: Pool) -> MonitorWatches:
     """The monitoring sessions' watches, made in the app's lifespan and stopped there."""
 
     async def close(spy_uniqueid: str, reason: str) -> None:
@@ -141,7 +140,7 @@ def monitor_watches_for(pool: Any) -> MonitorWatches:
     return MonitorWatches(close)
 
 
-def conference_watches_for(pool: Any) -> ConferenceWatches:
+def conference_watches_for(pool: Pool) -> ConferenceWatches:
     """Three-way calls' watches (members, end), made in the app's lifespan and stopped there."""
 
     async def joined(conference_id: int, member: Member, at: datetime) -> None:
@@ -276,7 +275,9 @@ async def conference(
     response_model=ConferenceAuditOut,
     responses=error_responses(404),
 )
-async def conference_audit(conference_id: int, who: Supervisor, pool: Pool) -> ConferenceAuditOut:
+async def conference_audit(
+    conference_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], who: Supervisor, pool: DbPool
+) -> ConferenceAuditOut:
     """A three-way call's audit: who started it, when, the target, and each member's
     join and leave times."""
     row = await repository.conference(pool, conference_id)
@@ -291,6 +292,6 @@ async def conference_audit(conference_id: int, who: Supervisor, pool: Pool) -> C
 
 
 @router.get("/monitors", response_model=list[MonitorSessionOut])
-async def active_monitors(who: Reader, pool: Pool) -> list[MonitorSessionOut]:
+async def active_monitors(who: Reader, pool: DbPool) -> list[MonitorSessionOut]:
     """Monitoring sessions in progress (for the wallboard)."""
     return [MonitorSessionOut(**row) for row in await repository.active_monitors(pool)]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from callctl.db_types import Pool, Queryable
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectedEntry:
@@ -23,7 +25,7 @@ class CallState:
     connected: ConnectedEntry | None
 
 
-async def call_state(pool: Any, node: str, callid: str) -> CallState:
+async def call_state(pool: Pool, node: str, callid: str) -> CallState:
     """Whether the call is known, and its answered entry still in talk, if any."""
     rows = await pool.fetch(
         "SELECT e.queue, e.seq, e.agent, e.outcome, e.completed_at, "
@@ -47,7 +49,7 @@ async def call_state(pool: Any, node: str, callid: str) -> CallState:
 
 
 async def open_monitor(
-    conn: Any,
+    conn: Queryable,
     *,
     user_id: int,
     username: str,
@@ -75,7 +77,7 @@ async def open_monitor(
     return session_id
 
 
-async def close_monitor(pool: Any, spy_uniqueid: str, reason: str) -> None:
+async def close_monitor(pool: Pool, spy_uniqueid: str, reason: str) -> None:
     await pool.execute(
         "UPDATE monitor_sessions SET ended_at = now(), end_reason = $2 "
         "WHERE spy_uniqueid = $1 AND ended_at IS NULL",
@@ -84,7 +86,7 @@ async def close_monitor(pool: Any, spy_uniqueid: str, reason: str) -> None:
     )
 
 
-async def open_monitors_of(pool: Any, user_id: int, node: str, callid: str) -> list[str]:
+async def open_monitors_of(pool: Pool, user_id: int, node: str, callid: str) -> list[str]:
     """Spy channel ids of ``user_id``'s sessions on this call that have not ended."""
     rows = await pool.fetch(
         "SELECT spy_uniqueid FROM monitor_sessions "
@@ -96,7 +98,7 @@ async def open_monitors_of(pool: Any, user_id: int, node: str, callid: str) -> l
     return [r["spy_uniqueid"] for r in rows]
 
 
-async def active_monitors(pool: Any) -> list[dict[str, Any]]:
+async def active_monitors(pool: Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT id, username, node, callid, agent, mode, endpoint, started_at "
         "FROM monitor_sessions WHERE ended_at IS NULL ORDER BY started_at"
@@ -104,13 +106,13 @@ async def active_monitors(pool: Any) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def monitor_session(pool: Any, session_id: int) -> dict[str, Any] | None:
+async def monitor_session(pool: Pool, session_id: int) -> dict[str, Any] | None:
     row = await pool.fetchrow("SELECT * FROM monitor_sessions WHERE id = $1", session_id)
     return None if row is None else dict(row)
 
 
 async def record_transfer(
-    pool: Any,
+    pool: Pool,
     *,
     node: str,
     callid: str,
@@ -136,7 +138,7 @@ async def record_transfer(
     return transfer_id
 
 
-async def open_conference_of(pool: Any, node: str, callid: str) -> int | None:
+async def open_conference_of(pool: Pool, node: str, callid: str) -> int | None:
     """The id of a three-way call on this call that has not ended, if any."""
     found: int | None = await pool.fetchval(
         "SELECT id FROM call_conferences WHERE node = $1 AND callid = $2 AND ended_at IS NULL",
@@ -147,7 +149,7 @@ async def open_conference_of(pool: Any, node: str, callid: str) -> int | None:
 
 
 async def open_conference(
-    conn: Any,
+    conn: Queryable,
     *,
     node: str,
     callid: str,
@@ -178,7 +180,7 @@ async def open_conference(
     return conference_id
 
 
-async def close_conference(pool: Any, conference_id: int, reason: str, at: datetime) -> None:
+async def close_conference(pool: Pool, conference_id: int, reason: str, at: datetime) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "UPDATE call_conferences SET ended_at = $2, end_reason = $3 "
@@ -196,7 +198,7 @@ async def close_conference(pool: Any, conference_id: int, reason: str, at: datet
 
 
 async def conference_joined(
-    pool: Any, conference_id: int, uniqueid: str, channel: str, role: str, at: datetime
+    pool: Pool, conference_id: int, uniqueid: str, channel: str, role: str, at: datetime
 ) -> None:
     await pool.execute(
         "INSERT INTO call_conference_members (conference_id, uniqueid, channel, role, joined_at) "
@@ -209,7 +211,7 @@ async def conference_joined(
     )
 
 
-async def conference_left(pool: Any, conference_id: int, uniqueid: str, at: datetime) -> None:
+async def conference_left(pool: Pool, conference_id: int, uniqueid: str, at: datetime) -> None:
     await pool.execute(
         "UPDATE call_conference_members SET left_at = $3 "
         "WHERE conference_id = $1 AND uniqueid = $2 AND left_at IS NULL",
@@ -219,7 +221,7 @@ async def conference_left(pool: Any, conference_id: int, uniqueid: str, at: date
     )
 
 
-async def conference(pool: Any, conference_id: int) -> dict[str, Any] | None:
+async def conference(pool: Pool, conference_id: int) -> dict[str, Any] | None:
     """A conference's audit row and its members (for ``GET .../conferences/{id}``)."""
     row = await pool.fetchrow("SELECT * FROM call_conferences WHERE id = $1", conference_id)
     if row is None:

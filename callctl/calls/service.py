@@ -35,6 +35,7 @@ from callctl.calls.conference_watch import ConferenceEvents, ConferenceWatches
 from callctl.calls.monitor import AgentLeg, MonitorMode, agent_leg, chanspy_data
 from callctl.calls.transfer import InvalidTargetError, TransferTarget, transfer_destination
 from callctl.calls.watch import MonitorWatches, SpyEnd
+from callctl.db_types import Pool
 from callctl.errors import ReportedError
 from callctl.nodes import NodesConfigError, load_nodes
 from callctl.routing_config.service import RoutingService
@@ -93,7 +94,7 @@ async def _connection(node: Any, on_event: Any) -> AsyncIterator[NodeConnection]
 
 @dataclass
 class CallControlService:
-    pool: Any
+    pool: Pool
     settings: Settings
     routing: RoutingService
     watches: MonitorWatches

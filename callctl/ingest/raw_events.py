@@ -21,13 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import MappingProxyType
-from typing import Any
 
 import asyncpg
 import orjson
 
 from ami.events import AmiEvent
 from callctl.db import asyncpg_dsn
+from callctl.db_types import Connection
 from callctl.ingest.connection import ssl_option
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class RawEventWriter:
         self._seq = itertools.count(1)
         self._months: set[date] = set()
         self._task: asyncio.Task[None] | None = None
-        self._conn: Any = None
+        self._conn: Connection | None = None
         self.metrics = RawEventMetrics()
 
     def submit(self, event: AmiEvent) -> None:
@@ -157,7 +157,7 @@ class RawEventWriter:
                 self._conn = None
             raise
 
-    async def _connection(self) -> Any:
+    async def _connection(self) -> Connection:
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(
                 self._dsn,
@@ -167,7 +167,7 @@ class RawEventWriter:
             )
         return self._conn
 
-    async def _store(self, conn: Any, batch: list[RawRow]) -> None:
+    async def _store(self, conn: Connection, batch: list[RawRow]) -> None:
         async with conn.transaction():
             for month in {month_start(row[1]) for row in batch} - self._months:
                 # Rows must never land in the default partition, or creating the

@@ -29,11 +29,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database_url
+from callctl.db_types import Connection, Queryable
 from callctl.facts.from_queue_log import FoldStats
 from callctl.facts.models import Fact, QueueEntryFact
 from callctl.ingest.queue_log.fold import (
@@ -215,7 +215,7 @@ def _covered_from(fold: FileFold, since: datetime | None) -> datetime | None:
 
 
 async def _mark_gaps(
-    connection: Any, node: str, covered_from: datetime | None, read_at: datetime
+    connection: Queryable, node: str, covered_from: datetime | None, read_at: datetime
 ) -> int:
     if covered_from is None:
         return 0
@@ -223,7 +223,9 @@ async def _mark_gaps(
     return int(status.split()[-1])
 
 
-async def _upsert_retrying(connection: Any, node: str, facts: Sequence[Fact]) -> _EntryCounts:
+async def _upsert_retrying(
+    connection: Connection, node: str, facts: Sequence[Fact]
+) -> _EntryCounts:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             return await _upsert(connection, node, facts)
@@ -236,7 +238,7 @@ async def _upsert_retrying(connection: Any, node: str, facts: Sequence[Fact]) ->
     raise AssertionError("unreachable")
 
 
-async def _upsert(connection: Any, node: str, facts: Sequence[Fact]) -> _EntryCounts:
+async def _upsert(connection: Connection, node: str, facts: Sequence[Fact]) -> _EntryCounts:
     keys = [(f.callid, f.queue, f.seq) for f in facts if isinstance(f, QueueEntryFact)]
     columns = ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
     async with connection.transaction():

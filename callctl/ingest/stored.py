@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from callctl.db_types import Record
 from callctl.facts.models import AcwEnd, AcwInterval, HangupSide, QueueEntryFact
 from kpi.outcome import Outcome
 
@@ -30,7 +31,7 @@ ACW_COLUMNS: Final = """
 """The ``SELECT`` list that :func:`acw_from_row` reads (from ``acw_intervals``)."""
 
 
-def entry_from_row(row: Mapping[str, Any]) -> QueueEntryFact:
+def entry_from_row(row: Record | Mapping[str, Any]) -> QueueEntryFact:
     return QueueEntryFact(
         node=row["node"],
         callid=row["callid"],

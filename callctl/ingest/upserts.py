@@ -38,6 +38,7 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any, Final
 
+from callctl.db_types import Connection, Queryable
 from callctl.facts.models import (
     AcwInterval,
     AgentSession,
@@ -374,13 +375,13 @@ def collapse(facts: Iterable[tuple[Fact, FactSource]]) -> list[tuple[TableSpec, 
     ]
 
 
-async def create_stage_tables(connection: Any) -> None:
+async def create_stage_tables(connection: Queryable) -> None:
     """Per-connection setup (asyncpg pool ``init``): temp tables live per session."""
     for spec in TABLES:
         await connection.execute(spec.stage_ddl())
 
 
-async def commit_facts(connection: Any, facts: Iterable[tuple[Fact, FactSource]]) -> int:
+async def commit_facts(connection: Connection, facts: Iterable[tuple[Fact, FactSource]]) -> int:
     """Upsert ``facts`` in one transaction; returns the number of distinct rows.
 
     Inside a caller's transaction this is a savepoint, and may be called again

@@ -21,11 +21,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import asyncpg
 
 from callctl.db import DatabaseNotConfiguredError, asyncpg_dsn, resolve_database_url
+from callctl.db_types import Queryable
 from callctl.facts.models import QueueEntryFact
 from callctl.ingest.queue_log.fold import (
     assume_zone,
@@ -157,7 +158,9 @@ ORDER BY entered_at, callid, queue, seq
 """
 
 
-async def load_entries(connection: Any, node: str, start: int, end: int) -> list[QueueEntryFact]:
+async def load_entries(
+    connection: Queryable, node: str, start: int, end: int
+) -> list[QueueEntryFact]:
     """The node's queue entries that entered in ``[start, end]`` (epoch seconds)."""
     rows = await connection.fetch(_LOAD_SQL, node, start, end)
     return [entry_from_row(row) for row in rows]

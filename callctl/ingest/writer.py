@@ -31,10 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import asyncpg
 
+from callctl.db_types import Pool
 from callctl.facts.models import Fact
 from callctl.ingest.connection import DATA_ERRORS, DatabaseTarget, create_writer_pool
 from callctl.ingest.fact_codec import (
@@ -119,7 +120,7 @@ class FactWriter:
         self._closing = False
         self._closed = False
         self._task: asyncio.Task[None] | None = None
-        self._pool: Any = None
+        self._pool: Pool | None = None
         self._retry_at = 0.0
         self._backoff_s = self.config.retry_initial_s
 

@@ -16,13 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, Reader, Writer, require
 from callctl.api.errors import ApiError
 from callctl.api.filters import ID_PATTERN, FactFilter, fact_filter
 from callctl.api.openapi import error_responses
 from callctl.api.types import RequestModel
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
+from callctl.auth.roles import Role
 from callctl.ivr_ops import prompts, repository
 from callctl.ivr_ops.service import notice_flags, switch_notice
 from callctl.privacy import mask_number
@@ -34,13 +34,10 @@ from callctl.routing_config.service import RoutingService
 router = APIRouter(prefix="/api/v1/ivr", tags=["ivr"], responses=error_responses(502, 503))
 
 Routing = Annotated[RoutingService, Depends(routing_service)]
-Pool = Annotated[Any, Depends(db_pool)]
-Reader = Annotated[Principal, Depends(require(*READERS))]
 Switcher = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.OPS, Role.ADMIN))]
 Window = Annotated[FactFilter, Depends(fact_filter)]
 Flag = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 PromptName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-Writer = Annotated[Principal, Depends(require(Role.OPS, Role.ADMIN))]
 NodeId = Annotated[str, Path(pattern=ID_PATTERN)]
 CallId = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
@@ -93,7 +90,7 @@ async def put_notice(flag: Flag, body: NoticeIn, routing: Routing, _: Switcher) 
 @router.get("/messages", response_model=list[MessageOut])
 async def list_messages(
     f: Window,
-    pool: Pool,
+    pool: DbPool,
     principal: Reader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[MessageOut]:
@@ -109,7 +106,7 @@ async def list_messages(
 
 
 @router.get("/calls/{node}/{callid}/path", response_model=list[StepOut])
-async def call_path(node: NodeId, callid: CallId, pool: Pool, _: Reader) -> list[StepOut]:
+async def call_path(node: NodeId, callid: CallId, pool: DbPool, _: Reader) -> list[StepOut]:
     """A call's steps through its line's IVR flow, in order."""
     async with pool.acquire() as conn:
         rows = await repository.call_path(conn, node, callid)

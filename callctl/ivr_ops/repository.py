@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from callctl.db_types import Queryable
 from callctl.facts.ivr import MESSAGE_SOURCE
 
 _MESSAGES = """
@@ -21,10 +22,12 @@ FROM ivr_steps WHERE node = $1 AND callid = $2 ORDER BY step
 """
 
 
-async def messages(conn: Any, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
+async def messages(
+    conn: Queryable, start: datetime, end: datetime, limit: int
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(_MESSAGES, MESSAGE_SOURCE, start, end, limit)
     return [dict(r) for r in rows]
 
 
-async def call_path(conn: Any, node: str, callid: str) -> list[dict[str, Any]]:
+async def call_path(conn: Queryable, node: str, callid: str) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(_PATH, node, callid)]

@@ -8,23 +8,24 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from callctl.api.deps import db_pool, require
+from callctl.api.deps import DbPool, Reader, require
 from callctl.api.errors import ApiError
-from callctl.api.filters import ID_PATTERN
+from callctl.api.filters import ID_PATTERN, MAX_ROW_ID
 from callctl.api.openapi import error_responses
+from callctl.api.window import Day
 from callctl.assessment.service import UnknownScheme
 from callctl.auth.principal import Principal
-from callctl.auth.roles import READERS, Role
+from callctl.auth.roles import Role
+from callctl.db_types import Connection
 from callctl.reports.periods import ReportKind, period_start
 from callctl.reports.service import FORMATS, build_report, file_name, render, write_report
 
 router = APIRouter(prefix="/api/v1", tags=["reports"], responses=error_responses(404, 503))
 
-Pool = Annotated[Any, Depends(db_pool)]
-Reader = Annotated[Principal, Depends(require(*READERS))]
 Editor = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
 Format = Literal["xlsx", "html"]
 MEDIA = {
@@ -47,12 +48,12 @@ class ReportFileOut(BaseModel):
 class GenerateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a typo is a 422, not dropped
     kind: ReportKind
-    start: date = Field(description="any day of the period (a week starts on Monday)")
+    start: Day = Field(description="any day of the period (a week starts on Monday), 2000-2099")
     line: str | None = Field(default=None, pattern=ID_PATTERN)
     scheme: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
 
 
-async def _build(request: Request, conn: Any, body: GenerateIn) -> Any:
+async def _build(request: Request, conn: Connection, body: GenerateIn) -> Any:
     caps = await request.app.state.acw_caps()
     tz = request.app.state.settings.timezone
     start = period_start(body.kind, body.start)
@@ -70,10 +71,10 @@ async def _build(request: Request, conn: Any, body: GenerateIn) -> Any:
 @router.get("/reports/render", response_class=Response, responses=error_responses(404))
 async def render_report(
     request: Request,
-    pool: Pool,
+    pool: DbPool,
     principal: Reader,
     kind: ReportKind,
-    start: date,
+    start: Annotated[Day, Query(description="any day of the period, 2000-2099")],
     format: Format = "xlsx",
     line: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     scheme: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_-]{0,39}$")] = None,
@@ -104,7 +105,7 @@ def _folder(request: Request) -> Path:
     responses=error_responses(503),
 )
 async def generate_report(
-    request: Request, body: GenerateIn, pool: Pool, principal: Editor
+    request: Request, body: GenerateIn, pool: DbPool, principal: Editor
 ) -> list[ReportFileOut]:
     """Generate a report now into the report folder (XLSX and HTML)."""
     folder = _folder(request)
@@ -130,7 +131,7 @@ def _file_out(row: Any) -> ReportFileOut:
 
 @router.get("/reports", response_model=list[ReportFileOut])
 async def list_reports(
-    pool: Pool,
+    pool: DbPool,
     principal: Reader,
     kind: ReportKind | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -147,7 +148,9 @@ async def list_reports(
 
 
 @router.get("/reports/{report_id}/file", response_class=Response)
-async def report_file(report_id: int, pool: Pool, principal: Reader) -> Response:
+async def report_file(
+    report_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)], pool: DbPool, principal: Reader
+) -> Response:
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM report_files WHERE id = $1", report_id)
     if row is None:

@@ -7,8 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
+from callctl.db_types import Pool
 from callctl.reports.service import ScheduleSettings, run_schedule
 from callctl.routing_config.service import routing_lines
 from callctl.settings import Settings
@@ -33,7 +33,7 @@ def _log_end(task: asyncio.Task[None]) -> None:
 
 
 def start_report_schedule(
-    pool: Any, settings: Settings, acw_caps: Callable[[], Awaitable[AcwCaps]]
+    pool: Pool, settings: Settings, acw_caps: Callable[[], Awaitable[AcwCaps]]
 ) -> ReportSchedule | None:
     """Reports of every line of the routing config in force (and of the whole hotline)
     into ``settings.reports_dir``; ``None`` when no folder is configured."""

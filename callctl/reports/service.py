@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from callctl.api.kpis import KpiParamsOut, row_out
 from callctl.assessment.api import assessment_out
 from callctl.assessment.service import assess_month
+from callctl.db_types import Connection, Pool, Queryable, fetch_one
 from callctl.reports.model import ReportData, ViewData
 from callctl.reports.page import build_html
 from callctl.reports.periods import VIEWS, ReportKind, last_complete, title, window
@@ -31,7 +32,8 @@ LINE_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
 async def build_report(
-    conn: Any, kind: ReportKind, start: date, *, line: str | None, acw_caps: AcwCaps, tz: str,
+    conn: Connection, kind: ReportKind, start: date, *, line: str | None, acw_caps: AcwCaps,
+    tz: str,
     scheme: str | None = None, now: datetime | None = None,
 ) -> ReportData:  # fmt: skip
     """The report of ``kind`` for the period starting ``start`` (one of its first days)."""
@@ -92,7 +94,9 @@ def file_name(kind: ReportKind, start: date, line: str | None, fmt: str) -> str:
     return f"{kind.value}-{start.isoformat()}-{line or 'all'}.{fmt}"
 
 
-async def write_report(conn: Any, folder: Path, report: ReportData, fmt: str) -> dict[str, Any]:
+async def write_report(
+    conn: Queryable, folder: Path, report: ReportData, fmt: str
+) -> dict[str, Any]:
     """Write the file (atomically, by rename) and record it in ``report_files``."""
     data = render(report, fmt)
     path = folder / file_name(report.kind, report.start, report.line, fmt)
@@ -104,7 +108,8 @@ async def write_report(conn: Any, folder: Path, report: ReportData, fmt: str) ->
         partial.replace(path)
 
     await asyncio.to_thread(write)
-    row = await conn.fetchrow(
+    row = await fetch_one(
+        conn,
         "INSERT INTO report_files (kind, line, period_start, format, path, bytes) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, line, period_start, format) "
         "DO UPDATE SET path = EXCLUDED.path, bytes = EXCLUDED.bytes, created_at = now() "
@@ -123,7 +128,7 @@ class ScheduleSettings:
 
 
 async def generate_due(
-    pool: Any, settings: ScheduleSettings, lines: list[str | None], acw_caps: AcwCaps,
+    pool: Pool, settings: ScheduleSettings, lines: list[str | None], acw_caps: AcwCaps,
     now: datetime,
 ) -> int:  # fmt: skip
     """Every report of the last complete day, week, month and year not written yet.
@@ -159,7 +164,7 @@ async def generate_due(
 
 
 async def run_schedule(
-    pool: Any,
+    pool: Pool,
     settings: ScheduleSettings,
     lines: Callable[[], Awaitable[list[str | None]]],
     acw_caps: Callable[[], Awaitable[AcwCaps]],

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from callctl.db_types import Pool
 from callctl.routing_config.schemas import RoutingDoc, VersionView
 
 VERSION_COLUMNS = "id, created_at, created_by, change, status, applied_at, error_id, error_message"
 
 
-async def current(pool: Any) -> tuple[int, RoutingDoc] | None:
+async def current(pool: Pool) -> tuple[int, RoutingDoc] | None:
     """The newest version Asterisk accepted, or None before the first change."""
     row = await pool.fetchrow(
         "SELECT id, document FROM routing_config_versions"
@@ -20,7 +19,7 @@ async def current(pool: Any) -> tuple[int, RoutingDoc] | None:
     return int(row["id"]), RoutingDoc.model_validate_json(row["document"])
 
 
-async def add_version(pool: Any, doc: RoutingDoc, created_by: int | None, change: str) -> int:
+async def add_version(pool: Pool, doc: RoutingDoc, created_by: int | None, change: str) -> int:
     version: int = await pool.fetchval(
         "INSERT INTO routing_config_versions (document, created_by, change)"
         " VALUES ($1::jsonb, $2, $3) RETURNING id",
@@ -32,7 +31,7 @@ async def add_version(pool: Any, doc: RoutingDoc, created_by: int | None, change
 
 
 async def set_status(
-    pool: Any,
+    pool: Pool,
     version: int,
     status: str,
     *,
@@ -49,7 +48,7 @@ async def set_status(
     )
 
 
-async def versions(pool: Any, limit: int) -> list[VersionView]:
+async def versions(pool: Pool, limit: int) -> list[VersionView]:
     rows = await pool.fetch(
         f"SELECT {VERSION_COLUMNS} FROM routing_config_versions ORDER BY id DESC LIMIT $1",
         limit,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from agents.acw_timer import AcwLimits, acw_limits, line_caps
 from agents.home import check_home_nodes, homed_elsewhere
+from callctl.db_types import Pool
 from callctl.routing_config import repository
 from callctl.routing_config.apply import (
     AmiSession,
@@ -30,7 +30,7 @@ Mutation = Callable[[RoutingDoc], RoutingDoc]
 
 @dataclass
 class RoutingService:
-    pool: Any
+    pool: Pool
     settings: Settings
     session: AmiSession = ami_session
     targets: Callable[[Settings], list[NodeTarget]] = node_targets
@@ -78,7 +78,7 @@ class RoutingService:
             return version
 
 
-def routing_acw_limits(pool: Any, settings: Settings) -> Callable[[], Awaitable[AcwLimits]]:
+def routing_acw_limits(pool: Pool, settings: Settings) -> Callable[[], Awaitable[AcwLimits]]:
     """The ACW limits of the routing config in force, loaded when the ACW watch asks."""
     service = RoutingService(pool, settings)
 
@@ -89,7 +89,7 @@ def routing_acw_limits(pool: Any, settings: Settings) -> Callable[[], Awaitable[
 
 
 def routing_homed_elsewhere(
-    pool: Any, settings: Settings
+    pool: Pool, settings: Settings
 ) -> Callable[[str], Callable[[], Awaitable[frozenset[str]]]]:
     """For a node: a loader of the interfaces of the agents homed on another node (the
     restorer does not log them in again there)."""
@@ -104,7 +104,7 @@ def routing_homed_elsewhere(
     return for_node
 
 
-def routing_acw_caps(pool: Any, settings: Settings) -> AcwCapsLoader:
+def routing_acw_caps(pool: Pool, settings: Settings) -> AcwCapsLoader:
     """Each line's ``acw_max_s`` in the routing config in force: the one source of the
     ACW cap for the KPIs, the rollups and the live view (the ACW watch's limits above
     come from the same lines)."""
@@ -119,7 +119,7 @@ def routing_acw_caps(pool: Any, settings: Settings) -> AcwCapsLoader:
     return load
 
 
-def routing_lines(pool: Any, settings: Settings) -> Callable[[], Awaitable[dict[str, str]]]:
+def routing_lines(pool: Pool, settings: Settings) -> Callable[[], Awaitable[dict[str, str]]]:
     """Each queue's service line in the routing config in force (for the live view)."""
     service = RoutingService(pool, settings)
 
@@ -136,7 +136,7 @@ def routing_lines(pool: Any, settings: Settings) -> Callable[[], Awaitable[dict[
 
 
 def routing_satisfied_keys(
-    pool: Any, settings: Settings
+    pool: Pool, settings: Settings
 ) -> Callable[[], Awaitable[dict[str, frozenset[int]]]]:
     """Each surveyed line's satisfied keys (``Survey.satisfied_keys``) in the config in force."""
     service = RoutingService(pool, settings)
@@ -153,7 +153,7 @@ def routing_satisfied_keys(
 
 
 def routing_outbound_trunk(
-    pool: Any, settings: Settings
+    pool: Pool, settings: Settings
 ) -> Callable[[], Awaitable[OutboundTrunk | None]]:
     """The outbound trunk in the routing config in force (for the callback dialer)."""
     service = RoutingService(pool, settings)

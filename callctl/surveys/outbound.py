@@ -28,6 +28,7 @@ from ami.state import ConnectionState
 from callctl.callbacks import repository as callbacks_repository
 from callctl.callbacks.calendar import CallbackCalendar
 from callctl.calls.transfer import InvalidTargetError, check_number
+from callctl.db_types import Pool
 from callctl.errors import ReportedError
 from callctl.nodes import NodesConfigError, load_nodes
 from callctl.routing_config.service import RoutingService
@@ -73,7 +74,7 @@ class SurveyCall:
     channel_id: str
 
 
-async def surveyed_entry(pool: Any, node: str, callid: str) -> tuple[bool, SurveyedEntry | None]:
+async def surveyed_entry(pool: Pool, node: str, callid: str) -> tuple[bool, SurveyedEntry | None]:
     """Whether the call is known, and its last finished answered entry (None: none,
     or the call already has a survey answer)."""
     rows = await pool.fetch(
@@ -136,7 +137,7 @@ def forbidden_until(calendar: CallbackCalendar, now: datetime) -> datetime | Non
 
 @dataclass
 class OutboundSurveys:
-    pool: Any
+    pool: Pool
     settings: Settings
     routing: RoutingService
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from callctl.db_types import Connection, Queryable
 from kpi.agent_time import AgentTimeCounters
 from kpi.call_corrections import read_corrections
 from kpi.counters import KpiCounters
@@ -91,7 +92,7 @@ def _local_date(value: Any, tz: str) -> date:
 
 
 async def daily_counters(
-    conn: Any, start: datetime, end: datetime, params: KpiParams, f: EntryFilter, tz: str,
+    conn: Connection, start: datetime, end: datetime, params: KpiParams, f: EntryFilter, tz: str,
     *, per_call: bool,
 ) -> dict[date, KpiCounters]:  # fmt: skip
     """Counters per local day, with ``params.sl_clock``; ``per_call``: the calls with
@@ -116,7 +117,7 @@ async def daily_counters(
 
 
 async def daily_agent_time(
-    conn: Any, days: Sequence[date], params: KpiParams, node: str | None, tz: str
+    conn: Connection, days: Sequence[date], params: KpiParams, node: str | None, tz: str
 ) -> dict[date, AgentTimeCounters]:
     """Logged-in, talking and ACW time of all agents, per local day."""
     zone = ZoneInfo(tz)
@@ -129,14 +130,14 @@ async def daily_agent_time(
 
 
 async def month_agent_time(
-    conn: Any, start: datetime, end: datetime, params: KpiParams, node: str | None, tz: str
+    conn: Connection, start: datetime, end: datetime, params: KpiParams, node: str | None, tz: str
 ) -> AgentTimeCounters:
     """The same over the whole window, in one query (no per-day figure needed)."""
     return await query_agent_time(conn, KpiQuery(start, end, node=node, params=params, tz=tz))
 
 
 async def first_entries_counters(
-    conn: Any, day: date, limit: int, params: KpiParams, f: EntryFilter, tz: str
+    conn: Queryable, day: date, limit: int, params: KpiParams, f: EntryFilter, tz: str
 ) -> KpiCounters:
     start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
     p = SqlParams()

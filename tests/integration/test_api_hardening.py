@@ -179,11 +179,26 @@ async def test_no_log_line_holds_a_token_whatever_way_it_came(
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "snapshot"
     code, _ = await ws_close(f"{url}?access_token={token}")
     assert code == 4401
+    # A token that fails (revoked, mistyped) is logged as a failure, never itself.
+    wrong = "cct_" + secrets.token_urlsafe(32)
+    async with httpx.AsyncClient(base_url=f"http://{server}") as client:
+        assert (await client.get("/api/v1/me", headers=bearer(wrong))).status_code == 401
+        assert (await client.get("/metrics", headers=bearer(wrong))).status_code == 401
+        await client.get(f"/api/v1/me?access_token={wrong}")
+    assert (await ws_close(url, json.dumps({"type": "auth", "token": wrong})))[0] == 4401
+    closed = await ws_close(url, subprotocols=["callctl.bearer", wrong])  # type: ignore[list-item]
+    assert closed[0] == 4401
     logging.getLogger("anything.else").warning("a client sent %s", token)
     await asyncio.sleep(0.2)  # the access log line of the last socket
     assert any("/ws/wallboard" in line for line in captured.lines), captured.lines
     assert any("access_token=[redacted]" in line for line in captured.lines), captured.lines
-    leaked = [line for line in captured.lines if token in line or token[4:20] in line]
+    assert any("authentication failed" in line for line in captured.lines), captured.lines
+    leaked = [
+        line
+        for line in captured.lines
+        for known in (token, wrong)
+        if known in line or known[4:20] in line
+    ]
     assert leaked == []
 
 
@@ -207,6 +222,28 @@ async def test_out_of_range_dates_and_integers_are_422(
         assert r.status_code == 422, (path, r.text)
     r = await api_client.get("/api/v1/kpis", headers=sup, params={"start": "0001-01-01"})
     assert r.status_code == 422
+    # Days too: a report's first day, an outage day (an overflow at the zone's midnight).
+    for day in ("0001-01-01", "9999-12-31", "2100-01-01"):
+        params = {"kind": "daily", "start": day}
+        r = await api_client.get("/api/v1/reports/render", headers=sup, params=params)
+        assert r.status_code == 422, (day, r.text)
+        assert r.json()["error"]["detail"][0]["loc"] == ["query", "start"]
+    huge = str(2**63)
+    for path in (
+        f"/api/v1/conferences/{huge}",
+        f"/api/v1/reports/{huge}/file",
+        f"/api/v1/callbacks?offset={huge}",
+        f"/api/v1/recordings/audit?recording_id={huge}",
+    ):
+        auditor = bearer(await make_token(Role.AUDITOR)) if "recordings" in path else sup
+        r = await api_client.get(path, headers=auditor)
+        assert r.status_code == 422, (path, r.text)
+    admin = bearer(await make_token(Role.ADMIN))
+    for day in ("0001-01-01", "9999-12-31"):
+        r = await api_client.put(
+            f"/api/v1/outage-days/day/{day}", headers=admin, json={"reason": "停电"}
+        )
+        assert r.status_code == 422, (day, r.text)
 
 
 async def test_an_unhandled_error_is_a_json_500_with_a_request_id(
@@ -265,6 +302,30 @@ async def test_metrics_and_docs_need_a_token_or_a_setting(
                 assert asset.status_code == 200 and len(asset.content) > 100, src
             assert (await client.get("/docs/assets/..%2Fsettings.py")).status_code == 404
             assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_every_operation_but_health_needs_a_token(
+    settings: Settings, database_url: str
+) -> None:
+    """What the README says: every endpoint but /health (and the pages, which ask for a
+    token in the browser) refuses a request without one, whatever the operation."""
+    from callctl.app import create_app
+
+    settings = settings.model_copy(update={"api_docs": True, "auth_failures_per_minute": 100_000})
+    app = create_app(settings, ingest=False, database_url=database_url)
+    async with app.router.lifespan_context(app):
+        paths = app.openapi()["paths"]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answers: dict[str, int] = {}
+            for path, operations in paths.items():
+                concrete = re.sub(r"\{[^}]+\}", "1", path)
+                for method in operations:
+                    r = await client.request(method.upper(), concrete)
+                    answers[f"{method.upper()} {path}"] = r.status_code
+    assert len(answers) > 80
+    open_ = {op: status for op, status in answers.items() if status != 401}
+    assert open_ == {"GET /health": 200}
 
 
 # --- 6. binary websocket frames ---------------------------------------------------------------

@@ -60,3 +60,19 @@ def test_every_operation_declares_the_error_model(schema: dict[str, Any]) -> Non
                 assert ref == "#/components/schemas/Error", (method, path, status)
             if operation.get("security"):
                 assert {"401", "403", "429"} <= responses.keys(), (method, path)
+
+
+def test_every_integer_parameter_has_bounds(schema: dict[str, Any]) -> None:
+    # An unbounded integer reaches asyncpg as an int64 overflow: a 500, not a 422.
+    integers = 0
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                for option in [parameter["schema"], *parameter["schema"].get("anyOf", [])]:
+                    if option.get("type") != "integer":
+                        continue
+                    integers += 1
+                    where = (method, path, parameter["name"])
+                    assert "maximum" in option or "exclusiveMaximum" in option, where
+                    assert "minimum" in option or "exclusiveMinimum" in option, where
+    assert integers >= 20

@@ -38,3 +38,13 @@ def test_every_dependency_is_pinned_with_hashes() -> None:
         missing = sorted(wanted - pins.keys())
         assert not missing, f"{lock} lacks {missing}: run ./scripts/lock"
         assert all(pins.values()), f"{lock}: a pin without hashes"
+
+
+def test_setup_and_the_image_install_from_the_locks_with_hashes() -> None:
+    setup = (ROOT / "scripts" / "setup").read_text(encoding="utf-8")
+    assert re.search(r"pip install .*--require-hashes -r requirements-dev\.lock", setup)
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "COPY requirements.lock" in dockerfile
+    assert re.search(r"pip install .*--require-hashes -r /tmp/requirements\.lock", dockerfile)
+    # callctl itself on top, without resolving anything the lock does not pin.
+    assert re.search(r"pip install .*--no-deps", dockerfile)

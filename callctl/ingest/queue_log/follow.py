@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from callctl.db import asyncpg_dsn
+from callctl.db_types import Connection, Queryable
 from callctl.facts.from_queue_log import QueueLogFolder
 from callctl.facts.models import Fact
 from callctl.ingest.queue_log.fold import fold_lines
@@ -133,7 +133,7 @@ class QueueLogFollower:
         finally:
             await connection.close(timeout=2)
 
-    async def _warm_up(self, connection: Any) -> None:
+    async def _warm_up(self, connection: Queryable) -> None:
         last_id = await load_consumer(connection, self.node) or 0
         folder = QueueLogFolder(
             self.node, agent_names=self._agent_names, acw_reason=self._acw_reason
@@ -163,7 +163,7 @@ class QueueLogFollower:
         self._folder, self._last_id = folder, last_id
         self.stats.last_id = last_id
 
-    async def _fold_next(self, connection: Any) -> bool:
+    async def _fold_next(self, connection: Queryable) -> bool:
         lines = await lines_after(connection, self.node, self._last_id, self._batch_lines)
         if not lines:
             return False
@@ -178,7 +178,7 @@ class QueueLogFollower:
         )
         return fold.facts
 
-    async def _commit(self, connection: Any) -> None:
+    async def _commit(self, connection: Connection) -> None:
         pending = self._pending
         assert pending is not None
         for attempt in range(1, _ATTEMPTS + 1):

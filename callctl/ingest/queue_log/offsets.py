@@ -13,8 +13,8 @@ not the transaction, is what keeps the position from running ahead of the facts.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from callctl.db_types import Connection, Queryable
 from callctl.facts.models import Fact
 from callctl.ingest.queue_log.tail import QueueLogPosition
 from callctl.ingest.upserts import commit_facts
@@ -30,19 +30,19 @@ SET path = EXCLUDED.path, inode = EXCLUDED.inode, "offset" = EXCLUDED."offset",
 """
 
 
-async def load_position(connection: Any, node: str) -> QueueLogPosition | None:
+async def load_position(connection: Queryable, node: str) -> QueueLogPosition | None:
     row = await connection.fetchrow(_LOAD, node)
     if row is None:
         return None
     return QueueLogPosition(path=row["path"], inode=row["inode"], offset=row["offset"])
 
 
-async def save_position(connection: Any, node: str, position: QueueLogPosition) -> None:
+async def save_position(connection: Queryable, node: str, position: QueueLogPosition) -> None:
     await connection.execute(_SAVE, node, position.path, position.inode, position.offset)
 
 
 async def commit_with_position(
-    connection: Any, node: str, facts: Iterable[Fact], position: QueueLogPosition
+    connection: Connection, node: str, facts: Iterable[Fact], position: QueueLogPosition
 ) -> int:
     """Upsert ``facts`` (source ``queue_log``) and save ``position``, atomically.
 

@@ -23,11 +23,11 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from callctl.db import asyncpg_dsn
+from callctl.db_types import Connection
 from callctl.ingest.queue_log.shipped import (
     ShippedLine,
     check_node_id,
@@ -122,7 +122,7 @@ class PostgresLineSink:
     def __init__(self, database_url: str, node: str) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._node = node
-        self._connection: Any = None
+        self._connection: Connection | None = None
 
     async def send(self, lines: list[ShippedLine]) -> int:
         if self._connection is None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from callctl.db_types import Connection, Queryable
 from callctl.ingest.queue_log.tail import TailBatch
 from callctl.ingest.queue_log.window import line_epoch
 
@@ -86,7 +87,7 @@ ON CONFLICT DO NOTHING
 """
 
 
-async def insert_lines(connection: Any, node: str, lines: Sequence[ShippedLine]) -> int:
+async def insert_lines(connection: Connection, node: str, lines: Sequence[ShippedLine]) -> int:
     """Insert ``lines`` in order, once; returns how many were new."""
     if not lines:
         return 0
@@ -110,7 +111,9 @@ WHERE node = $1 AND id > $2 ORDER BY id LIMIT $3
 """
 
 
-async def lines_after(connection: Any, node: str, after_id: int, limit: int) -> list[StoredLine]:
+async def lines_after(
+    connection: Queryable, node: str, after_id: int, limit: int
+) -> list[StoredLine]:
     rows = await connection.fetch(_AFTER, node, after_id, limit)
     return [StoredLine(r["id"], r["logged_at"], r["line"]) for r in rows]
 
@@ -133,13 +136,13 @@ ORDER BY id
 _LAST_ID = "SELECT coalesce(max(id), 0) FROM queue_log_lines WHERE node = $1"
 
 
-async def last_line_id(connection: Any, node: str) -> int:
+async def last_line_id(connection: Queryable, node: str) -> int:
     value: int = await connection.fetchval(_LAST_ID, node)
     return value
 
 
 async def lines_from_time(
-    connection: Any, node: str, read_from: int | None, up_to_id: int
+    connection: Queryable, node: str, read_from: int | None, up_to_id: int
 ) -> tuple[list[str], list[StoredLine]]:
     """What a fold from epoch ``read_from`` needs, up to line ``up_to_id``: the agent
     lines before the first line stamped ``read_from`` or later, then every line from
@@ -162,10 +165,10 @@ ON CONFLICT (node) DO UPDATE SET last_id = EXCLUDED.last_id, updated_at = EXCLUD
 """
 
 
-async def load_consumer(connection: Any, node: str) -> int | None:
+async def load_consumer(connection: Queryable, node: str) -> int | None:
     value: int | None = await connection.fetchval(_LOAD_CONSUMER, node)
     return value
 
 
-async def save_consumer(connection: Any, node: str, last_id: int) -> None:
+async def save_consumer(connection: Queryable, node: str, last_id: int) -> None:
     await connection.execute(_SAVE_CONSUMER, node, last_id)

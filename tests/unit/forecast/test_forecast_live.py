@@ -7,6 +7,7 @@ from typing import Any
 
 from ami.events import QueueMemberAdded, QueueMemberPause, QueueMemberStatus
 from callctl.facts.models import QueueEntryFact
+from callctl.kit.prometheus import Families, exposition
 from callctl.live.state import LiveState
 from callctl.routing_config.schemas import AgentDoc, LineDoc, QueueDoc, RoutingDoc
 from forecast.calendar import DayKind
@@ -87,12 +88,13 @@ def test_panel_warns_when_the_forecast_needs_more_agents_than_logged_in() -> Non
         ("forecast", "current"),
         ("forecast", "next"),
     ]
-    metrics = staffing_metrics(panel)
-    assert 'callctl_peak_warning{line="12345",source="forecast"} 1' in metrics
-    assert 'callctl_peak_warning{line="12345",source="live"} 0' in metrics
-    assert 'callctl_peak_warning{line="12333",source="forecast"} 0' in metrics
-    assert 'callctl_staffing_agents_logged_in{line="12345"} 2' in metrics
-    assert 'callctl_staffing_forecast_calls{line="12345",interval="current"} 100.0' in metrics
+    metrics = exposition(Families(staffing_metrics(panel))).splitlines()
+    assert 'callctl_peak_warning{line="12345",source="forecast"} 1.0' in metrics
+    assert 'callctl_peak_warning{line="12345",source="live"} 0.0' in metrics
+    assert 'callctl_peak_warning{line="12333",source="forecast"} 0.0' in metrics
+    assert 'callctl_staffing_agents_logged_in{line="12345"} 2.0' in metrics
+    assert 'callctl_staffing_forecast_calls{interval="current",line="12345"} 100.0' in metrics
+    assert "# TYPE callctl_peak_warning gauge" in metrics
 
 
 def test_live_arrivals_warn_when_the_forecast_did_not() -> None:

@@ -10,6 +10,7 @@ import pytest
 from ami.events import AmiEvent, parse_event
 from ami.frames import Frame
 from callctl.api.metrics import live_metrics
+from callctl.kit.prometheus import Families, NodeFilter, exposition
 from callctl.live.hub import LiveHub
 from callctl.live.state import LiveState
 
@@ -120,11 +121,12 @@ def test_live_metrics_count_waiting_callers_and_agents_by_state() -> None:
     state = LiveState(T0)
     for event in (join("a"), join("b"), member("1001", "2"), member("1002", "1", "1", "acw")):
         state.apply(event)
-    text = "\n".join(live_metrics(state))
-    assert 'callctl_calls_waiting{node="lab",queue="hotline"} 2' in text
-    assert 'callctl_agents{node="lab",state="talking"} 1' in text
-    assert 'callctl_agents{node="lab",state="acw"} 1' in text
-    assert 'callctl_agents{node="lab",state="available"} 0' in text
+    lines = exposition(Families(live_metrics(state))).splitlines()
+    assert 'callctl_calls_waiting{node="lab",queue="hotline"} 2.0' in lines
+    assert 'callctl_agents{node="lab",state="talking"} 1.0' in lines
+    assert 'callctl_agents{node="lab",state="acw"} 1.0' in lines
+    assert 'callctl_agents{node="lab",state="available"} 0.0' in lines
+    assert "# TYPE callctl_calls_waiting gauge" in lines
 
 
 def test_deltas_are_numbered_but_not_encoded_while_nobody_watches(
@@ -205,11 +207,11 @@ def test_snapshot_and_metrics_of_one_node_and_of_all() -> None:
     assert live.snapshot()["summary"]["waiting"] == 3
     only_b = live.snapshot("b")
     assert list(only_b["nodes"]) == ["b"] and only_b["summary"]["waiting"] == 1
-    text = "\n".join(live_metrics(live.state, "a"))
-    assert 'callctl_calls_waiting{node="a",queue="hotline"} 2' in text
+    text = exposition(NodeFilter(Families(live_metrics(live.state)), "a"))
+    assert 'callctl_calls_waiting{node="a",queue="hotline"} 2.0' in text.splitlines()
     assert 'node="b"' not in text
-    everything = "\n".join(live_metrics(live.state))
-    assert 'callctl_calls_waiting{node="b",queue="hotline"} 1' in everything
+    everything = exposition(Families(live_metrics(live.state)))
+    assert 'callctl_calls_waiting{node="b",queue="hotline"} 1.0' in everything.splitlines()
 
 
 def test_event_to_frame_delay_is_counted_for_the_frames_sent() -> None:

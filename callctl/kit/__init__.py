@@ -1,0 +1,1 @@
+"""Helpers that several domains need, each in one place."""
