@@ -7,6 +7,12 @@ is reported by ``callctl-ivr-step``: a ``UserEvent`` (AMI, live) and a
 ``QueueLog`` line (durable, reconciled), with the seconds since the call began;
 the ``queue`` step's is the time from system entry to queue entry.
 
+Each node's first priorities count the nodes the call has entered
+(``CALLCTL_IVR_VISITS``); past the flow's ``max_steps`` the call goes to ``limit``,
+which reports a step with the key ``limit`` for the node it was entering, then
+sends the call to ``on_limit`` past that node's own count (label ``in``), or hangs
+up.
+
 All values were validated by ``ivr.flow`` and ``routing.model``; nothing here
 comes from outside unchecked.
 """
@@ -33,6 +39,10 @@ CALLER_NUMBER: Final = "${FILTER(0-9+,${CALLERID(num)})}"
 """The caller's number as reported: digits and + only (it comes from outside)."""
 STEP_CONTEXT: Final = "callctl-ivr-step"
 KEY: Final = "CALLCTL_IVR_KEY"
+VISITS: Final = "CALLCTL_IVR_VISITS"
+LIMIT_EXTEN: Final = "limit"
+LIMIT_KEY: Final = "limit"
+"""The key of the step that reports a call sent away at ``max_steps``."""
 
 
 def ivr_context(line_number: str) -> str:
@@ -166,8 +176,14 @@ def _hangup(node: FlowNode) -> str:
     return _step(node, outcome="hangup") + " same => n,Hangup(16)\n"
 
 
-def _node(node: FlowNode, line: Line) -> str:
-    head = f"exten => {node_exten(node.id)},1,NoOp(callctl ivr {node.id})\n"
+def _node(node: FlowNode, line: Line, max_steps: int) -> str:
+    # ``limit`` is a Gosub so that it learns the node; it drops its frame and never returns.
+    over = f"$[${{{VISITS}}} > {max_steps}]"
+    head = (
+        f"exten => {node_exten(node.id)},1,Set({VISITS}=$[0${{{VISITS}}} + 1])\n"
+        f" same => n,GosubIf({over}?{LIMIT_EXTEN},1({node.id},{node.kind}))\n"
+        f" same => n(in),NoOp(callctl ivr {node.id})\n"
+    )
     match node.kind:
         case NodeKind.PLAY:
             body = _play(node)
@@ -188,9 +204,26 @@ def _node(node: FlowNode, line: Line) -> str:
     return head + body
 
 
+def _limit(flow: Flow) -> str:
+    """ARG1 the node the call was entering, ARG2 its kind."""
+    outcome = flow.on_limit or "hangup"
+    notice = f" same => n,Playback({flow.limit_prompt})\n" if flow.limit_prompt else ""
+    leave = (
+        f" same => n,Goto({node_exten(flow.on_limit)},in)\n"
+        if flow.on_limit
+        else " same => n,Hangup(16)\n"
+    )
+    return (
+        f"exten => {LIMIT_EXTEN},1,NoOp(callctl ivr over {flow.max_steps} steps)\n"
+        f" same => n,Gosub({STEP_CONTEXT},s,1(${{ARG1}},${{ARG2}},{LIMIT_KEY},{outcome}))\n"
+        " same => n,StackPop()\n"
+        f"{notice}{leave}"
+    )
+
+
 def render_flow(flow: Flow, line: Line) -> str:
     """The IVR context of ``line``, which runs ``flow``."""
-    nodes = "".join(_node(node, line) for node in flow.nodes)
+    nodes = "".join(_node(node, line, flow.max_steps) for node in flow.nodes)
     return (
         f"\n[{ivr_context(line.number)}]\n"
         f"exten => s,1,Set(__CALLCTL_FLOW={flow.name})\n"
@@ -198,4 +231,5 @@ def render_flow(flow: Flow, line: Line) -> str:
         " same => n,Answer()\n"
         f" same => n,Goto({node_exten(flow.start)},1)\n"
         f"{nodes}"
+        f"{_limit(flow)}"
     )

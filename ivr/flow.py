@@ -19,6 +19,11 @@ Node kinds:
 - ``queue``: into a queue (the end of the flow);
 - ``message``: records a message after ``prompt`` (留言, a callback task), ends;
 - ``hangup``: ends.
+
+A flow also bounds the walk: a caller who never presses a key can circle through a
+menu's default branch forever, so each node a call enters counts, and past
+``max_steps`` the call leaves for ``on_limit`` (a queue or hangup node), after
+``limit_prompt`` if one is set, or is hung up.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ class NodeKind(StrEnum):
 
 
 TERMINAL = frozenset({NodeKind.QUEUE, NodeKind.MESSAGE, NodeKind.HANGUP})
+LIMIT_TARGETS = frozenset({NodeKind.QUEUE, NodeKind.HANGUP})
+"""Kinds ``on_limit`` may name: ends that need nothing more from the caller."""
+MAX_STEPS_RANGE = (1, 200)
 _DIGITS = "0123456789*#"
 
 
@@ -152,15 +160,24 @@ def _kind(where: str, kind: object) -> NodeKind:
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """A named IVR flow; callers start at ``start``."""
+    """A named IVR flow; callers start at ``start`` and enter at most ``max_steps``
+    nodes before they are sent to ``on_limit`` (else hung up)."""
 
     name: str
     start: str
     nodes: tuple[FlowNode, ...] = field(default_factory=tuple)
+    max_steps: int = 20
+    on_limit: str | None = None
+    limit_prompt: str | None = None
 
     def __post_init__(self) -> None:
         check_name("flow.name", self.name)
         check_name("flow.start", self.start)
+        check_range("flow.max_steps", self.max_steps, *MAX_STEPS_RANGE)
+        if self.on_limit is not None:
+            check_name("flow.on_limit", self.on_limit)
+        if self.limit_prompt is not None:
+            check_sound("flow.limit_prompt", self.limit_prompt)
         ids = [n.id for n in self.nodes]
         seen: set[str] = set()
         for node_id in ids:
@@ -173,7 +190,13 @@ class Flow:
             for name, target in node.edges():
                 if target not in seen:
                     raise ConfigValueError(f"flow.nodes[{node.id}].{name}", target, "no such node")
+        if self.on_limit is not None:
+            if self.on_limit not in seen:
+                raise ConfigValueError("flow.on_limit", self.on_limit, "no such node")
+            if self.node(self.on_limit).kind not in LIMIT_TARGETS:
+                raise ConfigValueError("flow.on_limit", self.on_limit, "a queue or hangup node")
         self._check_graph()
+        self._check_max_steps()
 
     def node(self, node_id: str) -> FlowNode:
         for node in self.nodes:
@@ -183,7 +206,9 @@ class Flow:
 
     def _check_graph(self) -> None:
         by_id = {n.id: n for n in self.nodes}
-        reached = _reach([self.start], lambda n: [t for _, t in by_id[n].edges()])
+        # The limit's fallback is a way in of its own: it may serve nothing else.
+        entries = [self.start] if self.on_limit is None else [self.start, self.on_limit]
+        reached = _reach(entries, lambda n: [t for _, t in by_id[n].edges()])
         for node in self.nodes:
             if node.id not in reached:
                 raise ConfigValueError(f"flow.nodes[{node.id}]", node.id, "unreachable from start")
@@ -211,6 +236,22 @@ class Flow:
                     node.id,
                     "dead end: no queue, message or hangup after it",
                 )
+
+    def _check_max_steps(self) -> None:
+        """A limit that cuts every caller short is a mistake: the nodes of the shortest
+        way from ``start`` to an end must fit (``_check_graph`` ensures there is one)."""
+        by_id = {n.id: n for n in self.nodes}
+        frontier, seen, shortest = {self.start}, {self.start}, 1
+        while not any(by_id[n].kind in TERMINAL for n in frontier):
+            frontier = {t for n in frontier for _, t in by_id[n].edges()} - seen
+            seen |= frontier
+            shortest += 1
+        if self.max_steps < shortest:
+            raise ConfigValueError(
+                "flow.max_steps",
+                self.max_steps,
+                f"below the {shortest} nodes of the shortest way from start to an end",
+            )
 
 
 def _reach(starts: Iterable[str], follow: Callable[[str], list[str]]) -> set[str]:
@@ -254,6 +295,8 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 def check_flow(flow: Flow, *, queues: Iterable[str], prompts: Iterable[str]) -> None:
     """What a flow names must exist: queues, and prompts (uploaded or stock)."""
     known_queues, known_prompts = set(queues), set(prompts) | STOCK_PROMPTS
+    if flow.limit_prompt is not None and flow.limit_prompt not in known_prompts:
+        raise ConfigValueError("flow.limit_prompt", flow.limit_prompt, "no such prompt")
     for node in flow.nodes:
         where = f"flow.nodes[{node.id}]"
         if node.queue is not None and node.queue not in known_queues:

@@ -109,7 +109,14 @@ def _flow(doc: FlowDoc) -> Flow:
     for n in doc.nodes:
         values = n.model_dump(exclude={"choices"})
         nodes.append(FlowNode(**values, choices=tuple(sorted(n.choices.items()))))
-    return Flow(name=doc.name, start=doc.start, nodes=tuple(nodes))
+    return Flow(
+        name=doc.name,
+        start=doc.start,
+        nodes=tuple(nodes),
+        max_steps=doc.max_steps,
+        on_limit=doc.on_limit,
+        limit_prompt=doc.limit_prompt,
+    )
 
 
 def _flow_doc(flow: Flow) -> FlowDoc:
@@ -121,7 +128,14 @@ def _flow_doc(flow: Flow) -> FlowDoc:
             if name not in ("choices", "kind")
         }
         nodes.append(FlowNodeDoc(**values, kind=str(node.kind), choices=dict(node.choices)))
-    return FlowDoc(name=flow.name, start=flow.start, nodes=nodes)
+    return FlowDoc(
+        name=flow.name,
+        start=flow.start,
+        nodes=nodes,
+        max_steps=flow.max_steps,
+        on_limit=flow.on_limit,
+        limit_prompt=flow.limit_prompt,
+    )
 
 
 def _line(doc: LineDoc) -> Line:

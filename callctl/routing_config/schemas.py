@@ -85,6 +85,15 @@ class FlowDoc(_Doc):
     name: str = Field(max_length=40)
     start: str = Field(max_length=40)
     nodes: list[FlowNodeDoc] = Field(max_length=200)
+    max_steps: int = Field(
+        default=20, description="nodes a call may enter (1-200) before it is sent to on_limit"
+    )
+    on_limit: str | None = Field(
+        default=None, max_length=40, description="a queue or hangup node; null: hang up"
+    )
+    limit_prompt: str | None = Field(
+        default=None, max_length=128, description="played before the call leaves at the limit"
+    )
 
 
 class LineDoc(_Doc):

@@ -14,6 +14,8 @@ from callctl.facts.ivr import (
     step_from_user_event,
 )
 from callctl.facts.models import CallbackTaskFact, IvrStepFact
+from callctl.lab.sample_model import HEALTH_FLOW, sample_model
+from callctl.routing_config.convert import Deployment, from_model, to_model
 from ivr.compile import render_flow
 from ivr.flow import Flow, FlowNode, NodeKind, check_flow
 from routing.model import ConfigValueError, Line, OpenHours
@@ -176,6 +178,107 @@ def test_compiled_dialplan_matches_its_golden_file() -> None:
     assert "GotoIf($[${CALLCTL_IVR_TIMEOUTS} < 1]?ask)\n same => n,Goto(n-q-a,1)" in text
     # Without a calendar the hours node is always open.
     assert "callctl-hours-" not in render_flow(two_level(), replace(line, hours=()))
+
+
+def silent_loop(**limits: Any) -> Flow:
+    """A menu whose timeout branch plays a prompt and asks again: a caller who never
+    presses a key goes round until the step limit."""
+    return Flow(
+        "loop", "ask",
+        (
+            FlowNode("ask", K.MENU, prompt="beep", choices=(("1", "q"),), default="again",
+                     timeout_s=1, timeouts=1),
+            FlowNode("again", K.PLAY, prompt="beep", next="ask"),
+            FlowNode("q", K.QUEUE, queue="hotline"),
+            FlowNode("bye", K.HANGUP),
+        ),
+        **limits,
+    )  # fmt: skip
+
+
+def test_the_step_limit_defaults_to_20_and_hangs_up() -> None:
+    flow = _with(two_level())
+    assert (flow.max_steps, flow.on_limit, flow.limit_prompt) == (20, None, None)
+
+
+@pytest.mark.parametrize(
+    ("limits", "field", "why"),
+    [
+        ({"max_steps": 0}, "flow.max_steps", "must be within 1..200"),
+        ({"max_steps": 201}, "flow.max_steps", "must be within 1..200"),
+        # ask → q is two nodes: a limit of one would cut every caller short.
+        ({"max_steps": 1, "on_limit": "bye"}, "flow.max_steps", "below the 2 nodes"),
+        ({"on_limit": "nowhere"}, "flow.on_limit", "no such node"),
+        ({"on_limit": "again"}, "flow.on_limit", "a queue or hangup node"),
+        ({"on_limit": "ask"}, "flow.on_limit", "a queue or hangup node"),
+        ({"on_limit": "Bye;Hangup"}, "flow.on_limit", "must match"),
+        ({"on_limit": "bye", "limit_prompt": "x;Hangup"}, "flow.limit_prompt", "a sound"),
+    ],
+)
+def test_bad_step_limits_are_refused_naming_the_field(
+    limits: dict[str, Any], field: str, why: str
+) -> None:
+    with pytest.raises(ConfigValueError) as refused:
+        silent_loop(**limits)
+    assert refused.value.field == field
+    assert refused.value.why.startswith(why)
+
+
+def test_the_limit_fallback_counts_as_reached_and_its_prompt_must_exist() -> None:
+    # "bye" serves only as the fallback: without on_limit it is unreachable.
+    with pytest.raises(ConfigValueError) as refused:
+        silent_loop()
+    assert refused.value.field == "flow.nodes[bye]"
+    flow = silent_loop(on_limit="bye", limit_prompt="callctl/busy")
+    with pytest.raises(ConfigValueError) as refused:
+        check_flow(flow, queues={"hotline"}, prompts=())
+    assert refused.value.field == "flow.limit_prompt"
+    check_flow(flow, queues={"hotline"}, prompts=("callctl/busy",))
+
+
+def test_every_node_counts_the_walk_and_the_limit_sends_the_call_on() -> None:
+    line = Line("12347", "导航线", "hotline", flow="loop")
+    text = render_flow(silent_loop(max_steps=6, on_limit="bye", limit_prompt="goodbye"), line)
+    for node_id, kind in (("ask", "menu"), ("again", "play"), ("q", "queue"), ("bye", "hangup")):
+        assert (
+            f"exten => n-{node_id},1,Set(CALLCTL_IVR_VISITS=$[0${{CALLCTL_IVR_VISITS}} + 1])\n"
+            f" same => n,GosubIf($[${{CALLCTL_IVR_VISITS}} > 6]?limit,1({node_id},{kind}))\n"
+            f" same => n(in),NoOp(callctl ivr {node_id})\n"
+        ) in text
+    # The limit is reported as a step of the node the call was entering, key "limit",
+    # then the call enters the fallback past its count (else the fallback would trip
+    # the limit again).
+    assert text.endswith(
+        "exten => limit,1,NoOp(callctl ivr over 6 steps)\n"
+        " same => n,Gosub(callctl-ivr-step,s,1(${ARG1},${ARG2},limit,bye))\n"
+        " same => n,StackPop()\n"
+        " same => n,Playback(goodbye)\n"
+        " same => n,Goto(n-bye,in)\n"
+    )
+    queue = FlowNode("q", K.QUEUE, queue="hotline")
+    assert render_flow(Flow("f", "q", (queue,), on_limit="q"), line).endswith(
+        " same => n,Gosub(callctl-ivr-step,s,1(${ARG1},${ARG2},limit,q))\n"
+        " same => n,StackPop()\n"
+        " same => n,Goto(n-q,in)\n"
+    )
+    # No fallback: hung up (after the notice, if one is configured).
+    assert render_flow(Flow("f", "q", (queue,)), line).endswith(
+        " same => n,Gosub(callctl-ivr-step,s,1(${ARG1},${ARG2},limit,hangup))\n"
+        " same => n,StackPop()\n"
+        " same => n,Hangup(16)\n"
+    )
+    assert render_flow(Flow("f", "q", (queue,), limit_prompt="goodbye"), line).endswith(
+        " same => n,Playback(goodbye)\n same => n,Hangup(16)\n"
+    )
+
+
+def test_step_limits_survive_the_routing_document() -> None:
+    flow = replace(HEALTH_FLOW, max_steps=7, on_limit="general", limit_prompt="goodbye")
+    model = replace(sample_model("sample-secret-0123456789"), flows=(flow,))
+    doc = from_model(model)
+    assert (doc.flows[0].max_steps, doc.flows[0].on_limit) == (7, "general")
+    back = to_model(doc, Deployment(ami=model.ami, network=model.network, trunks=model.trunks))
+    assert back.flow("health") == flow
 
 
 def test_step_and_message_from_both_paths_are_equal() -> None:
