@@ -195,6 +195,7 @@ def build_runtime(
         raw_event_retention_months=settings.raw_event_retention_months,
         reconcile_max_call=timedelta(seconds=settings.reconcile_max_call_s),
         acw_caps=acw_caps,
+        rollup_quiet_s=settings.kpi_rollup_quiet_s,
     )
     live = LiveService(
         build_live_hub(settings),

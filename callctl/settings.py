@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         description="Longest call reconcile allows for: it reads queue_log from a gap's "
         "start minus this (and the margin) on.",
     )
+    kpi_rollup_quiet_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="The KPI rollups of a 15-minute interval are rebuilt once no call has "
+        "marked it for this long (queries read a dirty interval from the facts meanwhile).",
+    )
     wallboard_answer_rate_target: float = Field(
         default=90.0, ge=0, le=100, description="Wallboard target for the answer rate, %."
     )

@@ -195,14 +195,21 @@ def _records(folded: Folded) -> list[tuple[Any, ...]]:
     ]
 
 
-async def refresh_dirty(conn: Connection, caps: AcwCaps, *, limit: int = 96) -> int:
+async def refresh_dirty(
+    conn: Connection, caps: AcwCaps, *, limit: int = 96, quiet_s: float = 0.0
+) -> int:
     """Refresh up to ``limit`` dirty intervals (oldest first) with the line caps ``caps``;
-    returns how many."""
+    returns how many. ``quiet_s``: only intervals not marked again for that long (one
+    that calls still land in would be rebuilt, all of it, on every pass, and be dirty
+    again a moment later; queries read it from the facts meanwhile either way)."""
     async with conn.transaction():
         await rebase_rollups(conn, caps)
         marks = await conn.fetch(
-            "SELECT interval_start, gen FROM kpi_dirty_intervals ORDER BY interval_start LIMIT $1",
+            "SELECT interval_start, gen FROM kpi_dirty_intervals"
+            " WHERE marked_at <= now() - make_interval(secs => $2)"
+            " ORDER BY interval_start LIMIT $1",
             limit,
+            quiet_s,
         )
         if not marks:
             return 0

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -84,23 +85,28 @@ def _finish(tmp: Path, out: Path, raw_size: int) -> Converted:
     )
 
 
-def _prepare(raw: Path, out: Path) -> tuple[Path, int]:
+def convert_blocking(raw: Path, out: Path) -> Converted:
+    """``raw`` → ``out`` (FLAC, stereo, caller left), written to a temporary name and
+    renamed into place only when sox succeeded. Blocks: run it in a worker thread, where
+    starting sox and waiting for it costs the event loop one hand-off instead of a
+    subprocess transport, its pipes and a child-watcher thread."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    return out.with_name(f".{out.name}.tmp"), raw.stat().st_size
+    tmp = out.with_name(f".{out.name}.tmp")
+    raw_size = raw.stat().st_size
+    proc = subprocess.run(
+        sox_command(sox_binary(), raw, tmp),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ConversionError(f"sox failed on {raw.name}: {message[-1] if message else '?'}")
+    return _finish(tmp, out, raw_size)
 
 
 async def convert(raw: Path, out: Path) -> Converted:
-    """``raw`` → ``out`` (FLAC, stereo, caller left), written to a temporary name and
-    renamed into place only when sox succeeded."""
-    tmp, raw_size = await asyncio.to_thread(_prepare, raw, out)
-    proc = await asyncio.create_subprocess_exec(
-        *sox_command(sox_binary(), raw, tmp),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        await asyncio.to_thread(tmp.unlink, missing_ok=True)
-        message = err.decode("utf-8", "replace").strip().splitlines()
-        raise ConversionError(f"sox failed on {raw.name}: {message[-1] if message else '?'}")
-    return await asyncio.to_thread(_finish, tmp, out, raw_size)
+    """:func:`convert_blocking` in a worker thread."""
+    return await asyncio.to_thread(convert_blocking, raw, out)

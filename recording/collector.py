@@ -31,16 +31,24 @@ from recording.audio import (
     sha256_file,
     sox_binary,
 )
-from recording.naming import KEPT_SUFFIX, NODE_ID, parse_stem
+from recording.naming import KEPT_SUFFIX, NODE_ID, RawName, parse_stem
 from recording.qa_sampling import sample_recordings
-from recording.repository import RecordingRow, link_entries, upsert_recording
+from recording.repository import (
+    RecordingRow,
+    link_entries,
+    upsert_recording,
+    upsert_recordings,
+)
 from recording.spool import SpoolFile, remove_stale_markers, scan_spool
-from recording.store import store_raw, sweep_incoming
+from recording.store import convert_into_store, sweep_incoming
 from recording.survey_keys import DissatisfiedKeys, no_surveys
 
 log = logging.getLogger(__name__)
 # A file or the database not there right now: the next scan retries.
 DB_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+COMMIT_EVERY = 50
+"""Recordings stored per transaction: one commit for a scan's worth at 20 calls/s, while
+a spool that filled up while callctl was down is not held back until all of it is in."""
 
 
 @dataclass
@@ -81,33 +89,56 @@ class Collector:
             )
             report.in_progress += scan.busy
             await asyncio.to_thread(remove_stale_markers, scan)
-            for spool_file in scan.ready:
-                try:
-                    await self.collect(spool_file)
-                    report.collected += 1
-                except (ConversionError, *DB_DOWN) as exc:
-                    log.warning("recording %s not collected yet: %s", spool_file.path.name, exc)
-                    report.failed.append(spool_file.path.name)
+            for start in range(0, len(scan.ready), COMMIT_EVERY):
+                await self._collect_batch(scan.ready[start : start + COMMIT_EVERY], report)
         by_line = await self._dissatisfied_keys()
         async with self._pool.acquire() as conn, conn.transaction():
             report.linked = await link_entries(conn, self._link_within)
             report.sampled = len(await sample_recordings(conn, dissatisfied_by_line=by_line))
         return report
 
-    async def collect(self, spool_file: SpoolFile) -> int | None:
-        name = parse_stem(spool_file.stem)
-        st = await asyncio.to_thread(spool_file.path.stat)
-        stored = await store_raw(
-            self._pool,
+    async def _collect_batch(self, spool_files: list[SpoolFile], report: ScanReport) -> None:
+        """Convert each file, store their rows in one transaction, then remove them from
+        the spool: a file whose conversion or row failed stays for the next scan."""
+        converted: list[tuple[SpoolFile, RecordingRow]] = []
+        for spool_file in spool_files:
+            name = parse_stem(spool_file.stem)
+            try:
+                row = await asyncio.to_thread(self._convert, spool_file, name)
+            except (ConversionError, *DB_DOWN) as exc:
+                log.warning("recording %s not collected yet: %s", spool_file.path.name, exc)
+                report.failed.append(spool_file.path.name)
+                continue
+            converted.append((spool_file, row))
+        if not converted:
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await upsert_recordings(conn, [row for _, row in converted])
+        except DB_DOWN as exc:
+            for spool_file, _ in converted:
+                log.warning("recording %s not collected yet: %s", spool_file.path.name, exc)
+                report.failed.append(spool_file.path.name)
+            return
+        await asyncio.to_thread(_remove_all, [spool_file for spool_file, _ in converted])
+        report.collected += len(converted)
+
+    def _convert(self, spool_file: SpoolFile, name: RawName) -> RecordingRow:
+        """The file converted into the store, and its row (blocks: a worker thread's)."""
+        row, _ = convert_into_store(
             self._store,
             spool_file.node,
             name,
             spool_file.path,
-            mtime=st.st_mtime,
+            mtime=spool_file.path.stat().st_mtime,
             source=self._source,
         )
-        await asyncio.to_thread(spool_file.remove)
-        return stored.recording_id
+        return row
+
+
+def _remove_all(spool_files: list[SpoolFile]) -> None:
+    for spool_file in spool_files:
+        spool_file.remove()
 
 
 async def flac_duration_s(path: Path) -> float:

@@ -5,6 +5,7 @@ transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,11 +62,8 @@ RETURNING id
 """
 
 
-async def upsert_recording(conn: asyncpg.Connection, row: RecordingRow) -> int | None:
-    """Insert or refresh a recording's file facts (never its hold, permanence or
-    deletion); its id, or None when it was deleted already."""
-    value: int | None = await conn.fetchval(
-        _UPSERT,
+def _upsert_args(row: RecordingRow) -> tuple[Any, ...]:
+    return (
         row.node,
         row.file_key,
         row.callid,
@@ -85,7 +83,19 @@ async def upsert_recording(conn: asyncpg.Connection, row: RecordingRow) -> int |
         DEFAULT_CLASS,
         row.raw_sha256,
     )
+
+
+async def upsert_recording(conn: asyncpg.Connection, row: RecordingRow) -> int | None:
+    """Insert or refresh a recording's file facts (never its hold, permanence or
+    deletion); its id, or None when it was deleted already."""
+    value: int | None = await conn.fetchval(_UPSERT, *_upsert_args(row))
     return value
+
+
+async def upsert_recordings(conn: asyncpg.Connection, rows: Sequence[RecordingRow]) -> None:
+    """:func:`upsert_recording` for each row, sent as one pipelined batch."""
+    if rows:
+        await conn.executemany(_UPSERT, [_upsert_args(row) for row in rows])
 
 
 _LINK = """

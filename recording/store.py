@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from recording.audio import Converted, convert, raw_duration_s
+from recording.audio import Converted, convert_blocking, raw_duration_s
 from recording.naming import RawName, kept_location
 from recording.repository import RecordingRow, upsert_recording, write_audit
 
@@ -66,8 +66,7 @@ def started_at_of(mtime: float, raw_size: int) -> datetime:
     return datetime.fromtimestamp(mtime, UTC) - timedelta(seconds=raw_duration_s(raw_size))
 
 
-async def store_raw(
-    pool: asyncpg.Pool,
+def convert_into_store(
     store: Path,
     node: str,
     name: RawName,
@@ -76,17 +75,14 @@ async def store_raw(
     mtime: float,
     source: str,
     raw_sha256: str | None = None,
-    audit: IngestAudit | None = None,
-) -> Stored:
-    """Convert ``raw`` into the store and upsert its row (with an ``ingest`` audit row in
-    the same transaction when ``audit`` is given and the row is live). The raw file is
-    left where it is: its owner removes it once this returned."""
-    size = (await asyncio.to_thread(raw.stat)).st_size
-    started_at = started_at_of(mtime, size)
+) -> tuple[RecordingRow, Converted]:
+    """Convert ``raw`` to its kept place in ``store`` (file times from ``mtime``): the
+    row to upsert for it. Blocks (sox, fsync, hashing): run it in a worker thread."""
+    started_at = started_at_of(mtime, raw.stat().st_size)
     location = kept_location(node, name, started_at)
     target = store / location
-    converted = await convert(raw, target)
-    await asyncio.to_thread(os.utime, target, (mtime, mtime))
+    converted = convert_blocking(raw, target)
+    os.utime(target, (mtime, mtime))
     row = RecordingRow(
         node=node,
         file_key=name.file_key,
@@ -106,6 +102,34 @@ async def store_raw(
         source=source,
         raw_sha256=raw_sha256,
     )
+    return row, converted
+
+
+async def store_raw(
+    pool: asyncpg.Pool,
+    store: Path,
+    node: str,
+    name: RawName,
+    raw: Path,
+    *,
+    mtime: float,
+    source: str,
+    raw_sha256: str | None = None,
+    audit: IngestAudit | None = None,
+) -> Stored:
+    """Convert ``raw`` into the store and upsert its row (with an ``ingest`` audit row in
+    the same transaction when ``audit`` is given and the row is live). The raw file is
+    left where it is: its owner removes it once this returned."""
+    row, converted = await asyncio.to_thread(
+        convert_into_store,
+        store,
+        node,
+        name,
+        raw,
+        mtime=mtime,
+        source=source,
+        raw_sha256=raw_sha256,
+    )
     async with pool.acquire() as conn, conn.transaction():
         recording_id = await upsert_recording(conn, row)
         if audit is not None and recording_id is not None:
@@ -118,4 +142,4 @@ async def store_raw(
                 remote_addr=audit.remote_addr,
                 detail=audit.detail,
             )
-    return Stored(recording_id, converted, str(location), started_at)
+    return Stored(recording_id, converted, row.location, row.started_at)

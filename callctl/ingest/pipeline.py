@@ -97,6 +97,7 @@ class IngestPipeline:
         acw_caps: AcwCapsLoader,
         shipped_nodes: Sequence[str] = (),
         follow_queue_log: bool = True,
+        rollup_quiet_s: float = 0.0,
     ) -> None:
         """``queue_log_paths``: nodes whose queue_log file is readable here (a shipper
         runs in this process, its position in ``spool_dir``); ``shipped_nodes``:
@@ -108,7 +109,7 @@ class IngestPipeline:
         self.writer = FactWriter(database_url, spool_dir)
         self.raw_events = RawEventWriter(database_url)
         # KPI rollups: dirty 15-minute intervals refreshed in the background.
-        self.rollups = RollupRefresher(database_url, acw_caps)
+        self.rollups = RollupRefresher(database_url, acw_caps, quiet_s=rollup_quiet_s)
         self._retention_months = raw_event_retention_months
         self._max_call = reconcile_max_call
         self._retention: asyncio.Task[None] | None = None

@@ -37,11 +37,13 @@ class RollupRefresher:
         *,
         interval_s: float = 5.0,
         batch: int = 96,
+        quiet_s: float = 0.0,
     ) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._acw_caps = acw_caps
         self._interval_s = interval_s
         self._batch = batch
+        self._quiet_s = quiet_s
         self._task: asyncio.Task[None] | None = None
         self.stats = RefresherStats()
 
@@ -65,7 +67,7 @@ class RollupRefresher:
             self.stats.failures += 1
             log.warning("KPI rollups: reading the lines' acw_max_s failed (%s); retrying", exc)
             return 0
-        while done := await refresh_dirty(conn, caps, limit=self._batch):
+        while done := await refresh_dirty(conn, caps, limit=self._batch, quiet_s=self._quiet_s):
             total += done
             self.stats.intervals_refreshed += done
         return total

@@ -499,3 +499,26 @@ async def test_service_refresher_rolls_up_new_facts(pg: Any, kpi_database_url: s
         await refresher.close()
     assert refresher.stats.intervals_refreshed >= 1
     assert await pg.fetchval("SELECT sum(timed_out) FROM kpi_queue_rollups") == 1
+
+
+async def test_an_interval_still_being_marked_waits_for_quiet_before_its_rebuild(
+    pg: Any,
+) -> None:
+    entry = QueueEntryFact(
+        node="n1", callid="w1", queue="q1", seq=1, entered_at=T0, outcome=Outcome.TIMEOUT,
+        wait_s=60, ended_wait_at=T0 + 60,
+    )  # fmt: skip
+    await commit_facts(pg, [(entry, "ami")])
+    q = KpiQuery(datetime.fromtimestamp(T0, UTC), AS_OF, as_of=AS_OF)
+    # Marked a moment ago: not rebuilt yet, and the answer comes from the facts.
+    assert await refresh_dirty(pg, CAPS, quiet_s=30) == 0
+    assert await pg.fetchval("SELECT count(*) FROM kpi_queue_rollups") == 0
+    (row,) = await query_kpis(pg, q)
+    assert row.kpis.offered == 1
+    # Quiet for longer than that: rebuilt, and the same answer from the rollups.
+    await pg.execute("UPDATE kpi_dirty_intervals SET marked_at = now() - interval '31 s'")
+    assert await refresh_dirty(pg, CAPS, quiet_s=30) == 1
+    assert await pg.fetchval("SELECT count(*) FROM kpi_dirty_intervals") == 0
+    assert await pg.fetchval("SELECT sum(timed_out) FROM kpi_queue_rollups") == 1
+    (row,) = await query_kpis(pg, q)
+    assert row.kpis.offered == 1

@@ -34,9 +34,12 @@ from callctl.auth.tokens import issue_token
 from callctl.auth.users import create_user
 from callctl.db import asyncpg_dsn, scratch_database
 from callctl.settings import Settings
+from recording import collector as collector_module
 from recording.backup import backup, restore_drill
 from recording.collector import Collector, register_kept
+from recording.naming import parse_stem
 from recording.retention import expire, scrub
+from recording.store import store_raw
 
 pytestmark = pytest.mark.db
 
@@ -167,6 +170,45 @@ async def test_collected_converted_linked_and_idempotent(
     await _collect(pool, store, spool)
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM recordings WHERE callid = $1", callid) == 1
+
+
+async def test_a_scan_stores_its_recordings_in_batches_as_one_by_one_storing_would(
+    pool: asyncpg.Pool, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 5 ready files, 2 per transaction: three batches in one scan.
+    monkeypatch.setattr(collector_module, "COMMIT_EVERY", 2)
+    spool = tmp_path / "spool"
+    callids = [await _spool_call(pool, spool, n, seconds=1.0) for n in range(50, 55)]
+    raws = {p.name: (p.read_bytes(), p.stat().st_mtime) for p in spool.glob("*.done")}
+    report = await Collector(pool, store, {"lab": spool}).scan_once()
+    assert (report.collected, report.failed) == (5, [])
+    assert not list(spool.iterdir())
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT file_key, location, sha256, size_bytes, duration_s, started_at"
+            " FROM recordings WHERE callid = ANY($1::text[]) ORDER BY callid",
+            callids,
+        )
+    assert len(rows) == 5
+    # The same raw files through the single-file path (a shipped upload's), into
+    # another store: the same files and the same row values.
+    alone = tmp_path / "alone"
+    for row in rows:
+        kept = store / row["location"]
+        assert hashlib.sha256(kept.read_bytes()).hexdigest() == row["sha256"]
+        assert (kept.stat().st_size, row["duration_s"]) == (row["size_bytes"], 1.0)
+        data, mtime = raws[f"{row['file_key']}.done"]
+        raw = tmp_path / f"{row['file_key']}.done"
+        raw.write_bytes(data)
+        stored = await store_raw(
+            pool, alone, "lab", parse_stem(row["file_key"]), raw, mtime=mtime, source="scan"
+        )
+        assert (alone / stored.location).read_bytes() == kept.read_bytes()
+        assert (stored.location, stored.started_at, stored.converted.sha256) == (
+            row["location"],
+            row["started_at"],
+            row["sha256"],
+        )
 
 
 async def _spool_call_again(spool: Path, row: asyncpg.Record) -> None:
