@@ -87,10 +87,17 @@ def lab_cluster_nodes(settings: Settings) -> Iterator[tuple[list[BenchNode], Clu
     from callctl.lab import node as lab_node
     from callctl.lab import process
 
+    from callctl.lab.lab import archive_log
+
     cluster = lab_cluster.lab_cluster(settings)
     started = not all(lab_node.running(n) for n in cluster.nodes)
     if started:
         lab_cluster.up(settings, cluster)
+    # Each run's callctl starts from empty queue_logs, as the single-node benches do (the
+    # lab fixture's archive): earlier runs' calls would otherwise be followed, rolled up
+    # and counted in this run's CPU. The history is kept beside them, compressed.
+    for n in cluster.nodes:
+        archive_log(n.queue_log)
     try:
         nodes = []
         for n in cluster.nodes:

@@ -186,7 +186,11 @@ def archive_queue_log(settings: Settings, *, now: datetime | None = None) -> Pat
     a quiet lab (the start of a test run): a day of benchmarks leaves tens of thousands of
     calls that every fresh callctl would otherwise reconcile and follow while a test
     watches its figures. None when there was nothing to keep."""
-    path = settings.queue_log_file
+    return archive_log(settings.queue_log_file, now=now)
+
+
+def archive_log(path: Path, *, now: datetime | None = None) -> Path | None:
+    """``archive_queue_log`` for any node's queue_log (the lab cluster's nodes too)."""
     if not path.is_file() or path.stat().st_size == 0:
         return None
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
