@@ -86,7 +86,6 @@ def lab_cluster_nodes(settings: Settings) -> Iterator[tuple[list[BenchNode], Clu
     from callctl.lab import cluster as lab_cluster
     from callctl.lab import node as lab_node
     from callctl.lab import process
-
     from callctl.lab.lab import archive_log
 
     cluster = lab_cluster.lab_cluster(settings)
