@@ -209,3 +209,14 @@ def test_a_wrong_layout_field_is_named(change: tuple[str, str], message: str) ->
     with pytest.raises(NodesConfigError) as caught:
         parse(LAYOUT_A.replace(old, new, 1), {"AMI_B": "x"})
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_readme_nodes_example_is_a_valid_nodes_file() -> None:
+    """The README's example is what a new user copies: it must parse as it stands."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = "[[node]]" + readme.split("```toml\n[[node]]", 1)[1].split("```", 1)[0]
+    config = parse_nodes(
+        example, read_text=lambda _path: "readme-secret-0123", environ={}, base_dir=BASE
+    )
+    [node] = config.nodes
+    assert node.layout.system_name == "a" and node.tls is not None
