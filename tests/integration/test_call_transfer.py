@@ -157,6 +157,20 @@ def _with_bridge_events(node: AmiNode) -> AmiNode:
     return dataclasses.replace(node, excluded_events=kept)
 
 
+async def _queue_log_end(lab: Settings, callid: str) -> str | None:
+    """How queue_log says the answered entry of ``callid`` in hotline ended, if it has."""
+    text = await asyncio.to_thread(lab.queue_log_file.read_text, errors="replace")
+    for line in reversed(text.splitlines()[-500:]):
+        parts = line.split("|")
+        if (
+            len(parts) > 4
+            and parts[1:3] == [callid, "hotline"]
+            and parts[4] in ("ATTENDEDTRANSFER", "COMPLETEAGENT", "COMPLETECALLER")
+        ):
+            return parts[4]
+    return None
+
+
 async def test_attended_transfer_to_a_seat(
     lab: Settings,
     own_db: str,  # noqa: F811
@@ -199,8 +213,8 @@ async def test_attended_transfer_to_a_seat(
 
         def bridged_to_seat() -> bool:
             """AMI says so: a successful AttendedTransfer of this caller into its own
-            bridge, the target being the Local channel whose other half is bridged with
-            the seat's softphone (Atxfer dials through a Local channel)."""
+            bridge, which the Local channel Atxfer dialled the seat through has entered,
+            its other half bridged with the seat's softphone."""
             done = [
                 e.headers
                 for e in events
@@ -211,11 +225,14 @@ async def test_attended_transfer_to_a_seat(
             if not done:
                 return False
             entered = [e for e in events if isinstance(e, BridgeEnter)]
+            # The Local channel that entered the caller's bridge (the transfer's
+            # destination). Not matched on TransferTargetUniqueid: Asterisk leaves the
+            # TransferTarget* headers out when that channel was swapped in before the
+            # event was raised (seen once in four runs), the transfer all the same done.
             target = [
                 e
                 for e in entered
-                if e.uniqueid == done[0].get("TransferTargetUniqueid")
-                and e.bridge_uniqueid == done[0].get("DestBridgeUniqueid")
+                if e.bridge_uniqueid == done[0].get("DestBridgeUniqueid")
                 and (e.channel or "").startswith(f"Local/{seat}@callctl-transfer-agent-")
             ]
             if not target or target[0].channel is None:
@@ -231,24 +248,30 @@ async def test_attended_transfer_to_a_seat(
             return bridged_to_seat()
 
         await wait_for(seen, 20, "the caller bridged with the consulted seat")
+        # How the entry ended is queue_log's word: ATTENDEDTRANSFER as a rule, but
+        # Asterisk logs COMPLETEAGENT for about one such transfer in four (the agent's
+        # BYE racing the transfer's completion in app_queue), the caller bridged with
+        # the seat all the same (checked above). The stored entry follows queue_log
+        # (the follower corrects AMI's first word within about a second).
+        ended = await wait_for(
+            lambda: _queue_log_end(lab, callid), 20, "the entry's end in queue_log"
+        )
+        side = "transfer" if ended == "ATTENDEDTRANSFER" else "agent"
         row = await wait_for(
             lambda: pool.fetchrow(
                 "SELECT outcome, hangup_side FROM queue_entries "
-                "WHERE callid = $1 AND completed_at IS NOT NULL",
+                "WHERE callid = $1 AND completed_at IS NOT NULL AND hangup_side = $2",
                 callid,
+                side,
             ),
             20,
-            "the entry completed by the transfer",
+            f"the entry completed with hangup_side {side} ({ended} in queue_log)",
         )
-        assert (row["outcome"], row["hangup_side"]) == ("answered", "transfer")
+        assert row["outcome"] == "answered"
         kinds = await pool.fetch(
             "SELECT kind, target FROM call_transfers WHERE callid = $1", callid
         )
         assert [(k["kind"], k["target"]) for k in kinds] == [("attended", seat)]
-    assert any(
-        f"|{callid}|hotline|" in line and "|ATTENDEDTRANSFER|" in line
-        for line in lab.queue_log_file.read_text(errors="replace").splitlines()[-500:]
-    )
     caller.cancel()
     await asyncio.gather(caller, return_exceptions=True)
     await asyncio.sleep(1.5)
